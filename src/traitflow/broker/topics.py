@@ -1,0 +1,60 @@
+"""Waiting for a broker and creating traitflow's topics, on any Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from traitflow.config import Settings
+from traitflow.exceptions import BrokerError
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
+    """Return once a metadata request to ``bootstrap`` succeeds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+            await asyncio.sleep(0.1)
+        finally:
+            await admin.close()
+    raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: {last_error}")
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """The topics traitflow needs; segment definitions live in one compacted partition."""
+    topics, partitions, rf = settings.topics, settings.partitions, settings.replication_factor
+    return [
+        NewTopic(topics.events, partitions, rf),
+        NewTopic(topics.segments, 1, rf, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.membership, partitions, rf),
+        NewTopic(topics.deadletter, partitions, rf),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; return the names of those created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics(topic_specs(settings))
+    finally:
+        await admin.close()
+    created = []
+    for name, code, message in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != TOPIC_ALREADY_EXISTS:
+            raise BrokerError(f"cannot create topic {name}: error {code} {message}")
+    return created

@@ -1,0 +1,68 @@
+"""The one settings object. Every value can come from a ``TRAITFLOW_*`` variable or a flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = "127.0.0.1"
+
+
+class Topics:
+    """Topic names derived from the configured prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.events = f"{prefix}-events"
+        self.segments = f"{prefix}-segments"
+        self.membership = f"{prefix}-membership"
+        self.deadletter = f"{prefix}-deadletter"
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the broker, worker and CLI tools."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAITFLOW_", extra="ignore")
+
+    bootstrap_servers: str = Field(
+        "", description="Kafka bootstrap servers (host:port,...); empty = the embedded broker."
+    )
+    embedded_port: int = Field(19092, description="Loopback port of the embedded broker.")
+    topic_prefix: str = Field("traitflow", description="Prefix of every topic name.")
+    partitions: int = Field(4, ge=1, description="Partitions of the events/membership topics.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of new topics.")
+    data_dir: Path = Field(Path(".traitflow"), description="Where workers keep RocksDB state.")
+    web_host: str = Field(LOOPBACK, description="Interface the worker web server binds to.")
+    web_port: int = Field(6066, description="Port of the worker web server.")
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    session_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer-group session timeout; a first join can wait half."
+    )
+    max_message_bytes: int = Field(
+        32 * 1024, gt=0, description="Larger messages go to the dead-letter topic."
+    )
+    unset_marker: str = Field(
+        "__null__", description="A trait value equal to this clears the stored trait."
+    )
+
+    @property
+    def embedded(self) -> bool:
+        """True when traitflow talks to its own embedded broker."""
+        return not self.bootstrap_servers.strip()
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The bootstrap address actually used, embedded or configured."""
+        if self.embedded:
+            return f"{LOOPBACK}:{self.embedded_port}"
+        return self.bootstrap_servers.strip()
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def app_id(self) -> str:
+        """Faust application id: the consumer group and the changelog topic prefix."""
+        return f"{self.topic_prefix}-worker"

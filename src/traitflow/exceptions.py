@@ -1,0 +1,32 @@
+"""Errors raised by traitflow.
+
+TraitflowError
+ ├── ConfigError            settings that cannot work together
+ ├── BrokerError            the Kafka broker cannot be started or reached
+ ├── InvalidMessage         a Segment-spec message fails validation (goes to dead-letter)
+ └── InvalidDefinition      a segment definition is refused at apply time
+"""
+
+
+class TraitflowError(Exception):
+    """Root of every error traitflow raises on purpose."""
+
+
+class ConfigError(TraitflowError):
+    """Settings are missing or contradict each other."""
+
+
+class BrokerError(TraitflowError):
+    """The broker cannot be started, reached, or asked to create topics."""
+
+
+class InvalidMessage(TraitflowError):
+    """A message cannot be processed; ``reason`` is what the dead-letter record carries."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidDefinition(TraitflowError):
+    """A segment definition is invalid; the message names the field and the problem."""

@@ -1,0 +1,39 @@
+"""Loading and compiling the JSON Schemas kept in the repository's ``schemas/`` folder."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+Validator = Callable[[Any], Any]
+
+
+@functools.cache
+def schema_dir() -> Path:
+    """The packaged copy in a wheel, else the repository's folder (editable installs)."""
+    packaged = Path(str(resources.files("traitflow"))) / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Parse ``schemas/<name>``."""
+    schema: dict[str, Any] = orjson.loads((schema_dir() / name).read_bytes())
+    return schema
+
+
+@functools.cache
+def compile_schema(*names: str) -> Validator:
+    """A validator requiring every named schema to hold (their ``allOf``)."""
+    schemas = [load_schema(name) for name in names]
+    combined = schemas[0] if len(schemas) == 1 else {"allOf": schemas}
+    validate: Validator = fastjsonschema.compile(combined)
+    return validate

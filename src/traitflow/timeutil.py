@@ -1,0 +1,13 @@
+"""Event time as integer milliseconds since the epoch, printed as ISO-8601 UTC."""
+
+from datetime import UTC, datetime
+
+
+def iso_from_ms(ms: int) -> str:
+    """``2026-11-23T08:00:00.123Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_ms() -> int:
+    return int(datetime.now(tz=UTC).timestamp() * 1000)

@@ -1,0 +1,72 @@
+"""Decoding and validating Segment-spec messages."""
+
+import orjson
+import pytest
+
+from traitflow.exceptions import InvalidMessage
+from traitflow.ingest.messages import parse_message, routing_key
+
+LIMIT = 32 * 1024
+
+
+def parse(body: object) -> object:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=42)
+
+
+def test_identify_fields_are_pulled_out() -> None:
+    message = parse(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "messageId": "m1",
+            "timestamp": "2026-11-23T08:00:00Z",
+            "traits": {"plan": "trial"},
+        }
+    )
+    assert message.type == "identify"
+    assert message.person == "u1"
+    assert message.message_id == "m1"
+    assert message.timestamp_ms == 1795420800000
+
+
+def test_anonymous_message_uses_anonymous_id_and_fallback_time() -> None:
+    message = parse({"type": "track", "anonymousId": "a1", "event": "Signed Up"})
+    assert message.person == "a1"
+    assert message.timestamp_ms == 42
+
+
+def test_missing_message_id_is_derived_from_bytes() -> None:
+    raw = orjson.dumps({"type": "track", "userId": "u1", "event": "X"})
+    first = parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=0)
+    second = parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=0)
+    assert first.message_id.startswith("tf-")
+    assert first.message_id == second.message_id
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (orjson.dumps({"type": "shout", "userId": "u"}), "unknown type"),
+        (orjson.dumps({"type": "track", "userId": "u"}), "invalid track"),
+        (orjson.dumps({"type": "identify", "traits": {}}), "missing userId and anonymousId"),
+        (orjson.dumps({"type": "identify", "userId": " "}), "missing userId and anonymousId"),
+        (
+            orjson.dumps({"type": "identify", "userId": "u", "timestamp": "yesterday"}),
+            "timestamp must be date-time",
+        ),
+        (b'{"type":"identify","userId":"u","traits":{"x":"' + b"y" * LIMIT + b'"}}', "too large"),
+    ],
+)
+def test_invalid_messages_name_their_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        parse(raw)
+    assert reason in caught.value.reason
+
+
+def test_routing_key_prefers_user_id() -> None:
+    assert routing_key({"userId": "u1", "anonymousId": "a1"}) == b"u1"
+    assert routing_key({"anonymousId": "a1"}) == b"a1"
+    assert routing_key({}) is None
