@@ -18,7 +18,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from traitflow.broker.offsets import fetched_highwaters
 
 
-class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _highwaters(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
         reported: Mapping[TopicPartition, int] = await super()._highwaters(partitions)
         if not reported:
@@ -26,12 +26,12 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[mis
         return await fetched_highwaters(_bootstrap(self.app), reported)
 
 
-class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
 

@@ -29,7 +29,9 @@ async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.1)
         finally:
             await admin.close()
-    raise BrokerError(f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: {last_error}")
+    raise BrokerError(
+        f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: {last_error}"
+    )
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastjsonschema import JsonSchemaException
+from fastjsonschema import JsonSchemaValueException
 
 from traitflow.exceptions import InvalidMessage
 from traitflow.jsonschemas import compile_schema
@@ -74,7 +74,7 @@ def _decode(raw: bytes) -> dict[str, Any]:
 def _validate(body: dict[str, Any], kind: str) -> None:
     try:
         compile_schema("messages/common.json", f"messages/{kind}.json")(body)
-    except JsonSchemaException as exc:
+    except JsonSchemaValueException as exc:
         raise InvalidMessage(f"invalid {kind}: {exc.message}") from exc
 
 

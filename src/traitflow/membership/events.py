@@ -1,0 +1,54 @@
+"""``audience.entered`` / ``audience.exited`` events (schema: ``schemas/membership-event.json``).
+
+The id is derived from (person, segment, version): reprocessing the same input after a crash
+produces the same transition and so the same id, which lets consumers drop repeats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from traitflow.profiles import Profile
+from traitflow.timeutil import iso_from_ms
+
+_NAMESPACE = uuid.UUID("6f1b7a52-3c1e-4c3e-9a55-7a1f0e2b9c10")
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What made the answer flip: for now always an incoming message."""
+
+    message_id: str
+    message_type: str
+    kind: str = "message"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "message_id": self.message_id, "message_type": self.message_type}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    segment: str
+    entered: bool
+    version: int
+    at_ms: int
+
+
+def event_id(person: str, segment: str, version: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{person}\x1f{segment}\x1f{version}"))
+
+
+def membership_event(profile: Profile, transition: Transition, cause: Cause) -> dict[str, Any]:
+    return {
+        "id": event_id(profile.person, transition.segment, transition.version),
+        "type": "audience.entered" if transition.entered else "audience.exited",
+        "segment": transition.segment,
+        "person": profile.person,
+        "user_id": profile.user_id,
+        "anonymous_id": profile.anonymous_id,
+        "version": transition.version,
+        "at": iso_from_ms(transition.at_ms),
+        "cause": cause.as_dict(),
+    }

@@ -1,0 +1,89 @@
+"""The Faust adapter: an app whose one agent feeds each events record to ``EventHandler``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from traitflow.config import Settings
+from traitflow.segments import Registry
+from traitflow.worker.handler import EventHandler, Origin, Sinks
+from traitflow.worker.segment_feed import SegmentFeed
+
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    app: faust.App
+    agent: Any
+    profiles: Any
+    registry: Registry
+    handler: EventHandler
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    """``tansu://`` selects the embedded-broker transport (see ``traitflow.broker.compat``)."""
+    scheme = "tansu" if settings.embedded else "kafka"
+    return [f"{scheme}://{host}" for host in settings.kafka_bootstrap.split(",")]
+
+
+def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
+    """Build the worker; ``testing`` swaps Kafka outputs for channels and RocksDB for memory."""
+    app = faust.App(settings.app_id, **_app_config(settings, testing))
+    events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
+    profiles = app.Table(
+        "profiles", partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    registry = Registry()
+    handler = EventHandler(settings, registry, profiles, _sinks(app, settings, events, testing))
+    feed = (
+        None
+        if testing
+        else SegmentFeed(settings.kafka_bootstrap, settings.topics.segments, registry)
+    )
+
+    @app.agent(events, name="process-events")
+    async def process_events(stream: Any) -> None:
+        if feed is not None:
+            await feed.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            origin = Origin(
+                message.topic, message.partition, message.offset, int(message.timestamp * 1000)
+            )
+            await handler.handle(message.key, message.value, origin)
+
+    if feed is not None:
+        app.task(feed.run)
+    return WorkerApp(app, process_events, profiles, registry, handler)
+
+
+def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
+    return {
+        "broker": broker_urls(settings),
+        "store": "memory://" if testing else "rocksdb://",
+        "datadir": str(settings.data_dir),
+        "autodiscover": False,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_enabled": not testing,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.session_timeout_s / 5,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+    }
+
+
+def _sinks(app: faust.App, settings: Settings, events: Any, testing: bool) -> Sinks:
+    if testing:
+        return Sinks(events=app.channel(), membership=app.channel(), deadletter=app.channel())
+    topics = settings.topics
+    return Sinks(
+        events=events,
+        membership=app.topic(topics.membership, partitions=settings.partitions, **RAW),
+        deadletter=app.topic(topics.deadletter, partitions=settings.partitions, **RAW),
+    )

@@ -1,0 +1,46 @@
+"""Keeps a worker's registry in step with the compacted segments topic, without restarts.
+
+A plain consumer with no group: every worker must see every definition, and reading the
+one partition from the beginning rebuilds the registry after any restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from traitflow.broker.offsets import read_to_end
+from traitflow.segments import Registry
+
+log = logging.getLogger(__name__)
+
+
+class SegmentFeed:
+    def __init__(self, bootstrap: str, topic: str, registry: Registry) -> None:
+        self.bootstrap = bootstrap
+        self.partition = TopicPartition(topic, 0)
+        self.registry = registry
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Load every definition, set ``ready``, then follow new records until cancelled."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([self.partition])
+            await consumer.seek_to_beginning(self.partition)
+            self._apply(await read_to_end(consumer, [self.partition]))
+            log.info("segments loaded: %d live", len(self.registry))
+            self.ready.set()
+            while True:
+                batch = await consumer.getmany(self.partition, timeout_ms=1000)
+                self._apply(batch.get(self.partition, []))
+        finally:
+            await consumer.stop()
+
+    def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            self.registry.apply_record(record.key, record.value)
+            log.info("segment %s %s", record.key, "deleted" if record.value is None else "applied")

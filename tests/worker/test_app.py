@@ -1,0 +1,60 @@
+"""The Faust agent, run with ``test_context()``: memory store, channels instead of topics."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from traitflow.config import Settings
+from traitflow.segments import segment_from_spec
+from traitflow.worker.app import WorkerApp, create_app
+
+TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
+
+
+@pytest.fixture
+async def worker(tmp_path: Any) -> AsyncIterator[WorkerApp]:
+    built = create_app(Settings(data_dir=tmp_path, topic_prefix="agent-test"), testing=True)
+    built.registry.put(segment_from_spec(TRIAL))
+    yield built
+
+
+def identify(user: str, plan: str, stamp: str = "2026-11-23T08:00:00Z") -> bytes:
+    body = {"type": "identify", "userId": user, "timestamp": stamp, "traits": {"plan": plan}}
+    return orjson.dumps(body)
+
+
+def subscribe(channel: Any) -> Any:
+    """A reader of a test channel: only subscribed clones receive what is sent."""
+    return channel.clone(is_iterator=True)
+
+
+async def next_value(channel: Any) -> dict[str, Any]:
+    event = await channel.get(timeout=5)
+    return orjson.loads(event.value)  # type: ignore[no-any-return]
+
+
+async def test_identify_enters_and_trait_change_exits(worker: WorkerApp) -> None:
+    membership = subscribe(worker.handler.sinks.membership)
+    async with worker.agent.test_context() as agent:
+        await agent.put(identify("u1", "trial"), key=b"u1")
+        entered = await next_value(membership)
+        await agent.put(identify("u1", "paid", "2026-11-23T09:00:00Z"), key=b"u1")
+        exited = await next_value(membership)
+    assert (entered["type"], entered["segment"], entered["user_id"]) == (
+        "audience.entered",
+        "trial",
+        "u1",
+    )
+    assert exited["type"] == "audience.exited"
+    assert exited["version"] == 2
+
+
+async def test_bad_message_goes_to_dead_letter_with_original_bytes(worker: WorkerApp) -> None:
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    async with worker.agent.test_context() as agent:
+        await agent.put(b"{oops", key=b"u1")
+        event = await deadletter.get(timeout=5)
+    assert event.value == b"{oops"
+    assert dict(event.headers)["traitflow-reason"].startswith(b"not JSON")
