@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 import orjson
 
+from traitflow.assets import asset_dir
+
 Validator = Callable[[Any], Any]
-
-
-@functools.cache
-def schema_dir() -> Path:
-    """The packaged copy in a wheel, else the repository's folder (editable installs)."""
-    packaged = Path(str(resources.files("traitflow"))) / "schemas"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """Parse ``schemas/<name>``."""
-    schema: dict[str, Any] = orjson.loads((schema_dir() / name).read_bytes())
+    schema: dict[str, Any] = orjson.loads((asset_dir("schemas") / name).read_bytes())
     return schema
 
 

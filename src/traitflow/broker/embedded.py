@@ -38,7 +38,7 @@ class EmbeddedBroker:
         url = f"tcp://{self.bootstrap}"
         command = [tansu_binary(), "broker", "--listener-url", url]
         command += ["--advertised-listener-url", url, "--silent"]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def exited(self) -> int | None:
         """The exit code if the process has ended, else None."""

@@ -17,8 +17,11 @@ TOPIC_ALREADY_EXISTS = 36
 async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     """Return once a metadata request to ``bootstrap`` succeeds."""
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    last_error: Exception = OSError("connection refused")
     while time.monotonic() < deadline:
+        if not await _accepts_connections(bootstrap):
+            await asyncio.sleep(0.1)
+            continue
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:
             await admin.start()
@@ -32,6 +35,18 @@ async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     raise BrokerError(
         f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: {last_error}"
     )
+
+
+async def _accepts_connections(bootstrap: str) -> bool:
+    """A quiet TCP probe of the first address, so a starting broker logs no client errors."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        _, writer = await asyncio.open_connection(host or "localhost", int(port or 9092))
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:

@@ -12,7 +12,12 @@ from traitflow.segments import Registry
 from traitflow.worker.handler import EventHandler, Origin, Sinks
 from traitflow.worker.segment_feed import SegmentFeed
 
-RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+"""Short-lived aiokafka clients for the CLI tools, configured from ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from traitflow.config import Settings
+
+Record = tuple[bytes | None, bytes | None]
+
+
+@asynccontextmanager
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_request_size=max(1024 * 1024, settings.max_message_bytes * 2),
+    )
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@asynccontextmanager
+async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A group-less consumer assigned every partition of ``topic``, positioned at the end."""
+    client = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await client.start()
+    try:
+        partitions = client.partitions_for_topic(topic) or set()
+        client.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        yield client
+    finally:
+        await client.stop()
+
+
+async def publish(settings: Settings, topic: str, records: Iterable[Record]) -> int:
+    """Send ``records`` and wait for every acknowledgement; return how many were sent."""
+    async with producer(settings) as client:
+        pending = [await client.send(topic, key=key, value=value) for key, value in records]
+        for acknowledgement in pending:
+            await acknowledgement
+    return len(pending)

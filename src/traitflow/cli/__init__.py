@@ -1,0 +1,1 @@
+"""The ``traitflow`` command line."""

@@ -1,0 +1,54 @@
+"""``traitflow send`` and ``traitflow tail``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from traitflow.config import Settings
+from traitflow.ingest.send import send_file
+from traitflow.membership.tail import describe, follow
+
+console = Console()
+
+
+def send(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON lines, one Segment-spec message per line.")],
+    raw: Annotated[
+        bool, typer.Option(help="Send invalid lines too (they go to the dead-letter topic).")
+    ] = False,
+) -> None:
+    """Publish messages to the events topic, keyed by person."""
+    report = asyncio.run(send_file(file, ctx.obj, check=not raw))
+    for number, reason in report.rejected:
+        console.print(f"[red]{file}:{number}: not sent: {reason}[/]")
+    console.print(f"sent {report.sent} messages to {ctx.obj.topics.events}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+def tail(
+    ctx: typer.Context,
+    json: Annotated[bool, typer.Option("--json", help="Print raw JSON events.")] = False,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = False,
+    count: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+) -> None:
+    """Print membership events as they arrive (Ctrl-C to stop)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_tail(ctx.obj, json, from_beginning, count))
+
+
+async def _tail(settings: Settings, json: bool, from_beginning: bool, count: int | None) -> None:
+    seen = 0
+    async for event in follow(settings, from_beginning=from_beginning):
+        print(orjson.dumps(event).decode() if json else describe(event), flush=True)
+        seen += 1
+        if count is not None and seen >= count:
+            return

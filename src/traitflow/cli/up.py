@@ -1,0 +1,125 @@
+"""``traitflow up``: embedded broker, a worker process, example data, live membership events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Coroutine
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from traitflow.assets import asset_dir
+from traitflow.broker.clients import producer
+from traitflow.broker.serve import prepare, running_embedded, stop_signals
+from traitflow.config import Settings
+from traitflow.exceptions import TraitflowError
+from traitflow.ingest.demo import demo_message
+from traitflow.ingest.messages import routing_key
+from traitflow.ingest.send import send_file
+from traitflow.membership.tail import describe, follow
+from traitflow.segments import load_segments
+from traitflow.segments.topic import apply_segments
+from traitflow.worker.process import worker_process
+
+console = Console()
+UP_SESSION_TIMEOUT_S = 6.0
+
+
+def up(
+    ctx: typer.Context,
+    demo: Annotated[bool, typer.Option(help="Keep sending made-up traffic.")] = True,
+    demo_interval: Annotated[float, typer.Option(help="Seconds between demo messages.")] = 1.5,
+) -> None:
+    """Run everything locally and show membership events live (Ctrl-C stops it all)."""
+    started = time.monotonic()
+    settings = _up_settings(ctx.obj)
+    broker = running_embedded(settings) if settings.embedded else nullcontext()
+    with stop_signals() as stop, broker:
+        asyncio.run(_load_examples(settings))
+        log_path = settings.data_dir / "worker.log"
+        with worker_process(settings, log_path) as worker:
+            console.print(f"worker started; its log: {log_path}")
+            live = _show_live(settings, started, demo_interval if demo else None)
+            asyncio.run(_until_stopped(live, stop, worker, log_path))
+    console.print("stopped: broker and worker are down")
+
+
+def _up_settings(settings: Settings) -> Settings:
+    """Fresh worker state: the embedded broker starts empty, so old changelog offsets would lie."""
+    data_dir = settings.data_dir / "up"
+    if settings.embedded:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    timeout = min(settings.session_timeout_s, UP_SESSION_TIMEOUT_S)
+    return settings.model_copy(update={"data_dir": data_dir, "session_timeout_s": timeout})
+
+
+async def _load_examples(settings: Settings) -> None:
+    await prepare(settings)
+    examples = asset_dir("examples")
+    segments = load_segments(examples / "segments.yaml")
+    await apply_segments(settings, segments)
+    console.print(f"applied {len(segments)} example segments: {', '.join(s.key for s in segments)}")
+    report = await send_file(examples / "events.jsonl", settings)
+    console.print(f"sent {report.sent} example events; membership events follow")
+
+
+async def _show_live(settings: Settings, started: float, demo_interval: float | None) -> None:
+    """Print membership events and, if asked, keep sending demo traffic."""
+    jobs = [_print_events(settings, started)]
+    if demo_interval is not None:
+        jobs.append(_send_demo(settings, demo_interval))
+    await asyncio.gather(*jobs)
+
+
+async def _until_stopped(
+    job: Coroutine[Any, Any, None],
+    stop: threading.Event,
+    worker: subprocess.Popen[bytes],
+    log_path: Path,
+) -> None:
+    """Run ``job`` until Ctrl-C/SIGTERM; fail if the worker dies meanwhile."""
+    task = asyncio.create_task(job)
+    try:
+        while not stop.is_set() and not task.done():
+            if worker.poll() is not None:
+                raise TraitflowError(
+                    f"the worker exited with code {worker.returncode}; see {log_path}"
+                )
+            await asyncio.sleep(0.2)
+        if task.done():
+            task.result()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _print_events(settings: Settings, started: float) -> None:
+    first = True
+    async for event in follow(settings, from_beginning=True):
+        if first:
+            console.print(
+                f"[green]first membership event {time.monotonic() - started:.1f}s after start[/]"
+            )
+            first = False
+        console.print(describe(event), highlight=False, soft_wrap=True)
+
+
+async def _send_demo(settings: Settings, interval: float) -> None:
+    rng = random.Random()
+    async with producer(settings) as client:
+        while True:
+            await asyncio.sleep(interval)
+            message = demo_message(rng)
+            await client.send_and_wait(
+                settings.topics.events, orjson.dumps(message), key=routing_key(message)
+            )

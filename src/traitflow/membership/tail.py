@@ -1,0 +1,44 @@
+"""Following the membership topic, for ``traitflow tail`` and ``traitflow up``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from traitflow.broker.clients import reader
+from traitflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def follow(
+    settings: Settings, *, from_beginning: bool = False
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield membership events as they arrive, oldest first if ``from_beginning``."""
+    async with reader(settings, settings.topics.membership) as consumer:
+        if from_beginning:
+            await consumer.seek_to_beginning()
+        else:
+            await consumer.seek_to_end()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        yield orjson.loads(record.value)
+                    except orjson.JSONDecodeError:
+                        log.warning("skipping a non-JSON record at offset %d", record.offset)
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One readable line: ``08:00:00.000  entered  trial  u1  (identify m1)``."""
+    verb = "entered" if event["type"] == "audience.entered" else "exited "
+    who = event.get("user_id") or f"anon:{event.get('anonymous_id')}"
+    cause = event.get("cause", {})
+    return (
+        f"{event['at']}  {verb}  {event['segment']:<20}  {who}"
+        f"  (v{event['version']}, {cause.get('message_type')} {cause.get('message_id')})"
+    )
