@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from traitflow.config import Settings
+from traitflow.exceptions import BrokerError
 
 Record = tuple[bytes | None, bytes | None]
 
@@ -33,7 +34,12 @@ async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsum
     client = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await client.start()
     try:
-        partitions = client.partitions_for_topic(topic) or set()
+        partitions = client.partitions_for_topic(topic)
+        if not partitions:
+            raise BrokerError(
+                f"topic {topic} does not exist at {settings.kafka_bootstrap}: start the broker "
+                "or a worker first (both create traitflow's topics), or check --topic-prefix"
+            )
         client.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         yield client
     finally:

@@ -22,7 +22,7 @@ app.add_typer(segments.app, name="segments")
 for command in (run.broker, run.worker, up.up, tools.send, tools.tail):
     app.command()(command)
 
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()

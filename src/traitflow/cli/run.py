@@ -12,7 +12,7 @@ from traitflow.broker.serve import prepare, running_embedded, serve_until_stoppe
 from traitflow.config import Settings
 from traitflow.worker.app import create_app
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def broker(ctx: typer.Context) -> None:

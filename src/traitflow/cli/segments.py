@@ -17,7 +17,7 @@ from traitflow.segments import load_segments
 from traitflow.segments.topic import apply_segments, delete_segment, live_segments
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 @app.command()

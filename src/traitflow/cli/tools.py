@@ -15,7 +15,7 @@ from traitflow.config import Settings
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def send(

@@ -30,7 +30,7 @@ from traitflow.segments import load_segments
 from traitflow.segments.topic import apply_segments
 from traitflow.worker.process import worker_process
 
-console = Console()
+console = Console(soft_wrap=True)
 UP_SESSION_TIMEOUT_S = 6.0
 
 

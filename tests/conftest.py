@@ -1,0 +1,84 @@
+"""Shared fixtures. Integration tests get a real broker, chosen in this order:
+``KAFKA_BOOTSTRAP`` when set, a testcontainers Kafka when a Docker engine answers, else the
+embedded Tansu broker. Each test gets its own topic prefix (and so its own consumer group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from traitflow.broker.embedded import EmbeddedBroker
+from traitflow.broker.serve import prepare
+from traitflow.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+class BrokerUnderTest:
+    """How settings reach the broker: an external bootstrap, or the embedded one's port."""
+
+    def __init__(self, bootstrap: str, embedded_port: int | None, kind: str) -> None:
+        self.bootstrap = bootstrap
+        self.embedded_port = embedded_port
+        self.kind = kind
+
+    def settings(self, tmp_path: Path, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "topic_prefix": f"t{uuid.uuid4().hex[:10]}",
+            "partitions": 2,
+            "data_dir": tmp_path / "state",
+            "web_port": free_port(),
+            "session_timeout_s": 6.0,
+        }
+        if self.embedded_port is None:
+            values["bootstrap_servers"] = self.bootstrap
+        else:
+            values["embedded_port"] = self.embedded_port
+        return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[BrokerUnderTest]:
+    with ExitStack() as stack:
+        if os.environ.get("KAFKA_BOOTSTRAP"):
+            yield BrokerUnderTest(os.environ["KAFKA_BOOTSTRAP"], None, "external")
+        elif _docker_answers():
+            from testcontainers.kafka import KafkaContainer
+
+            kafka = stack.enter_context(KafkaContainer())
+            yield BrokerUnderTest(kafka.get_bootstrap_server(), None, "testcontainers")
+        else:
+            port = free_port()
+            embedded = stack.enter_context(EmbeddedBroker(port))
+            yield BrokerUnderTest(embedded.bootstrap, port, "embedded")
+
+
+@pytest.fixture
+def settings(broker: BrokerUnderTest, tmp_path: Path) -> Settings:
+    """Settings for one test, with its topics already created."""
+    configured = broker.settings(tmp_path)
+    asyncio.run(prepare(configured))
+    return configured

@@ -1,0 +1,64 @@
+"""Reading and writing test topics with deadlines instead of sleeps."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiokafka import ConsumerRecord
+
+from traitflow.broker.clients import publish, reader
+from traitflow.config import Settings
+from traitflow.ingest.messages import routing_key
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+async def send_messages(settings: Settings, *messages: dict[str, Any] | bytes) -> None:
+    """Publish to the events topic, keyed by person like every traitflow producer."""
+    records = []
+    for message in messages:
+        if isinstance(message, bytes):
+            records.append((b"u-bad", message))
+        else:
+            records.append((routing_key(message), orjson.dumps(message)))
+    await publish(settings, settings.topics.events, records)
+
+
+async def read_records(
+    settings: Settings, topic: str, count: int, timeout: float = 60.0, settle: float = 0.0
+) -> list[Record]:
+    """Records from the start of ``topic``: at least ``count`` of them within ``timeout``.
+
+    With ``settle``, keep reading that many seconds after ``count`` is reached, so a test can
+    show that no *extra* record (a duplicate event) arrives.
+    """
+    found: list[Record] = []
+    async with reader(settings, topic) as consumer:
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            found.extend(record for records in batch.values() for record in records)
+            if len(found) >= count:
+                deadline = min(deadline, time.monotonic() + settle)
+                if not settle:
+                    break
+    return found
+
+
+async def membership_events(settings: Settings, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+    records = await read_records(settings, settings.topics.membership, count, **kwargs)
+    events = [orjson.loads(record.value) for record in records]
+    return sorted(events, key=lambda event: (event["person"], event["segment"], event["version"]))
+
+
+def identify(user: str, stamp: str, message_id: str, **traits: Any) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "userId": user,
+        "messageId": message_id,
+        "timestamp": stamp,
+        "traits": traits,
+    }

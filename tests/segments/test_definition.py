@@ -1,0 +1,63 @@
+"""Reading definition files: one, a list, several documents; errors say where."""
+
+from pathlib import Path
+
+import pytest
+
+from traitflow.assets import asset_dir
+from traitflow.exceptions import InvalidDefinition
+from traitflow.segments import load_segments, segment_from_spec
+
+ONE = "key: trial\ncondition: {trait: plan, op: '=', value: trial}\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_single_definition(tmp_path: Path) -> None:
+    [segment] = load_segments(write(tmp_path, ONE))
+    assert (segment.key, segment.name, segment.traits) == ("trial", "trial", {"plan"})
+
+
+def test_multi_document_yaml_and_json(tmp_path: Path) -> None:
+    two = ONE + "---\nkey: paid\ncondition: {trait: plan, op: in, value: [monthly]}\n"
+    assert [s.key for s in load_segments(write(tmp_path, two))] == ["trial", "paid"]
+    json = '{"key": "k", "condition": {"trait": "x", "op": "exists"}}'
+    assert [s.key for s in load_segments(write(tmp_path, json, "s.json"))] == ["k"]
+
+
+def test_examples_are_valid() -> None:
+    assert len(load_segments(asset_dir("examples") / "segments.yaml")) >= 3
+
+
+def test_rev_changes_with_content_only() -> None:
+    spec = {"key": "k", "condition": {"trait": "x", "op": "exists"}}
+    same = {"condition": {"op": "exists", "trait": "x"}, "key": "k"}
+    other = {"key": "k", "condition": {"trait": "y", "op": "exists"}}
+    assert segment_from_spec(spec).rev == segment_from_spec(same).rev
+    assert segment_from_spec(spec).rev != segment_from_spec(other).rev
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no segment definitions"),
+        ("key: [unclosed", "not valid YAML"),
+        ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1: data.key must match"),
+        ("key: k\ncondition: {trait: x, op: like}", "#1"),
+        (ONE + "---\n" + ONE, "defined twice"),
+        ("key: k\ncondition: {trait: x, op: '<'}", "needs a value"),
+        ("segments: 3", "must be a list"),
+    ],
+)
+def test_invalid_files_name_the_definition(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InvalidDefinition, match=message):
+        load_segments(write(tmp_path, text))
+
+
+def test_missing_file_is_a_definition_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidDefinition, match="cannot read"):
+        load_segments(tmp_path / "nope.yaml")

@@ -1,0 +1,124 @@
+"""A worker process on a real broker: the whole path from message to membership event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+
+from tests.kafka_helpers import identify, membership_events, read_records, send_messages
+from traitflow.config import Settings
+from traitflow.segments import segment_from_spec
+from traitflow.segments.topic import apply_segments
+from traitflow.worker.process import start_worker, stop_process
+
+pytestmark = pytest.mark.integration
+
+TRIAL = segment_from_spec(
+    {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
+)
+
+TEAMS = segment_from_spec({"key": "teams", "condition": {"trait": "seats", "op": ">=", "value": 2}})
+
+
+@pytest.fixture
+def worker_log(tmp_path: Path) -> Path:
+    return tmp_path / "worker.log"
+
+
+@pytest.fixture
+def worker(settings: Settings, worker_log: Path) -> Iterator[Popen[bytes]]:
+    process = start_worker(settings, worker_log)
+    yield process
+    assert stop_process(process) == 0, worker_log.read_text()[-3000:]
+
+
+async def test_identify_enters_then_trait_change_exits(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    await apply_segments(settings, [TRIAL])
+    await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    await send_messages(settings, identify("ada", "2026-11-23T09:00:00Z", "m2", plan="monthly"))
+    entered, exited = await membership_events(settings, 2, settle=1.0)
+    assert (entered["type"], entered["segment"], entered["user_id"]) == (
+        "audience.entered",
+        "trial",
+        "ada",
+    )
+    assert entered["cause"]["message_id"] == "m1"
+    assert entered["at"] == "2026-11-23T08:00:00.000Z"
+    assert (exited["type"], exited["version"], exited["cause"]["message_id"]) == (
+        "audience.exited",
+        2,
+        "m2",
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b'{"type": "shout", "userId": "ada"}', b"unknown type"),
+        (b"{this is not json", b"not JSON"),
+        (
+            b'{"type":"identify","userId":"ada","traits":{"x":"' + b"y" * 40_000 + b'"}}',
+            b"too large",
+        ),
+    ],
+    ids=["unknown", "malformed", "oversized"],
+)
+async def test_bad_message_is_dead_lettered_and_the_next_one_processed(
+    settings: Settings, worker: Popen[bytes], bad: bytes, reason: bytes
+) -> None:
+    await apply_segments(settings, [TRIAL])
+    await send_messages(settings, bad)
+    await send_messages(settings, identify("grace", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    [dead] = await read_records(settings, settings.topics.deadletter, 1)
+    assert dead.value == bad
+    headers = dict(dead.headers)
+    assert reason in headers["traitflow-reason"]
+    assert headers["traitflow-source"].startswith(settings.topics.events.encode())
+    [event] = await membership_events(settings, 1)
+    assert (event["type"], event["user_id"]) == ("audience.entered", "grace")
+
+
+async def test_restart_recovers_profiles_from_the_changelog_without_a_second_entered(
+    settings: Settings, worker_log: Path
+) -> None:
+    await apply_segments(settings, [TRIAL])
+    first = start_worker(settings, worker_log)
+    await send_messages(settings, identify("linus", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    await membership_events(settings, 1)
+    assert stop_process(first) == 0, worker_log.read_text()[-3000:]
+
+    # A fresh data directory: the profile can only come back from the changelog topic.
+    fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / "fresh"})
+    second = start_worker(fresh, worker_log)
+    try:
+        await send_messages(
+            fresh, identify("linus", "2026-11-23T09:00:00Z", "m2", plan="trial", seats=3)
+        )
+        await send_messages(fresh, identify("linus", "2026-11-23T10:00:00Z", "m3", plan="free"))
+        events = await membership_events(fresh, 2, settle=2.0)
+    finally:
+        assert stop_process(second) == 0, worker_log.read_text()[-3000:]
+    assert [(e["type"], e["version"]) for e in events] == [
+        ("audience.entered", 1),
+        ("audience.exited", 2),
+    ]
+
+
+async def test_segment_applied_at_runtime_is_picked_up_without_restart(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    await apply_segments(settings, [TRIAL])
+    await send_messages(settings, identify("ken", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    await membership_events(settings, 1)
+    await apply_segments(settings, [TEAMS])
+    await send_messages(settings, identify("ken", "2026-11-23T09:00:00Z", "m2", seats=2))
+    events = await membership_events(settings, 2, settle=1.0)
+    assert [(e["segment"], e["type"], e["cause"]["message_id"]) for e in events] == [
+        ("teams", "audience.entered", "m2"),
+        ("trial", "audience.entered", "m1"),
+    ]
