@@ -37,6 +37,8 @@ def broker_urls(settings: Settings) -> list[str]:
 
 def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
     """Build the worker; ``testing`` swaps Kafka outputs for channels and RocksDB for memory."""
+    if not testing:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(settings.app_id, **_app_config(settings, testing))
     events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
     profiles = app.Table(

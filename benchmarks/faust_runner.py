@@ -1,0 +1,94 @@
+"""Runs one Faust pipeline over the benchmark topic and writes its events/s to a file.
+
+``python benchmarks/faust_runner.py naive|traitflow N RESULT_FILE``; settings come from the
+``TRAITFLOW_*`` environment like any worker. Timing starts at the first event processed,
+so start-up and the consumer-group join are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+
+from traitflow.config import Settings
+from traitflow.worker.app import RAW, broker_urls, create_app
+
+
+class Stopwatch:
+    def __init__(self, total: int, result: Path) -> None:
+        self.total, self.result = total, result
+        self.count, self.started = 0, 0.0
+
+    def tick(self) -> None:
+        if self.count == 0:
+            self.started = time.perf_counter()
+        self.count += 1
+        if self.count == self.total:
+            elapsed = time.perf_counter() - self.started
+            self.result.write_text(
+                orjson.dumps({"events": self.total, "seconds": elapsed}).decode()
+            )
+
+
+def naive_app(settings: Settings, watch: Stopwatch) -> faust.App:
+    """The textbook Faust pipeline: one table read and one table write per event."""
+    (settings.data_dir / "naive").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{settings.topic_prefix}-naive",
+        broker=broker_urls(settings),
+        store="rocksdb://",
+        datadir=str(settings.data_dir / "naive"),
+        web_enabled=False,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 5,
+    )
+    events = app.topic(settings.topics.events, **RAW)
+    profiles = app.Table(
+        "profiles", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+
+    @app.agent(events)
+    async def count(stream: Any) -> None:
+        async for event in stream.events():
+            message = orjson.loads(event.value)
+            profile = orjson.loads(profiles.get(event.key) or b"{}")
+            profile.update(message.get("traits") or {})
+            profiles[event.key] = orjson.dumps(profile)
+            watch.tick()
+
+    return app
+
+
+def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
+    built = create_app(settings)
+    handle = built.handler.handle
+
+    async def timed(*args: Any) -> None:
+        await handle(*args)
+        watch.tick()
+
+    built.handler.handle = timed  # type: ignore[method-assign]
+    return built.app
+
+
+def main() -> None:
+    mode, total, result = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    settings = Settings()
+    watch = Stopwatch(total, result)
+    build: Callable[[Settings, Stopwatch], faust.App] = (
+        naive_app if mode == "naive" else traitflow_app
+    )
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    faust.Worker(build(settings, watch), loop=loop, loglevel="warning").execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
