@@ -28,3 +28,12 @@ def compile_schema(*names: str) -> Validator:
     combined = schemas[0] if len(schemas) == 1 else {"allOf": schemas}
     validate: Validator = fastjsonschema.compile(combined)
     return validate
+
+
+def explain(error: fastjsonschema.JsonSchemaValueException) -> str:
+    """The validator's message with its ``data`` root dropped: ``condition.op must be ...``."""
+    message: str = error.message
+    for root in ("data.", "data "):
+        if message.startswith(root):
+            return message[len(root) :]
+    return message

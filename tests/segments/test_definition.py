@@ -46,8 +46,8 @@ def test_rev_changes_with_content_only() -> None:
     [
         ("", "no segment definitions"),
         ("key: [unclosed", "not valid YAML"),
-        ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1: data.key must match"),
-        ("key: k\ncondition: {trait: x, op: like}", "#1"),
+        ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1: key must match"),
+        ("key: k\ncondition: {trait: x, op: like}", "#1: condition.op must be one of"),
         (ONE + "---\n" + ONE, "defined twice"),
         ("key: k\ncondition: {trait: x, op: '<'}", "needs a value"),
         ("segments: 3", "must be a list"),

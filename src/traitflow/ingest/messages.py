@@ -11,7 +11,7 @@ import orjson
 from fastjsonschema import JsonSchemaValueException
 
 from traitflow.exceptions import InvalidMessage
-from traitflow.jsonschemas import compile_schema
+from traitflow.jsonschemas import compile_schema, explain
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -75,7 +75,7 @@ def _validate(body: dict[str, Any], kind: str) -> None:
     try:
         compile_schema("messages/common.json", f"messages/{kind}.json")(body)
     except JsonSchemaValueException as exc:
-        raise InvalidMessage(f"invalid {kind}: {exc.message}") from exc
+        raise InvalidMessage(f"invalid {kind}: {explain(exc)}") from exc
 
 
 def _identifier(body: dict[str, Any], field: str) -> str | None:

@@ -16,7 +16,7 @@ import yaml
 from fastjsonschema import JsonSchemaValueException
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.jsonschemas import compile_schema
+from traitflow.jsonschemas import compile_schema, explain
 from traitflow.segments.conditions import Condition, build_condition
 
 
@@ -39,7 +39,7 @@ def segment_from_spec(spec: Any, where: str = "segment") -> Segment:
     try:
         compile_schema("segment.json")(spec)
     except JsonSchemaValueException as exc:
-        raise InvalidDefinition(f"{where}: {exc.message}") from exc
+        raise InvalidDefinition(f"{where}: {explain(exc)}") from exc
     key = spec["key"]
     condition = build_condition(spec["condition"], f"{where} {key!r}: condition")
     canonical = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
