@@ -58,3 +58,28 @@ async def test_bad_message_goes_to_dead_letter_with_original_bytes(worker: Worke
         event = await deadletter.get(timeout=5)
     assert event.value == b"{oops"
     assert dict(event.headers)["traitflow-reason"].startswith(b"not JSON")
+
+
+async def test_record_keyed_by_someone_else_is_rekeyed_to_its_person(worker: WorkerApp) -> None:
+    events = subscribe(worker.handler.sinks.events)
+    async with worker.agent.test_context() as agent:
+        await agent.put(identify("u1", "trial"), key=b"device-42")
+        event = await events.get(timeout=5)
+    assert (event.key, event.value) == (b"u1", identify("u1", "trial"))
+
+
+async def test_unreadable_stored_profile_dead_letters_instead_of_crashing(
+    worker: WorkerApp,
+) -> None:
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    membership = subscribe(worker.handler.sinks.membership)
+    async with worker.agent.test_context() as agent:
+        await agent.put(identify("u1", "trial"), key=b"u1")
+        await next_value(membership)
+        worker.profiles.data[b"u1"] = b"corrupt"
+        await agent.put(identify("u1", "paid"), key=b"u1")
+        dead = await deadletter.get(timeout=5)
+        await agent.put(identify("u2", "trial"), key=b"u2")
+        entered = await next_value(membership)
+    assert dict(dead.headers)["traitflow-reason"].startswith(b"internal error")
+    assert entered["user_id"] == "u2"

@@ -49,22 +49,15 @@ class TraitCondition:
 
 
 @dataclass(frozen=True, slots=True)
-class AllOf:
+class Combination:
+    """``and`` (every part holds) or ``or`` (some part holds)."""
+
     parts: tuple[Condition, ...]
+    every: bool
 
     def matches(self, traits: Mapping[str, Any]) -> bool:
-        return all(part.matches(traits) for part in self.parts)
-
-    def traits(self) -> frozenset[str]:
-        return frozenset().union(*(part.traits() for part in self.parts))
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf:
-    parts: tuple[Condition, ...]
-
-    def matches(self, traits: Mapping[str, Any]) -> bool:
-        return any(part.matches(traits) for part in self.parts)
+        quantifier = all if self.every else any
+        return quantifier(part.matches(traits) for part in self.parts)
 
     def traits(self) -> frozenset[str]:
         return frozenset().union(*(part.traits() for part in self.parts))
@@ -83,9 +76,9 @@ def lookup(traits: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condition:
     """Turn a schema-valid condition into objects, checking what the schema cannot."""
     if "and" in spec:
-        return AllOf(_build_parts(spec["and"], f"{where}.and"))
+        return Combination(_build_parts(spec["and"], f"{where}.and"), every=True)
     if "or" in spec:
-        return AnyOf(_build_parts(spec["or"], f"{where}.or"))
+        return Combination(_build_parts(spec["or"], f"{where}.or"), every=False)
     op, value = spec["op"], spec.get("value")
     _check_value(op, value, "value" in spec, where)
     path = tuple(spec["trait"].split("."))

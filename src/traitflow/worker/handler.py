@@ -7,7 +7,7 @@ that records them is written, so a crash can repeat an event (same id), never lo
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, MutableMapping
+from collections.abc import Awaitable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,11 +18,12 @@ from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
-from traitflow.worker.pipeline import process
+from traitflow.worker.pipeline import Outcome, process
 
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+OutRecord = tuple[bytes | None, bytes, Headers | None]
 
 
 class Sink(Protocol):
@@ -64,34 +65,37 @@ class EventHandler:
         self.sinks = sinks
 
     async def handle(self, key: bytes | None, raw: bytes, origin: Origin) -> None:
-        """Process one record; bad input and internal failures go to the dead-letter topic."""
+        """Process one record; bad input and failures to decide go to the dead-letter topic.
+
+        Failing to *publish* is not the input's fault: it propagates, the worker stops
+        without committing, and the record is processed again after restart.
+        """
         try:
             message = parse_message(
                 raw,
                 max_bytes=self.settings.max_message_bytes,
                 fallback_timestamp_ms=origin.timestamp_ms,
             )
-            await self._route(key, raw, message)
+            person = message.person.encode()
+            outcome = self._decide(message) if key == person else None
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
-        except Exception as exc:
-            log.exception(
-                "failed to process %s[%d]@%d", origin.topic, origin.partition, origin.offset
-            )
-            await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
-
-    async def _route(self, key: bytes | None, raw: bytes, message: Message) -> None:
-        person = message.person.encode()
-        if key != person:
-            await _deliver(self.sinks.events, [(person, raw, None)])
             return
-        stored = self.profiles.get(person)
-        profile = Profile.from_bytes(stored) if stored is not None else None
-        outcome = process(profile, message, self.registry, self.settings.unset_marker)
-        await _deliver(
-            self.sinks.membership, [(person, orjson.dumps(e), None) for e in outcome.events]
-        )
+        except Exception as exc:
+            log.exception("cannot process %s", origin)
+            await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
+            return
+        if outcome is None:
+            await _deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
+            return
+        events = [(person, orjson.dumps(event), None) for event in outcome.events]
+        await _deliver(self.sinks.membership, events)
         self.profiles[person] = outcome.profile.to_bytes()
+
+    def _decide(self, message: Message) -> Outcome:
+        stored = self.profiles.get(message.person.encode())
+        profile = Profile.from_bytes(stored) if stored is not None else None
+        return process(profile, message, self.registry, self.settings.unset_marker)
 
     async def _dead_letter(
         self, key: bytes | None, raw: bytes, reason: str, origin: Origin
@@ -106,7 +110,7 @@ class EventHandler:
         await _deliver(self.sinks.deadletter, [(key, raw, headers)])
 
 
-async def _deliver(sink: Sink, records: list[tuple[bytes | None, bytes, Headers | None]]) -> None:
+async def _deliver(sink: Sink, records: Sequence[OutRecord]) -> None:
     """Send records and wait until the broker has acknowledged every one."""
     pending = [
         await sink.send(key=key, value=value, headers=headers) for key, value, headers in records
