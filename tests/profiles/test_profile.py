@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traitflow.profiles import Membership, Profile, apply_traits
+from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
 
 MARKER = "__null__"
 
@@ -47,12 +47,25 @@ def test_unset_marker_erases() -> None:
     assert "email" not in profile.traits
 
 
-def test_seen_tracks_first_and_last_activity_and_identifiers() -> None:
+def test_observe_tracks_activity_identifiers_and_built_in_traits() -> None:
     profile = Profile("u1")
-    profile.seen(200, "u1", None)
-    profile.seen(100, None, "a1")
+    context = {"os": {"name": "iOS"}, "location": {"country": "FR", "city": "Lyon"}}
+    changed = observe(profile, {"context": context}, 200, "u1", None)
+    assert changed == {"$first_seen", "$last_seen", "$os", "$country", "$city"}
+    older = {"context": {"os": {"name": "Android"}}}
+    assert observe(profile, older, 100, None, "a1") == {"$first_seen"}
     assert (profile.first_seen_ms, profile.last_seen_ms) == (100, 200)
     assert (profile.user_id, profile.anonymous_id) == ("u1", "a1")
+    assert profile.derived["$os"] == "iOS"
+    assert profile.derived["$last_seen"] == "1970-01-01T00:00:00.200Z"
+
+
+def test_an_import_is_joined_once() -> None:
+    profile = Profile("u1")
+    body = {"context": {"traitflow": {"import": "crm-2026-11"}}}
+    assert join_import(profile, body) == "crm-2026-11"
+    assert join_import(profile, body) is None
+    assert profile.imports == ["crm-2026-11"]
 
 
 json_values = st.recursive(
@@ -65,5 +78,6 @@ json_values = st.recursive(
 @given(st.dictionaries(st.text(min_size=1), json_values, max_size=5), st.booleans())
 def test_bytes_round_trip(traits: dict[str, object], member: bool) -> None:
     profile = Profile("u1", user_id="u1", traits=traits, trait_times=dict.fromkeys(traits, 5))
-    profile.memberships["s"] = Membership(member, 3, 7, "rev1")
+    profile.memberships["s"] = Membership(member, 3, 7)
+    profile.features["f"] = [3, 2, 1]
     assert Profile.from_bytes(profile.to_bytes()) == profile

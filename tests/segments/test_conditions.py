@@ -5,11 +5,14 @@ from typing import Any
 import pytest
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments import build_condition
+from traitflow.profiles import Profile
+from traitflow.segments import Registry, build_condition
+from traitflow.segments.engine import ProfileContext
 
 
 def matches(spec: dict[str, Any], traits: dict[str, Any]) -> bool:
-    return build_condition(spec).matches(traits)
+    context = ProfileContext(Profile("u1", traits=traits), Registry())
+    return build_condition(spec).matches(context)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +49,7 @@ def test_dotted_paths_reach_nested_traits() -> None:
     spec = {"trait": "address.country", "op": "=", "value": "FR"}
     assert matches(spec, {"address": {"country": "FR"}})
     assert not matches(spec, {"address": "FR"})
-    assert build_condition(spec).traits() == {"address"}
+    assert build_condition(spec).deps() == {("trait", "address")}
 
 
 def test_and_or_combine_and_report_every_trait_read() -> None:
@@ -58,7 +61,7 @@ def test_and_or_combine_and_report_every_trait_read() -> None:
     }
     assert matches(spec, {"plan": "annual", "vip": True})
     assert not matches(spec, {"plan": "annual", "ltv": 10})
-    assert build_condition(spec).traits() == {"plan", "ltv", "vip"}
+    assert build_condition(spec).deps() == {("trait", "plan"), ("trait", "ltv"), ("trait", "vip")}
 
 
 @pytest.mark.parametrize(

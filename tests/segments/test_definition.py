@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
 
 def test_single_definition(tmp_path: Path) -> None:
     [segment] = load_segments(write(tmp_path, ONE))
-    assert (segment.key, segment.name, segment.traits) == ("trial", "trial", {"plan"})
+    assert (segment.key, segment.name, segment.reads) == ("trial", "trial", ["trait plan"])
 
 
 def test_multi_document_yaml_and_json(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_rev_changes_with_content_only() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "no segment definitions"),
+        ("", "no definitions found"),
         ("key: [unclosed", "not valid YAML"),
         ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1: key must match"),
         ("key: k\ncondition: {trait: x, op: like}", "#1: condition.op must be one of"),

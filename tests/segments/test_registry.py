@@ -15,9 +15,9 @@ RICH = {
 
 def test_index_finds_segments_reading_a_trait() -> None:
     registry = Registry([segment_from_spec(TRIAL), segment_from_spec(RICH)])
-    assert [s.key for s in registry.reading({"plan"})] == ["rich", "trial"]
-    assert [s.key for s in registry.reading({"ltv"})] == ["rich"]
-    assert registry.reading({"email"}) == []
+    assert registry.affected({("trait", "plan")}) == {"rich", "trial"}
+    assert registry.affected({("trait", "ltv")}) == {"rich"}
+    assert registry.affected({("trait", "email")}) == set()
 
 
 def test_records_apply_replace_and_tombstones_delete() -> None:
@@ -25,8 +25,8 @@ def test_records_apply_replace_and_tombstones_delete() -> None:
     registry.apply_record(b"trial", orjson.dumps(TRIAL))
     changed = {**TRIAL, "condition": {"trait": "tier", "op": "exists"}}
     registry.apply_record(b"trial", orjson.dumps(changed))
-    assert registry.reading({"plan"}) == []
-    assert [s.key for s in registry.reading({"tier"})] == ["trial"]
+    assert registry.affected({("trait", "plan")}) == set()
+    assert registry.affected({("trait", "tier")}) == {"trial"}
     registry.apply_record(b"trial", None)
     assert len(registry) == 0
 

@@ -37,9 +37,9 @@ def apply(
 def list_segments(ctx: typer.Context) -> None:
     """Show the definitions that workers hold now."""
     registry = asyncio.run(live_segments(ctx.obj))
-    table = Table("key", "name", "rev", "reads traits")
+    table = Table("key", "name", "rev", "reads")
     for segment in registry.all():
-        table.add_row(segment.key, segment.name, segment.rev, ", ".join(sorted(segment.traits)))
+        table.add_row(segment.key, segment.name, segment.rev, ", ".join(segment.reads))
     console.print(table if len(registry) else "no segments are live")
 
 

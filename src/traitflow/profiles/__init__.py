@@ -1,5 +1,11 @@
-"""One profile per person: traits, identities, memberships (pure, no Kafka)."""
+"""One profile per person: traits, built-ins, event state, memberships (pure, no Kafka)."""
 
-from traitflow.profiles.profile import Membership, Profile, apply_traits
+from traitflow.profiles.profile import (
+    Membership,
+    Profile,
+    apply_traits,
+    join_import,
+    observe,
+)
 
-__all__ = ["Membership", "Profile", "apply_traits"]
+__all__ = ["Membership", "Profile", "apply_traits", "join_import", "observe"]

@@ -1,7 +1,9 @@
-"""The profile a worker keeps per person, and the rule for merging identify traits.
+"""The profile a worker keeps per person, and the rules for merging what messages say.
 
 Traits follow "latest wins" by event time per trait, so late or replayed messages never
 undo newer values; null or blank values never erase, only the configured unset marker does.
+Event history is never stored: ``features`` holds only the bounded state that live
+definitions need (see ``traitflow.segments.features``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,16 @@ from typing import Any
 
 import orjson
 
+from traitflow.timeutil import iso_from_ms
+
+# Built-in traits: name -> path in a message's context.
+CONTEXT_TRAITS = {
+    "$os": ("os", "name"),
+    "$device_type": ("device", "type"),
+    "$country": ("location", "country"),
+    "$city": ("location", "city"),
+}
+
 
 @dataclass(slots=True)
 class Membership:
@@ -19,7 +31,6 @@ class Membership:
     member: bool
     version: int
     since_ms: int
-    rev: str = ""
 
 
 @dataclass(slots=True)
@@ -29,7 +40,12 @@ class Profile:
     anonymous_id: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     trait_times: dict[str, int] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    imports: list[str] = field(default_factory=list)
     memberships: dict[str, Membership] = field(default_factory=dict)
+    due: dict[str, int] = field(default_factory=dict)
+    definitions_version: int = -1
     first_seen_ms: int = 0
     last_seen_ms: int = 0
 
@@ -42,16 +58,34 @@ class Profile:
         memberships = {key: Membership(**value) for key, value in data["memberships"].items()}
         return cls(**{**data, "memberships": memberships})
 
-    def seen(self, at_ms: int, user_id: str | None, anonymous_id: str | None) -> None:
-        """Record activity and any identifier the profile did not know yet."""
-        self.first_seen_ms = min(self.first_seen_ms or at_ms, at_ms)
-        self.last_seen_ms = max(self.last_seen_ms, at_ms)
-        self.user_id = self.user_id or user_id
-        self.anonymous_id = self.anonymous_id or anonymous_id
+    @property
+    def now_ms(self) -> int:
+        """The person's clock: the latest event time seen, so replays evaluate identically."""
+        return self.last_seen_ms
 
     def is_member(self, segment: str) -> bool:
         membership = self.memberships.get(segment)
         return membership is not None and membership.member
+
+
+def observe(profile: Profile, body: dict[str, Any], at_ms: int, user_id: str | None,
+            anonymous_id: str | None) -> set[str]:  # fmt: skip
+    """Record activity, identifiers and built-in traits; return the built-ins that changed."""
+    first = profile.first_seen_ms == 0 or at_ms < profile.first_seen_ms
+    profile.first_seen_ms = at_ms if first else profile.first_seen_ms
+    profile.last_seen_ms = max(profile.last_seen_ms, at_ms)
+    profile.user_id = profile.user_id or user_id
+    profile.anonymous_id = profile.anonymous_id or anonymous_id
+    found = {"$first_seen": iso_from_ms(profile.first_seen_ms)}
+    found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
+    context = body.get("context")
+    for name, path in CONTEXT_TRAITS.items():
+        value = _walk(context, path)
+        if isinstance(value, str) and value.strip() and at_ms >= profile.last_seen_ms:
+            found[name] = value
+    changed = {name for name, value in found.items() if profile.derived.get(name) != value}
+    profile.derived.update(found)
+    return changed
 
 
 def apply_traits(
@@ -73,7 +107,24 @@ def apply_traits(
     return changed
 
 
+def join_import(profile: Profile, body: dict[str, Any]) -> str | None:
+    """An identify sent by ``traitflow import`` names its import; return it if new."""
+    name = _walk(body.get("context"), ("traitflow", "import"))
+    if not isinstance(name, str) or name in profile.imports:
+        return None
+    profile.imports.append(name)
+    return name
+
+
 _MISSING = object()
+
+
+def _walk(value: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
 
 
 def _same(stored: Any, value: Any) -> bool:

@@ -1,51 +1,172 @@
-"""The condition language: trait comparisons combined with AND / OR.
+"""The condition language: what one segment definition's ``condition`` can say.
 
-A missing trait satisfies only ``not_exists`` and ``!=``; ordering comparisons hold only
-between two numbers or two strings, so ``"10" > 9`` is false rather than an error.
+Each condition answers ``matches(ctx)``, names what it depends on (``deps``) so a message
+re-evaluates only the segments it can change, lists the future instants at which time
+alone can change its answer (``flips``), and can ``explain`` itself with the compared values.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from traitflow.exceptions import InvalidDefinition
+from traitflow.segments.events import MISSING, build_matcher, build_window
+from traitflow.segments.features import CountFeature
+from traitflow.segments.ops import canonical_op, check_operand, compare, flip_instants
 
-_MISSING = object()
+Dep = tuple[str, str]
+COUNT_OPS = ("at_least", "exactly", "at_most")
 
-_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_VALUE_OPS = {"=", "!=", "in", "not_in", *_ORDERINGS}
+
+class Context(Protocol):
+    """What a condition may read about one person at one instant."""
+
+    now_ms: int
+
+    def trait(self, path: tuple[str, ...]) -> Any: ...
+    def count(self, feature: CountFeature) -> int: ...
+    def count_expiries(self, feature: CountFeature) -> list[int]: ...
+    def computed(self, key: str) -> Any: ...
+    def computed_expiries(self, key: str) -> list[int]: ...
+    def member(self, segment: str) -> bool: ...
+    def segment_flips(self, segment: str) -> list[int]: ...
+    def in_import(self, name: str) -> bool: ...
+
+
+@dataclass(slots=True)
+class Explanation:
+    result: bool
+    text: str
+    children: list[Explanation] = field(default_factory=list)
+
+    def lines(self, depth: int = 0) -> list[str]:
+        mark = "yes" if self.result else "no "
+        own = [f"{'  ' * depth}[{mark}] {self.text}"]
+        return own + [line for child in self.children for line in child.lines(depth + 1)]
 
 
 class Condition(Protocol):
-    def matches(self, traits: Mapping[str, Any]) -> bool: ...
-
-    def traits(self) -> frozenset[str]:
-        """Top-level trait names whose change can change the answer."""
-        ...
+    def matches(self, ctx: Context) -> bool: ...
+    def deps(self) -> frozenset[Dep]: ...
+    def flips(self, ctx: Context) -> list[int]: ...
+    def explain(self, ctx: Context) -> Explanation: ...
 
 
 @dataclass(frozen=True, slots=True)
-class TraitCondition:
+class Comparison:
+    """A trait (``$``-prefixed names are built-in traits) or a computed trait, compared."""
+
+    source: str  # "trait" or "computed"
     path: tuple[str, ...]
     op: str
-    value: Any = None
+    operand: Any
 
-    def matches(self, traits: Mapping[str, Any]) -> bool:
-        actual = lookup(traits, self.path)
-        if actual is _MISSING:
-            return self.op in ("not_exists", "!=")
-        return _compare(self.op, actual, self.value)
+    def _actual(self, ctx: Context) -> Any:
+        return ctx.trait(self.path) if self.source == "trait" else ctx.computed(self.path[0])
 
-    def traits(self) -> frozenset[str]:
-        return frozenset(self.path[:1])
+    def matches(self, ctx: Context) -> bool:
+        actual = self._actual(ctx)
+        if actual is MISSING or actual is None:
+            return self.op in ("not_exists", "!=", "not_in", "includes_none")
+        return compare(self.op, actual, self.operand, ctx.now_ms)
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({(self.source, self.path[0])})
+
+    def flips(self, ctx: Context) -> list[int]:
+        found = [
+            t for t in flip_instants(self.op, self._actual(ctx), self.operand) if t > ctx.now_ms
+        ]
+        if self.source == "computed":
+            found += ctx.computed_expiries(self.path[0])
+        return found
+
+    def explain(self, ctx: Context) -> Explanation:
+        actual = self._actual(ctx)
+        shown = "missing" if actual is MISSING or actual is None else repr(actual)
+        wanted = self.op if self.operand is None else f"{self.op} {self.operand!r}"
+        text = f"{self.source} {'.'.join(self.path)} = {shown}; wanted {wanted}"
+        return Explanation(self.matches(ctx), text)
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    """Performed an event at least / exactly / at most N times, in a window or ever."""
+
+    feature: CountFeature
+    op: str
+    n: int
+
+    def matches(self, ctx: Context) -> bool:
+        count = ctx.count(self.feature)
+        if self.op == "at_least":
+            return count >= self.n
+        return count == self.n if self.op == "exactly" else count <= self.n
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({("feature", self.feature.id)})
+
+    def flips(self, ctx: Context) -> list[int]:
+        return ctx.count_expiries(self.feature)
+
+    def explain(self, ctx: Context) -> Explanation:
+        matcher = self.feature.matcher
+        what = matcher.name or "/".join(matcher.types)
+        text = f"event {what!r} counted {ctx.count(self.feature)} times; wanted {self.op} {self.n}"
+        return Explanation(self.matches(ctx), text)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMember:
+    segment: str
+
+    def matches(self, ctx: Context) -> bool:
+        return ctx.member(self.segment)
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({("segment", self.segment)})
+
+    def flips(self, ctx: Context) -> list[int]:
+        return ctx.segment_flips(self.segment)
+
+    def explain(self, ctx: Context) -> Explanation:
+        return Explanation(self.matches(ctx), f"member of segment {self.segment!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMember:
+    name: str
+
+    def matches(self, ctx: Context) -> bool:
+        return ctx.in_import(self.name)
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({("import", self.name)})
+
+    def flips(self, ctx: Context) -> list[int]:
+        return []
+
+    def explain(self, ctx: Context) -> Explanation:
+        return Explanation(self.matches(ctx), f"in CSV import {self.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    part: Condition
+
+    def matches(self, ctx: Context) -> bool:
+        return not self.part.matches(ctx)
+
+    def deps(self) -> frozenset[Dep]:
+        return self.part.deps()
+
+    def flips(self, ctx: Context) -> list[int]:
+        return self.part.flips(ctx)
+
+    def explain(self, ctx: Context) -> Explanation:
+        return Explanation(self.matches(ctx), "not", [self.part.explain(ctx)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,77 +176,46 @@ class Combination:
     parts: tuple[Condition, ...]
     every: bool
 
-    def matches(self, traits: Mapping[str, Any]) -> bool:
+    def matches(self, ctx: Context) -> bool:
         quantifier = all if self.every else any
-        return quantifier(part.matches(traits) for part in self.parts)
+        return quantifier(part.matches(ctx) for part in self.parts)
 
-    def traits(self) -> frozenset[str]:
-        return frozenset().union(*(part.traits() for part in self.parts))
+    def deps(self) -> frozenset[Dep]:
+        return frozenset().union(*(part.deps() for part in self.parts))
 
+    def flips(self, ctx: Context) -> list[int]:
+        return [t for part in self.parts for t in part.flips(ctx)]
 
-def lookup(traits: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    """The value at a dotted path, or a sentinel when absent (null counts as absent)."""
-    value: Any = traits
-    for name in path:
-        if not isinstance(value, Mapping) or name not in value:
-            return _MISSING
-        value = value[name]
-    return _MISSING if value is None else value
+    def explain(self, ctx: Context) -> Explanation:
+        children = [part.explain(ctx) for part in self.parts]
+        return Explanation(self.matches(ctx), "all of" if self.every else "any of", children)
 
 
 def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condition:
     """Turn a schema-valid condition into objects, checking what the schema cannot."""
-    if "and" in spec:
-        return Combination(_build_parts(spec["and"], f"{where}.and"), every=True)
-    if "or" in spec:
-        return Combination(_build_parts(spec["or"], f"{where}.or"), every=False)
-    op, value = spec["op"], spec.get("value")
-    _check_value(op, value, "value" in spec, where)
-    path = tuple(spec["trait"].split("."))
-    if op in ("in", "not_in"):
-        value = tuple(value or ())
-    return TraitCondition(path, op, value)
+    if "and" in spec or "or" in spec:
+        word = "and" if "and" in spec else "or"
+        parts = tuple(build_condition(s, f"{where}.{word}[{i}]") for i, s in enumerate(spec[word]))
+        return Combination(parts, every=word == "and")
+    if "not" in spec:
+        return Not(build_condition(spec["not"], f"{where}.not"))
+    if "segment" in spec:
+        return SegmentMember(spec["segment"])
+    if "import" in spec:
+        return ImportMember(spec["import"])
+    if "event" in spec:
+        return _event_count(spec, where)
+    source = "trait" if "trait" in spec else "computed"
+    op = canonical_op(spec["op"])
+    operand = check_operand(op, spec.get("value"), "value" in spec, spec.get("unit"), where)
+    return Comparison(source, tuple(spec[source].split(".")), op, operand)
 
 
-def _build_parts(specs: list[Mapping[str, Any]], where: str) -> tuple[Condition, ...]:
-    return tuple(build_condition(spec, f"{where}[{i}]") for i, spec in enumerate(specs))
-
-
-def _check_value(op: str, value: Any, given: bool, where: str) -> None:
-    if op in _VALUE_OPS and not given:
-        raise InvalidDefinition(f"{where}: op {op!r} needs a value")
-    if op not in _VALUE_OPS and given:
-        raise InvalidDefinition(f"{where}: op {op!r} takes no value; remove 'value'")
-    if op in ("in", "not_in") and not isinstance(value, list):
-        raise InvalidDefinition(f"{where}: op {op!r} needs a list value, got {value!r}")
-    if op in _ORDERINGS and not (_is_number(value) or isinstance(value, str)):
-        raise InvalidDefinition(f"{where}: op {op!r} needs a number or a string, got {value!r}")
-
-
-def _compare(op: str, actual: Any, expected: Any) -> bool:
-    if op == "exists":
-        return True
-    if op == "not_exists":
-        return False
-    if op in ("=", "!="):
-        return _equal(actual, expected) == (op == "=")
-    if op in ("in", "not_in"):
-        return any(_equal(actual, item) for item in expected) == (op == "in")
-    if (_is_number(actual) and _is_number(expected)) or _both_strings(actual, expected):
-        return _ORDERINGS[op](actual, expected)
-    return False
-
-
-def _equal(actual: Any, expected: Any) -> bool:
-    """JSON equality: numbers compare by value, but ``true`` never equals ``1``."""
-    if _is_number(actual) and _is_number(expected):
-        return bool(actual == expected)
-    return type(actual) is type(expected) and bool(actual == expected)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _both_strings(actual: Any, expected: Any) -> bool:
-    return isinstance(actual, str) and isinstance(expected, str)
+def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
+    count = spec.get("count", {"at_least": 1})
+    [(op, n)] = count.items() if len(count) == 1 else [("", 0)]
+    if op not in COUNT_OPS or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise InvalidDefinition(f"{where}.count: one of {', '.join(COUNT_OPS)} with a count >= 0")
+    matcher = build_matcher(spec, where)
+    window = build_window(spec.get("within"), where)
+    return EventCount(CountFeature(matcher, window, n + 1), op, n)

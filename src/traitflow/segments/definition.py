@@ -1,6 +1,7 @@
-"""Segment definitions as data: parsed from YAML or JSON, validated by ``schemas/segment.json``.
+"""Definitions as data: segments and computed traits, from YAML or JSON files.
 
-A file holds one definition, a ``segments:`` list, or several YAML documents.
+Validated by ``schemas/segment.json`` and ``schemas/computed-trait.json``. A file holds one
+segment, or ``segments:`` and/or ``computed_traits:`` lists, or several YAML documents.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from fastjsonschema import JsonSchemaValueException
 from traitflow.exceptions import InvalidDefinition
 from traitflow.jsonschemas import compile_schema, explain
 from traitflow.segments.conditions import Condition, build_condition
+from traitflow.segments.events import build_matcher, build_window
+from traitflow.segments.features import AggregateFeature
+
+COMPUTED_PREFIX = "computed/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,60 +35,112 @@ class Segment:
     rev: str
 
     @property
-    def traits(self) -> frozenset[str]:
-        return self.condition.traits()
+    def record_key(self) -> str:
+        return self.key
+
+    @property
+    def reads(self) -> list[str]:
+        """What the condition reads, for people: ``trait plan``, ``segment trial``, ``events``."""
+        deps = self.condition.deps()
+        named = sorted(f"{kind} {name}" for kind, name in deps if kind != "feature")
+        return named + (["events"] if any(kind == "feature" for kind, _ in deps) else [])
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedTrait:
+    key: str
+    feature: AggregateFeature
+    spec: dict[str, Any]
+    rev: str
+
+    @property
+    def record_key(self) -> str:
+        return COMPUTED_PREFIX + self.key
+
+
+Definition = Segment | ComputedTrait
 
 
 def segment_from_spec(spec: Any, where: str = "segment") -> Segment:
-    """Validate one definition; errors name ``where`` and the failing field."""
-    try:
-        compile_schema("segment.json")(spec)
-    except JsonSchemaValueException as exc:
-        raise InvalidDefinition(f"{where}: {explain(exc)}") from exc
+    """Validate one segment definition; errors name ``where`` and the failing field."""
+    _validate("segment.json", spec, where)
     key = spec["key"]
     condition = build_condition(spec["condition"], f"{where} {key!r}: condition")
-    canonical = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
     return Segment(
-        key=key,
-        name=spec.get("name", key),
-        description=spec.get("description", ""),
-        condition=condition,
-        spec=spec,
-        rev=hashlib.sha256(canonical).hexdigest()[:12],
+        key, spec.get("name", key), spec.get("description", ""), condition, spec, _rev(spec)
     )
 
 
-def load_segments(path: Path) -> list[Segment]:
+def computed_from_spec(spec: Any, where: str = "computed trait") -> ComputedTrait:
+    _validate("computed-trait.json", spec, where)
+    at = f"{where} {spec['key']!r}"
+    if spec["aggregate"] not in ("count",) and "property" not in spec:
+        raise InvalidDefinition(f"{at}: aggregate {spec['aggregate']!r} needs a 'property'")
+    path = tuple(spec["property"].split(".")) if "property" in spec else None
+    window = build_window(spec.get("within"), at)
+    feature = AggregateFeature(build_matcher(spec, at), window, spec["aggregate"], path)
+    return ComputedTrait(spec["key"], feature, spec, _rev(spec))
+
+
+def definition_from_record(key: bytes, value: bytes) -> Definition:
+    spec = orjson.loads(value)
+    where = f"segments record {key.decode(errors='replace')!r}"
+    if key.startswith(COMPUTED_PREFIX.encode()):
+        return computed_from_spec(spec, where)
+    return segment_from_spec(spec, where)
+
+
+def load_definitions(path: Path) -> list[Definition]:
     """Every definition in a YAML or JSON file, all valid or an error naming the bad one."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidDefinition(f"{path}: cannot read: {exc.strerror}") from exc
-    specs = list(_specs_in(text, path))
-    if not specs:
-        raise InvalidDefinition(f"{path}: no segment definitions found")
-    segments = [segment_from_spec(spec, f"{path} #{i + 1}") for i, spec in enumerate(specs)]
-    _refuse_duplicates(segments, path)
-    return segments
+    definitions: list[Definition] = []
+    for i, (kind, spec) in enumerate(_specs_in(text, path)):
+        where = f"{path} #{i + 1}"
+        build = computed_from_spec if kind == "computed" else segment_from_spec
+        definitions.append(build(spec, where))
+    if not definitions:
+        raise InvalidDefinition(f"{path}: no definitions found")
+    _refuse_duplicates(definitions, path)
+    return definitions
 
 
-def _specs_in(text: str, path: Path) -> Iterator[Any]:
+def load_segments(path: Path) -> list[Segment]:
+    return [d for d in load_definitions(path) if isinstance(d, Segment)]
+
+
+def _validate(schema: str, spec: Any, where: str) -> None:
+    try:
+        compile_schema(schema)(spec)
+    except JsonSchemaValueException as exc:
+        raise InvalidDefinition(f"{where}: {explain(exc)}") from exc
+
+
+def _rev(spec: Any) -> str:
+    return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+
+
+def _specs_in(text: str, path: Path) -> Iterator[tuple[str, Any]]:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise InvalidDefinition(f"{path}: not valid YAML/JSON: {exc}") from exc
     for document in documents:
-        if isinstance(document, dict) and set(document) == {"segments"}:
-            if not isinstance(document["segments"], list):
-                raise InvalidDefinition(f"{path}: 'segments' must be a list")
-            yield from document["segments"]
+        if isinstance(document, dict) and set(document) <= {"segments", "computed_traits"}:
+            for field, kind in (("computed_traits", "computed"), ("segments", "segment")):
+                items = document.get(field, [])
+                if not isinstance(items, list):
+                    raise InvalidDefinition(f"{path}: '{field}' must be a list")
+                yield from ((kind, item) for item in items)
         elif document is not None:
-            yield document
+            yield "segment", document
 
 
-def _refuse_duplicates(segments: list[Segment], path: Path) -> None:
+def _refuse_duplicates(definitions: list[Definition], path: Path) -> None:
     seen: set[str] = set()
-    for segment in segments:
-        if segment.key in seen:
-            raise InvalidDefinition(f"{path}: segment key {segment.key!r} is defined twice")
-        seen.add(segment.key)
+    for definition in definitions:
+        if definition.record_key in seen:
+            raise InvalidDefinition(f"{path}: {definition.key!r} is defined twice")
+        seen.add(definition.record_key)

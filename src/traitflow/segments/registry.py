@@ -1,62 +1,199 @@
-"""The definitions a worker knows, fed from the compacted segments topic."""
+"""The definitions a worker knows, fed from the compacted segments topic, and their indexes.
+
+Indexes are rebuilt on each definition change (rare) so that a message costs lookups in
+proportion to what it touches, never to the number of live segments.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.definition import Segment, segment_from_spec
+from traitflow.segments.conditions import Dep
+from traitflow.segments.definition import (
+    COMPUTED_PREFIX,
+    ComputedTrait,
+    Definition,
+    Segment,
+    definition_from_record,
+)
+from traitflow.segments.features import AggregateFeature, CountFeature
 
 log = logging.getLogger(__name__)
 
+Feature = CountFeature | AggregateFeature
+
 
 class Registry:
-    """Live segments by key, with an index from trait name to the segments reading it."""
-
-    def __init__(self, segments: Iterable[Segment] = ()) -> None:
-        self._segments: dict[str, Segment] = {}
-        self._by_trait: dict[str, set[str]] = defaultdict(set)
-        for segment in segments:
-            self.put(segment)
+    def __init__(self, definitions: Iterable[Definition] = ()) -> None:
+        self.segments: dict[str, Segment] = {}
+        self.computed: dict[str, ComputedTrait] = {}
+        self.version = -1
+        self._changes: list[tuple[int, str]] = []
+        for definition in definitions:
+            self.put(definition)
 
     def __len__(self) -> int:
-        return len(self._segments)
+        return len(self.segments)
 
     def all(self) -> list[Segment]:
-        return [self._segments[key] for key in sorted(self._segments)]
+        return [self.segments[key] for key in sorted(self.segments)]
 
     def get(self, key: str) -> Segment | None:
-        return self._segments.get(key)
+        return self.segments.get(key)
 
-    def put(self, segment: Segment) -> None:
-        self.remove(segment.key)
-        self._segments[segment.key] = segment
-        for trait in segment.traits:
-            self._by_trait[trait].add(segment.key)
+    def put(self, definition: Definition, version: int | None = None) -> None:
+        """Add or replace a definition; refuse one that would close a segment cycle."""
+        if isinstance(definition, Segment):
+            check_cycles({**self.segments, definition.key: definition})
+            self.segments[definition.key] = definition
+        else:
+            self.computed[definition.key] = definition
+        self._changed(definition.record_key, version)
 
-    def remove(self, key: str) -> None:
-        old = self._segments.pop(key, None)
-        for trait in old.traits if old else ():
-            self._by_trait[trait].discard(key)
+    def remove(self, record_key: str, version: int | None = None) -> None:
+        if record_key.startswith(COMPUTED_PREFIX):
+            self.computed.pop(record_key[len(COMPUTED_PREFIX) :], None)
+        else:
+            self.segments.pop(record_key, None)
+        self._changed(record_key, version)
 
-    def reading(self, traits: Iterable[str]) -> list[Segment]:
-        """Segments whose answer may change when any of ``traits`` changes."""
-        keys = set().union(*(self._by_trait.get(trait, set()) for trait in traits))
-        return [self._segments[key] for key in sorted(keys)]
-
-    def apply_record(self, key: bytes | None, value: bytes | None) -> None:
+    def apply_record(
+        self, key: bytes | None, value: bytes | None, offset: int | None = None
+    ) -> None:
         """Apply one segments-topic record: a definition, or a tombstone that deletes."""
         if key is None:
             log.warning("ignoring a segments record without a key")
             return
         if value is None:
-            self.remove(key.decode())
+            self.remove(key.decode(errors="replace"), offset)
             return
         try:
-            self.put(segment_from_spec(orjson.loads(value), f"segments record {key!r}"))
+            self.put(definition_from_record(key, value), offset)
         except (InvalidDefinition, orjson.JSONDecodeError) as exc:
-            log.error("ignoring invalid segment definition: %s", exc)
+            log.error("ignoring invalid definition: %s", exc)
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def features(self, message_type: str, name: str | None) -> list[Feature]:
+        """Features that a message of this type and name may update."""
+        index = self._index["events"]
+        return [*index.get((message_type, name), []), *index.get((message_type, None), [])]
+
+    def live_feature_ids(self) -> set[str]:
+        return set(self._index["feature_ids"])
+
+    def affected(self, deps: Iterable[Dep]) -> set[str]:
+        """Segments whose answer may change when any of ``deps`` changed."""
+        by_dep, computed_of = self._index["by_dep"], self._index["computed_of_feature"]
+        found: set[str] = set()
+        for dep in deps:
+            found |= by_dep.get(dep, set())
+            if dep[0] == "feature":
+                for key in computed_of.get(dep[1], ()):
+                    found |= by_dep.get(("computed", key), set())
+        return found
+
+    def dependents(self, segment: str) -> set[str]:
+        result: set[str] = self._index["by_dep"].get(("segment", segment), set())
+        return result
+
+    def rank(self, segment: str) -> int:
+        """Depth in the reference graph: a segment ranks after those it refers to."""
+        return int(self._index["rank"].get(segment, 0))
+
+    def changed_since(self, version: int) -> set[str]:
+        """Segments defined or redefined after ``version`` (directly or via computed traits)."""
+        keys = {key for at, key in self._changes if at > version}
+        computed = {k[len(COMPUTED_PREFIX) :] for k in keys if k.startswith(COMPUTED_PREFIX)}
+        direct = {k for k in keys if not k.startswith(COMPUTED_PREFIX) and k in self.segments}
+        by_dep = self._index["by_dep"]
+        return direct.union(*(by_dep.get(("computed", key), set()) for key in computed))
+
+    def _changed(self, record_key: str, version: int | None) -> None:
+        self.version = self.version + 1 if version is None else max(version, self.version)
+        self._changes = [c for c in self._changes if c[1] != record_key]
+        self._changes.append((self.version, record_key))
+        self._index = _build_index(self.segments, self.computed)
+
+
+def check_cycles(segments: dict[str, Segment]) -> None:
+    """Refuse references that loop, naming the loop: ``a -> b -> a``."""
+    state: dict[str, str] = {}
+
+    def visit(key: str, trail: list[str]) -> None:
+        if state.get(key) == "done" or key not in segments:
+            return
+        if state.get(key) == "open":
+            loop = [*trail[trail.index(key):], key]
+            raise InvalidDefinition(f"segment references form a cycle: {' -> '.join(loop)}")
+        state[key] = "open"
+        for kind, ref in sorted(segments[key].condition.deps()):
+            if kind == "segment":
+                visit(ref, [*trail, key])
+        state[key] = "done"
+
+    for key in sorted(segments):
+        visit(key, [])
+
+
+def _build_index(
+    segments: dict[str, Segment], computed: dict[str, ComputedTrait]
+) -> dict[str, Any]:
+    by_dep: dict[Dep, set[str]] = defaultdict(set)
+    events: dict[tuple[str, str | None], list[Feature]] = defaultdict(list)
+    features: dict[str, Feature] = {}
+    for segment in segments.values():
+        for dep in segment.condition.deps():
+            by_dep[dep].add(segment.key)
+        features.update((f.id, f) for f in _count_features(segment))
+    computed_of: dict[str, list[str]] = defaultdict(list)
+    for trait in computed.values():
+        features[trait.feature.id] = trait.feature
+        computed_of[trait.feature.id].append(trait.key)
+    for feature in features.values():
+        for index_key in feature.matcher.index_keys():
+            events[index_key].append(feature)
+    return {
+        "by_dep": dict(by_dep),
+        "events": dict(events),
+        "feature_ids": features,
+        "computed_of_feature": dict(computed_of),
+        "rank": _ranks(segments),
+    }
+
+
+def _count_features(segment: Segment) -> list[CountFeature]:
+    from traitflow.segments.conditions import Combination, EventCount, Not
+
+    found: list[CountFeature] = []
+    stack = [segment.condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, EventCount):
+            found.append(node.feature)
+        elif isinstance(node, Combination):
+            stack.extend(node.parts)
+        elif isinstance(node, Not):
+            stack.append(node.part)
+    return found
+
+
+def _ranks(segments: dict[str, Segment]) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+
+    def rank(key: str) -> int:
+        if key not in ranks:
+            ranks[key] = 0
+            refs = [r for kind, r in segments[key].condition.deps() if kind == "segment"]
+            ranks[key] = 1 + max((rank(r) for r in refs if r in segments), default=-1)
+        return ranks[key]
+
+    for key in segments:
+        rank(key)
+    return ranks

@@ -1,0 +1,158 @@
+"""Incremental evaluation: one message updates one profile and re-decides only what it can.
+
+Re-evaluated are the segments that read something the message changed (dependency index),
+the segments defined or redefined since the profile was last evaluated, the segments whose
+answer was due to flip with time by now, and, transitively, segments referring to any of
+those that flipped. A new person is evaluated against every segment once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitflow.ingest.messages import Message
+from traitflow.membership.events import Transition
+from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
+from traitflow.segments.conditions import Dep, Explanation
+from traitflow.segments.events import MISSING, event_name
+from traitflow.segments.features import AggregateFeature, CountFeature
+from traitflow.segments.registry import Registry
+
+
+class ProfileContext:
+    """The ``Context`` conditions read: one profile at the person's current clock."""
+
+    def __init__(self, profile: Profile, registry: Registry, now_ms: int | None = None) -> None:
+        self.profile = profile
+        self.registry = registry
+        self.now_ms = profile.now_ms if now_ms is None else now_ms
+
+    def trait(self, path: tuple[str, ...]) -> Any:
+        value: Any = self.profile.derived if path[0].startswith("$") else self.profile.traits
+        for name in path:
+            if not isinstance(value, dict) or name not in value:
+                return MISSING
+            value = value[name]
+        return value
+
+    def count(self, feature: CountFeature) -> int:
+        return feature.count(self.profile.features.get(feature.id), self.now_ms)
+
+    def count_expiries(self, feature: CountFeature) -> list[int]:
+        return feature.expiries(self.profile.features.get(feature.id), self.now_ms)
+
+    def computed(self, key: str) -> Any:
+        trait = self.registry.computed.get(key)
+        if trait is None:
+            return MISSING
+        return trait.feature.value(self.profile.features.get(trait.feature.id), self.now_ms)
+
+    def computed_expiries(self, key: str) -> list[int]:
+        trait = self.registry.computed.get(key)
+        if trait is None:
+            return []
+        return trait.feature.expiries(self.profile.features.get(trait.feature.id), self.now_ms)
+
+    def member(self, segment: str) -> bool:
+        return self.profile.is_member(segment)
+
+    def segment_flips(self, segment: str) -> list[int]:
+        due = self.profile.due.get(segment)
+        return [] if due is None else [due]
+
+    def in_import(self, name: str) -> bool:
+        return name in self.profile.imports
+
+
+def absorb(
+    profile: Profile | None, message: Message, registry: Registry, unset_marker: str
+) -> tuple[Profile, set[Dep]]:
+    """Apply a message's facts to the profile (new if None); return what changed."""
+    fresh = profile is None
+    profile = profile or Profile(person=message.person)
+    body, at = message.body, message.timestamp_ms
+    changed = observe(profile, body, at, message.user_id, message.anonymous_id)
+    if message.type == "identify":
+        changed |= apply_traits(profile, body.get("traits") or {}, at, unset_marker)
+        imported = join_import(profile, body)
+        deps: set[Dep] = {("import", imported)} if imported else set()
+    else:
+        deps = set()
+    deps |= {("trait", name) for name in changed}
+    deps |= _update_features(profile, message, registry)
+    if fresh:
+        deps.add(("new", ""))
+    return profile, deps
+
+
+def decide(profile: Profile, registry: Registry, deps: set[Dep], at_ms: int) -> list[Transition]:
+    """Re-evaluate what ``deps`` and time can have changed; record and return the flips."""
+    ctx = ProfileContext(profile, registry)
+    pending = _candidates(profile, registry, deps, ctx.now_ms)
+    _forget_deleted(profile, registry)
+    profile.definitions_version = registry.version
+    transitions: list[Transition] = []
+    while pending:
+        key = min(pending, key=lambda k: (registry.rank(k), k))
+        pending.discard(key)
+        transition = _evaluate(profile, registry, ctx, key, at_ms)
+        if transition is not None:
+            transitions.append(transition)
+            pending |= registry.dependents(key)
+    return transitions
+
+
+def explain(
+    profile: Profile, registry: Registry, segment: str, now_ms: int | None = None
+) -> Explanation:
+    definition = registry.segments[segment]
+    return definition.condition.explain(ProfileContext(profile, registry, now_ms))
+
+
+def _update_features(profile: Profile, message: Message, registry: Registry) -> set[Dep]:
+    touched: set[Dep] = set()
+    name = event_name(message.body)
+    for feature in registry.features(message.type, name):
+        if not feature.matcher.matches(message.body, profile.now_ms):
+            continue
+        state = profile.features.get(feature.id)
+        if isinstance(feature, AggregateFeature):
+            profile.features[feature.id] = feature.update(state, message.timestamp_ms, message.body)
+        else:
+            profile.features[feature.id] = feature.update(state, message.timestamp_ms)
+        touched.add(("feature", feature.id))
+    live = registry.live_feature_ids()
+    for stale in [key for key in profile.features if key not in live]:
+        del profile.features[stale]
+    return touched
+
+
+def _candidates(profile: Profile, registry: Registry, deps: set[Dep], now_ms: int) -> set[str]:
+    if ("new", "") in deps:
+        return set(registry.segments)
+    found = registry.affected(deps) | registry.changed_since(profile.definitions_version)
+    return found | {key for key, due in profile.due.items() if due <= now_ms}
+
+
+def _forget_deleted(profile: Profile, registry: Registry) -> None:
+    for table in (profile.memberships, profile.due):
+        for key in [key for key in table if key not in registry.segments]:
+            del table[key]
+
+
+def _evaluate(
+    profile: Profile, registry: Registry, ctx: ProfileContext, key: str, at_ms: int
+) -> Transition | None:
+    condition = registry.segments[key].condition
+    member = condition.matches(ctx)
+    flips = [t for t in condition.flips(ctx) if t > ctx.now_ms]
+    if flips:
+        profile.due[key] = min(flips)
+    else:
+        profile.due.pop(key, None)
+    current = profile.memberships.get(key)
+    if member == (current is not None and current.member):
+        return None
+    version = (current.version if current else 0) + 1
+    profile.memberships[key] = Membership(member, version, at_ms)
+    return Transition(key, member, version, at_ms)

@@ -1,0 +1,185 @@
+"""Bounded per-person state kept for event conditions and computed traits.
+
+No event list is ever stored. A windowed count keeps only the ``keep`` most recent matching
+timestamps (enough to decide "at least / exactly / at most N"); an absolute-range or
+all-time count keeps one integer; an aggregate keeps one accumulator per time bucket, with
+at most ``BUCKETS`` buckets per window, and value sets capped at ``SET_CAP``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from traitflow.segments.events import MISSING, EventMatcher, Window, property_value
+from traitflow.segments.ops import is_number
+
+BUCKETS = 48
+SET_CAP = 100
+AGGREGATES = (
+    "count", "sum", "avg", "min", "max", "first", "last",
+    "most_frequent", "unique_list", "unique_count",
+)  # fmt: skip
+
+
+def feature_id(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps(parts, default=repr)).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class CountFeature:
+    """How many matching events fall in the window (exact)."""
+
+    matcher: EventMatcher
+    window: Window
+    keep: int
+
+    @property
+    def id(self) -> str:
+        return feature_id(
+            "count", self.matcher, self.window, self.keep if self.window.last_ms else 0
+        )
+
+    def update(self, state: Any, at_ms: int) -> Any:
+        if self.window.last_ms is not None:
+            return sorted([*(state or []), at_ms], reverse=True)[: self.keep]
+        if self.window.start_ms is not None and not (
+            self.window.start_ms <= at_ms <= (self.window.end_ms or at_ms)
+        ):
+            return state
+        return (state or 0) + 1
+
+    def count(self, state: Any, now_ms: int) -> int:
+        if self.window.last_ms is None:
+            return int(state or 0)
+        return sum(1 for at in state or [] if at <= now_ms < at + self.window.last_ms)
+
+    def expiries(self, state: Any, now_ms: int) -> list[int]:
+        """Instants at which a counted event leaves the sliding window."""
+        if self.window.last_ms is None:
+            return []
+        return [at + self.window.last_ms for at in state or [] if at + self.window.last_ms > now_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateFeature:
+    """count / sum / avg / min / max / first / last / most_frequent / unique_* of a property.
+
+    A window of ``last`` W is kept as buckets of W/48: the window's old edge moves in steps
+    of one bucket, and every evaluator (incremental and reference) uses the same rule.
+    """
+
+    matcher: EventMatcher
+    window: Window
+    aggregate: str
+    path: tuple[str, ...] | None
+
+    @property
+    def id(self) -> str:
+        return feature_id("aggregate", self.matcher, self.window, self.aggregate, self.path)
+
+    @property
+    def width_ms(self) -> int:
+        return max(1, (self.window.last_ms or 0) // BUCKETS)
+
+    def update(self, state: Any, at_ms: int, message: Mapping[str, Any]) -> Any:
+        value = property_value(message, self.path) if self.path else None
+        if self.path and value is MISSING:
+            return state
+        if self.window.start_ms is not None and not (
+            self.window.start_ms <= at_ms <= (self.window.end_ms or at_ms)
+        ):
+            return state
+        buckets = dict(state or {})
+        key = str(at_ms // self.width_ms) if self.window.last_ms else "0"
+        buckets[key] = _accumulate(buckets.get(key), at_ms, value)
+        return self._prune(buckets, at_ms)
+
+    def value(self, state: Any, now_ms: int) -> Any:
+        live = [acc for key, acc in (state or {}).items() if self._live(int(key), now_ms)]
+        return _finish(self.aggregate, live)
+
+    def expiries(self, state: Any, now_ms: int) -> list[int]:
+        if not self.window.last_ms:
+            return []
+        ends = [(int(k) + BUCKETS) * self.width_ms for k in state or {}]
+        return [end for end in ends if end > now_ms]
+
+    def _live(self, bucket: int, now_ms: int) -> bool:
+        if not self.window.last_ms:
+            return True
+        newest = now_ms // self.width_ms
+        return newest - BUCKETS < bucket <= newest
+
+    def _prune(self, buckets: dict[str, Any], now_ms: int) -> dict[str, Any]:
+        if not self.window.last_ms:
+            return buckets
+        keep = sorted(buckets, key=int)[-BUCKETS:]
+        return {key: buckets[key] for key in keep}
+
+
+def _accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str, Any]:
+    acc = dict(acc or {"n": 0, "sum": 0, "min": None, "max": None, "first": None, "last": None})
+    acc["n"] += 1
+    if is_number(value):
+        acc["sum"] += value
+        acc["min"] = value if acc["min"] is None else min(acc["min"], value)
+        acc["max"] = value if acc["max"] is None else max(acc["max"], value)
+        acc["nums"] = acc.get("nums", 0) + 1
+    if acc["first"] is None or at_ms < acc["first"][0]:
+        acc["first"] = [at_ms, value]
+    if acc["last"] is None or at_ms >= acc["last"][0]:
+        acc["last"] = [at_ms, value]
+    if value is not None:
+        token = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        counts = dict(acc.get("counts", {}))
+        if token in counts or len(counts) < SET_CAP:
+            counts[token] = counts.get(token, 0) + 1
+        acc["counts"] = counts
+    return acc
+
+
+def _finish(aggregate: str, accs: list[dict[str, Any]]) -> Any:
+    if aggregate == "count":
+        return sum(acc["n"] for acc in accs)
+    nums = sum(acc.get("nums", 0) for acc in accs)
+    if aggregate in ("sum", "avg", "min", "max"):
+        return _numeric(aggregate, accs, nums)
+    if aggregate in ("first", "last"):
+        return _edge(aggregate, accs)
+    counts: dict[str, int] = {}
+    for acc in accs:
+        for token, n in acc.get("counts", {}).items():
+            counts[token] = counts.get(token, 0) + n
+    if aggregate == "unique_count":
+        return len(counts)
+    if aggregate == "unique_list":
+        return [orjson.loads(token) for token in sorted(counts)[:SET_CAP]]
+    if not counts:
+        return None
+    best = min(counts, key=lambda token: (-counts[token], token))
+    return orjson.loads(best)
+
+
+def _numeric(aggregate: str, accs: list[dict[str, Any]], nums: int) -> Any:
+    if not nums:
+        return 0 if aggregate == "sum" else None
+    if aggregate in ("sum", "avg"):
+        total = sum(acc["sum"] for acc in accs)
+        return total if aggregate == "sum" else total / nums
+    values = [acc[aggregate] for acc in accs if acc[aggregate] is not None]
+    return min(values) if aggregate == "min" else max(values)
+
+
+def _edge(aggregate: str, accs: list[dict[str, Any]]) -> Any:
+    edges = [acc[aggregate] for acc in accs if acc[aggregate] is not None]
+    if not edges:
+        return None
+    chosen = (
+        min(edges, key=lambda e: e[0]) if aggregate == "first" else max(edges, key=lambda e: e[0])
+    )
+    return chosen[1]
