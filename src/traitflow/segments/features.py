@@ -96,12 +96,12 @@ class AggregateFeature:
             return state
         buckets = dict(state or {})
         key = str(at_ms // self.width_ms) if self.window.last_ms else "0"
-        buckets[key] = _accumulate(buckets.get(key), at_ms, value)
+        buckets[key] = accumulate(buckets.get(key), at_ms, value)
         return self._prune(buckets, at_ms)
 
     def value(self, state: Any, now_ms: int) -> Any:
         live = [acc for key, acc in (state or {}).items() if self._live(int(key), now_ms)]
-        return _finish(self.aggregate, live)
+        return finish(self.aggregate, live)
 
     def expiries(self, state: Any, now_ms: int) -> list[int]:
         if not self.window.last_ms:
@@ -122,7 +122,7 @@ class AggregateFeature:
         return {key: buckets[key] for key in keep}
 
 
-def _accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str, Any]:
+def accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str, Any]:
     acc = dict(acc or {"n": 0, "sum": 0, "min": None, "max": None, "first": None, "last": None})
     acc["n"] += 1
     if is_number(value):
@@ -143,7 +143,7 @@ def _accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str,
     return acc
 
 
-def _finish(aggregate: str, accs: list[dict[str, Any]]) -> Any:
+def finish(aggregate: str, accs: list[dict[str, Any]]) -> Any:
     if aggregate == "count":
         return sum(acc["n"] for acc in accs)
     nums = sum(acc.get("nums", 0) for acc in accs)

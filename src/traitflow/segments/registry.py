@@ -130,7 +130,7 @@ def check_cycles(segments: dict[str, Segment]) -> None:
         if state.get(key) == "done" or key not in segments:
             return
         if state.get(key) == "open":
-            loop = [*trail[trail.index(key):], key]
+            loop = [*trail[trail.index(key) :], key]
             raise InvalidDefinition(f"segment references form a cycle: {' -> '.join(loop)}")
         state[key] = "open"
         for kind, ref in sorted(segments[key].condition.deps()):
