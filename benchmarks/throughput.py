@@ -33,8 +33,8 @@ from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
 from traitflow.ingest.demo import demo_message
-from traitflow.segments import load_segments
-from traitflow.segments.topic import apply_segments
+from traitflow.segments import load_definitions
+from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import settings_env, stop_process
 
 RUNNER = Path(__file__).with_name("faust_runner.py")
@@ -135,7 +135,7 @@ def main() -> None:
             stack.enter_context(EmbeddedBroker(settings.embedded_port))
         asyncio.run(prepare(settings))
         asyncio.run(
-            apply_segments(settings, load_segments(asset_dir("examples") / "segments.yaml"))
+            apply_definitions(settings, load_definitions(asset_dir("examples") / "segments.yaml"))
         )
         print(
             f"filling {settings.topics.events}: {args.events} messages, {args.people} people",

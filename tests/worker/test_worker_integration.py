@@ -11,7 +11,7 @@ import pytest
 from tests.kafka_helpers import identify, membership_events, read_records, send_messages
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_segments
+from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def worker(settings: Settings, worker_log: Path) -> Iterator[Popen[bytes]]:
 async def test_identify_enters_then_trait_change_exits(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_segments(settings, [TRIAL])
+    await apply_definitions(settings, [TRIAL])
     await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await send_messages(settings, identify("ada", "2026-11-23T09:00:00Z", "m2", plan="monthly"))
     entered, exited = await membership_events(settings, 2, settle=1.0)
@@ -71,7 +71,7 @@ async def test_identify_enters_then_trait_change_exits(
 async def test_bad_message_is_dead_lettered_and_the_next_one_processed(
     settings: Settings, worker: Popen[bytes], bad: bytes, reason: bytes
 ) -> None:
-    await apply_segments(settings, [TRIAL])
+    await apply_definitions(settings, [TRIAL])
     await send_messages(settings, bad)
     await send_messages(settings, identify("grace", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     [dead] = await read_records(settings, settings.topics.deadletter, 1)
@@ -86,7 +86,7 @@ async def test_bad_message_is_dead_lettered_and_the_next_one_processed(
 async def test_restart_recovers_profiles_from_the_changelog_without_a_second_entered(
     settings: Settings, worker_log: Path
 ) -> None:
-    await apply_segments(settings, [TRIAL])
+    await apply_definitions(settings, [TRIAL])
     first = start_worker(settings, worker_log)
     await send_messages(settings, identify("linus", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await membership_events(settings, 1)
@@ -112,10 +112,10 @@ async def test_restart_recovers_profiles_from_the_changelog_without_a_second_ent
 async def test_segment_applied_at_runtime_is_picked_up_without_restart(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_segments(settings, [TRIAL])
+    await apply_definitions(settings, [TRIAL])
     await send_messages(settings, identify("ken", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await membership_events(settings, 1)
-    await apply_segments(settings, [TEAMS])
+    await apply_definitions(settings, [TEAMS])
     await send_messages(settings, identify("ken", "2026-11-23T09:00:00Z", "m2", seats=2))
     events = await membership_events(settings, 2, settle=1.0)
     assert [(e["segment"], e["type"], e["cause"]["message_id"]) for e in events] == [

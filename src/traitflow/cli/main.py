@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(segments.app, name="segments")
-for command in (run.broker, run.worker, up.up, tools.send, tools.tail):
+for command in (run.broker, run.worker, up.up, tools.send, tools.tail, tools.profile):
     app.command()(command)
 
 errors = Console(stderr=True, soft_wrap=True)

@@ -13,8 +13,10 @@ from rich.table import Table
 
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
-from traitflow.segments import load_segments
-from traitflow.segments.topic import apply_segments, delete_segment, live_segments
+from traitflow.profiles.lookup import read_profile
+from traitflow.segments import Segment, load_definitions
+from traitflow.segments.engine import explain
+from traitflow.segments.topic import apply_definitions, delete_segment, live_registry
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -25,18 +27,19 @@ def apply(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="YAML or JSON definition files.")],
 ) -> None:
-    """Validate definitions and publish them; running workers pick them up at once."""
+    """Validate segments and computed traits, then publish them; workers use them at once."""
     settings: Settings = ctx.obj
-    segments = [segment for path in files for segment in load_segments(path)]
-    asyncio.run(apply_segments(settings, segments))
-    for segment in segments:
-        console.print(f"applied [bold]{segment.key}[/] (rev {segment.rev})")
+    definitions = [definition for path in files for definition in load_definitions(path)]
+    asyncio.run(apply_definitions(settings, definitions))
+    for definition in definitions:
+        kind = "segment" if isinstance(definition, Segment) else "computed trait"
+        console.print(f"applied {kind} [bold]{definition.key}[/] (rev {definition.rev})")
 
 
 @app.command("list")
 def list_segments(ctx: typer.Context) -> None:
     """Show the definitions that workers hold now."""
-    registry = asyncio.run(live_segments(ctx.obj))
+    registry = asyncio.run(live_registry(ctx.obj))
     table = Table("key", "name", "rev", "reads")
     for segment in registry.all():
         table.add_row(segment.key, segment.name, segment.rev, ", ".join(segment.reads))
@@ -46,7 +49,7 @@ def list_segments(ctx: typer.Context) -> None:
 @app.command()
 def show(ctx: typer.Context, key: str) -> None:
     """Print one live definition as YAML."""
-    segment = asyncio.run(live_segments(ctx.obj)).get(key)
+    segment = asyncio.run(live_registry(ctx.obj)).get(key)
     if segment is None:
         raise TraitflowError(f"no live segment {key!r}; see `traitflow segments list`")
     console.print(yaml.safe_dump(segment.spec, sort_keys=False), end="")
@@ -57,3 +60,20 @@ def delete(ctx: typer.Context, key: str) -> None:
     """Remove a definition; workers stop evaluating it."""
     asyncio.run(delete_segment(ctx.obj, key))
     console.print(f"deleted {key}")
+
+
+@app.command("explain")
+def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
+    """Say whether PERSON is in SEGMENT and which conditions decided, with the values compared."""
+    settings: Settings = ctx.obj
+    registry = asyncio.run(live_registry(settings))
+    if registry.get(segment) is None:
+        raise TraitflowError(f"no live segment {segment!r}; see `traitflow segments list`")
+    profile = asyncio.run(read_profile(settings, person))
+    if profile is None:
+        raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
+    explanation = explain(profile, registry, segment)
+    recorded = profile.is_member(segment)
+    console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
+    for line in explanation.lines():
+        console.print(line, highlight=False, markup=False)

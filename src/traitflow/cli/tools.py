@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +13,10 @@ import typer
 from rich.console import Console
 
 from traitflow.config import Settings
+from traitflow.exceptions import TraitflowError
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
+from traitflow.profiles.lookup import read_profile
 
 console = Console(soft_wrap=True)
 
@@ -52,3 +55,11 @@ async def _tail(settings: Settings, json: bool, from_beginning: bool, count: int
         seen += 1
         if count is not None and seen >= count:
             return
+
+
+def profile(ctx: typer.Context, person: str) -> None:
+    """Print a person's stored profile (traits, built-ins, memberships) as JSON."""
+    found = asyncio.run(read_profile(ctx.obj, person))
+    if found is None:
+        raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
+    print(orjson.dumps(asdict(found), option=orjson.OPT_INDENT_2).decode())

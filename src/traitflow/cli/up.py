@@ -26,8 +26,8 @@ from traitflow.ingest.demo import demo_message
 from traitflow.ingest.messages import routing_key
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
-from traitflow.segments import load_segments
-from traitflow.segments.topic import apply_segments
+from traitflow.segments import load_definitions
+from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import worker_process
 
 console = Console(soft_wrap=True)
@@ -66,9 +66,10 @@ def _up_settings(settings: Settings) -> Settings:
 async def _load_examples(settings: Settings) -> None:
     await prepare(settings)
     examples = asset_dir("examples")
-    segments = load_segments(examples / "segments.yaml")
-    await apply_segments(settings, segments)
-    console.print(f"applied {len(segments)} example segments: {', '.join(s.key for s in segments)}")
+    definitions = load_definitions(examples / "segments.yaml")
+    await apply_definitions(settings, definitions)
+    keys = ", ".join(d.key for d in definitions)
+    console.print(f"applied {len(definitions)} example definitions: {keys}")
     report = await send_file(examples / "events.jsonl", settings)
     console.print(f"sent {report.sent} example events; membership events follow")
 

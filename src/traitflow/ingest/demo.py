@@ -10,16 +10,22 @@ from traitflow.timeutil import iso_from_ms, now_ms
 
 PEOPLE = ["ada", "grace", "linus", "margaret", "alan", "barbara", "ken", "radia"]
 PLANS = ["trial", "monthly", "annual", "free"]
-EVENTS = ["Project Created", "Invite Sent", "Report Exported", "Pricing Viewed"]
+EVENTS = ["Project Created", "Invite Sent", "Report Exported", "Order Completed"]
+PAGES = ["Home", "Pricing", "Docs"]
 
 
 def demo_message(rng: random.Random) -> dict[str, Any]:
-    """One identify (a plan, payment or value change) or one track event."""
+    """One identify (a plan, payment or value change), track event or page view."""
     person = rng.choice(PEOPLE)
     common = {"userId": person, "messageId": str(uuid.UUID(int=rng.getrandbits(128)))}
     common["timestamp"] = iso_from_ms(now_ms())
-    if rng.random() < 0.3:
-        return {"type": "track", "event": rng.choice(EVENTS), **common}
+    roll = rng.random()
+    if roll < 0.2:
+        return {"type": "page", "name": rng.choice(PAGES), **common}
+    if roll < 0.45:
+        event = rng.choice(EVENTS)
+        properties = {"total": rng.randrange(20, 400, 10)} if event == "Order Completed" else {}
+        return {"type": "track", "event": event, "properties": properties, **common}
     traits: dict[str, Any] = rng.choice(
         [
             {"plan": rng.choice(PLANS)},
