@@ -121,17 +121,38 @@ def _update_features(profile: Profile, message: Message, registry: Registry) -> 
         else:
             profile.features[feature.id] = feature.update(state, message.timestamp_ms)
         touched.add(("feature", feature.id))
-    live = registry.live_feature_ids()
-    for stale in [key for key in profile.features if key not in live]:
+    for stale in [key for key in profile.features if not registry.is_live_feature(key)]:
         del profile.features[stale]
     return touched
 
 
 def _candidates(profile: Profile, registry: Registry, deps: set[Dep], now_ms: int) -> set[str]:
+    found = registry.affected(deps)
     if ("new", "") in deps:
-        return set(registry.segments)
-    found = registry.affected(deps) | registry.changed_since(profile.definitions_version)
+        return found | vacuous_segments(registry)
+    found |= registry.changed_since(profile.definitions_version)
     return found | {key for key, due in profile.due.items() if due <= now_ms}
+
+
+def vacuous_segments(registry: Registry) -> set[str]:
+    """Segments an empty profile belongs to, at any instant.
+
+    A new person differs from an empty profile only in what their first message changed,
+    so beyond the segments reading that, only these can hold: evaluating every segment for
+    every new person would make a first message cost grow with unrelated segments.
+    """
+    cached = registry.memo.get("vacuous")
+    if isinstance(cached, set):
+        return cached
+    empty = Profile(person="")
+    ctx = ProfileContext(empty, registry)
+    found: set[str] = set()
+    for key in sorted(registry.segments, key=lambda k: (registry.rank(k), k)):
+        if registry.segments[key].condition.matches(ctx):
+            found.add(key)
+            empty.memberships[key] = Membership(True, 1, 0)
+    registry.memo["vacuous"] = found
+    return found
 
 
 def _forget_deleted(profile: Profile, registry: Registry) -> None:

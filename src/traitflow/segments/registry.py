@@ -35,6 +35,8 @@ class Registry:
         self.computed: dict[str, ComputedTrait] = {}
         self.version = -1
         self._changes: list[tuple[int, str]] = []
+        self._index = _build_index({}, {})
+        self.memo: dict[str, object] = {}  # derived facts, cleared on every change
         for definition in definitions:
             self.put(definition)
 
@@ -85,8 +87,8 @@ class Registry:
         index = self._index["events"]
         return [*index.get((message_type, name), []), *index.get((message_type, None), [])]
 
-    def live_feature_ids(self) -> set[str]:
-        return set(self._index["feature_ids"])
+    def is_live_feature(self, feature_id: str) -> bool:
+        return feature_id in self._index["feature_ids"]
 
     def affected(self, deps: Iterable[Dep]) -> set[str]:
         """Segments whose answer may change when any of ``deps`` changed."""
@@ -109,6 +111,8 @@ class Registry:
 
     def changed_since(self, version: int) -> set[str]:
         """Segments defined or redefined after ``version`` (directly or via computed traits)."""
+        if version >= self.version:
+            return set()
         keys = {key for at, key in self._changes if at > version}
         computed = {k[len(COMPUTED_PREFIX) :] for k in keys if k.startswith(COMPUTED_PREFIX)}
         direct = {k for k in keys if not k.startswith(COMPUTED_PREFIX) and k in self.segments}
@@ -120,6 +124,7 @@ class Registry:
         self._changes = [c for c in self._changes if c[1] != record_key]
         self._changes.append((self.version, record_key))
         self._index = _build_index(self.segments, self.computed)
+        self.memo.clear()
 
 
 def check_cycles(segments: dict[str, Segment]) -> None:
