@@ -31,6 +31,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/segments.py
 
 clean:
 	rm -rf $(VENV) .traitflow .pytest_cache .mypy_cache .ruff_cache

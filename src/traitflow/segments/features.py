@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -77,10 +77,11 @@ class AggregateFeature:
     window: Window
     aggregate: str
     path: tuple[str, ...] | None
+    id: str = field(init=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        return feature_id("aggregate", self.matcher, self.window, self.aggregate, self.path)
+    def __post_init__(self) -> None:
+        parts = ("aggregate", self.matcher, self.window, self.aggregate, self.path)
+        object.__setattr__(self, "id", feature_id(*parts))
 
     @property
     def width_ms(self) -> int:
@@ -176,10 +177,14 @@ def _numeric(aggregate: str, accs: list[dict[str, Any]], nums: int) -> Any:
 
 
 def _edge(aggregate: str, accs: list[dict[str, Any]]) -> Any:
-    edges = [acc[aggregate] for acc in accs if acc[aggregate] is not None]
-    if not edges:
-        return None
-    chosen = (
-        min(edges, key=lambda e: e[0]) if aggregate == "first" else max(edges, key=lambda e: e[0])
-    )
-    return chosen[1]
+    """Earliest (ties: first processed) or latest (ties: last processed) edge value."""
+    chosen = None
+    for acc in accs:
+        edge = acc[aggregate]
+        if edge is None:
+            continue
+        earlier = chosen is None or edge[0] < chosen[0]
+        later = chosen is None or edge[0] >= chosen[0]
+        if (aggregate == "first" and earlier) or (aggregate == "last" and later):
+            chosen = edge
+    return None if chosen is None else chosen[1]

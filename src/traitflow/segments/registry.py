@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -37,8 +38,24 @@ class Registry:
         self._changes: list[tuple[int, str]] = []
         self._index = _build_index({}, {})
         self.memo: dict[str, object] = {}  # derived facts, cleared on every change
-        for definition in definitions:
-            self.put(definition)
+        self._deferred = False
+        with self.batch():
+            for definition in definitions:
+                self.put(definition)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Apply many changes, rebuilding the indexes (and checking cycles) once at the end."""
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+            self._reindex()
+
+    def __repr__(self) -> str:
+        specs = [d.spec for d in [*self.computed.values(), *self.segments.values()]]
+        return f"Registry({specs!r})"
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -52,7 +69,7 @@ class Registry:
     def put(self, definition: Definition, version: int | None = None) -> None:
         """Add or replace a definition; refuse one that would close a segment cycle."""
         if isinstance(definition, Segment):
-            check_cycles({**self.segments, definition.key: definition})
+            refuse_cycle(self.segments, definition)
             self.segments[definition.key] = definition
         else:
             self.computed[definition.key] = definition
@@ -64,6 +81,11 @@ class Registry:
         else:
             self.segments.pop(record_key, None)
         self._changed(record_key, version)
+
+    def apply_records(self, records: Iterable[tuple[bytes | None, bytes | None, int]]) -> None:
+        """Apply a batch of segments-topic records (inside ``batch()`` to index once)."""
+        for key, value, offset in records:
+            self.apply_record(key, value, offset)
 
     def apply_record(
         self, key: bytes | None, value: bytes | None, offset: int | None = None
@@ -123,28 +145,41 @@ class Registry:
         self.version = self.version + 1 if version is None else max(version, self.version)
         self._changes = [c for c in self._changes if c[1] != record_key]
         self._changes.append((self.version, record_key))
+        if not self._deferred:
+            self._reindex()
+
+    def _reindex(self) -> None:
         self._index = _build_index(self.segments, self.computed)
         self.memo.clear()
 
 
-def check_cycles(segments: dict[str, Segment]) -> None:
-    """Refuse references that loop, naming the loop: ``a -> b -> a``."""
-    state: dict[str, str] = {}
+def refuse_cycle(segments: dict[str, Segment], new: Segment) -> None:
+    """Refuse ``new`` if its references lead back to it, naming the loop: ``a -> b -> a``.
 
-    def visit(key: str, trail: list[str]) -> None:
-        if state.get(key) == "done" or key not in segments:
-            return
-        if state.get(key) == "open":
-            loop = [*trail[trail.index(key) :], key]
-            raise InvalidDefinition(f"segment references form a cycle: {' -> '.join(loop)}")
-        state[key] = "open"
-        for kind, ref in sorted(segments[key].condition.deps()):
-            if kind == "segment":
-                visit(ref, [*trail, key])
-        state[key] = "done"
+    Only what ``new`` reaches is searched, so applying many definitions stays linear.
+    """
+    trail = [new.key]
+    seen: set[str] = set()
 
-    for key in sorted(segments):
-        visit(key, [])
+    def refs(segment: Segment) -> list[str]:
+        return sorted(name for kind, name in segment.condition.deps() if kind == "segment")
+
+    def reaches_new(segment: Segment) -> bool:
+        for ref in refs(segment):
+            if ref == new.key:
+                trail.append(ref)
+                return True
+            if ref in seen or ref not in segments:
+                continue
+            seen.add(ref)
+            trail.append(ref)
+            if reaches_new(segments[ref]):
+                return True
+            trail.pop()
+        return False
+
+    if reaches_new(new):
+        raise InvalidDefinition(f"segment references form a cycle: {' -> '.join(trail)}")
 
 
 def _build_index(

@@ -17,8 +17,9 @@ from traitflow.segments.registry import Registry
 async def apply_definitions(settings: Settings, definitions: list[Definition]) -> None:
     """Check the definitions against what is live, then publish them."""
     registry = await live_registry(settings)
-    for definition in definitions:
-        registry.put(definition)
+    with registry.batch():
+        for definition in definitions:
+            registry.put(definition)
     _refuse_dangling(registry, definitions)
     records = [(d.record_key.encode(), orjson.dumps(d.spec)) for d in definitions]
     await publish(settings, settings.topics.segments, records)
@@ -35,8 +36,9 @@ async def live_registry(settings: Settings) -> Registry:
     async with reader(settings, settings.topics.segments) as consumer:
         partitions = [TopicPartition(settings.topics.segments, 0)]
         await consumer.seek_to_beginning(*partitions)
-        for record in await read_to_end(consumer, partitions):
-            registry.apply_record(record.key, record.value, record.offset)
+        records = await read_to_end(consumer, partitions)
+    with registry.batch():
+        registry.apply_records((r.key, r.value, r.offset) for r in records)
     return registry
 
 

@@ -38,7 +38,7 @@ def broker_urls(settings: Settings) -> list[str]:
 def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
     """Build the worker; ``testing`` swaps Kafka outputs for channels and RocksDB for memory."""
     if not testing:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     app = faust.App(settings.app_id, **_app_config(settings, testing))
     events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
     profiles = app.Table(
@@ -72,7 +72,7 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
     return {
         "broker": broker_urls(settings),
         "store": "memory://" if testing else "rocksdb://",
-        "datadir": str(settings.data_dir),
+        "datadir": str(settings.data_dir / settings.app_id),
         "autodiscover": False,
         "web_host": settings.web_host,
         "web_port": settings.web_port,

@@ -41,6 +41,9 @@ class SegmentFeed:
             await consumer.stop()
 
     def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        with self.registry.batch():
+            self.registry.apply_records((r.key, r.value, r.offset) for r in records)
         for record in records:
-            self.registry.apply_record(record.key, record.value)
-            log.info("segment %s %s", record.key, "deleted" if record.value is None else "applied")
+            log.info(
+                "definition %s %s", record.key, "deleted" if record.value is None else "applied"
+            )

@@ -1,0 +1,109 @@
+"""Shared by the benchmark scripts: a broker for one run, filling a topic, timed Faust runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from traitflow.broker.clients import producer
+from traitflow.broker.embedded import EmbeddedBroker
+from traitflow.broker.serve import prepare
+from traitflow.config import Settings
+from traitflow.worker.process import settings_env, stop_process
+
+RUNNER = Path(__file__).with_name("faust_runner.py")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def broker_for_run() -> Iterator[Callable[..., Settings]]:
+    """Yield a factory of Settings with a fresh topic prefix, on KAFKA_BOOTSTRAP or embedded."""
+    external = os.environ.get("KAFKA_BOOTSTRAP", "")
+    embedded = None if external else EmbeddedBroker(free_port())
+    if embedded:
+        embedded.start()
+
+    def settings_for(workdir: Path, partitions: int) -> Settings:
+        common: dict[str, Any] = {
+            "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}",
+            "partitions": partitions,
+            "data_dir": workdir / "state",
+            "web_port": free_port(),
+            "session_timeout_s": 6.0,
+            "log_level": "warning",
+        }
+        if embedded:
+            made = Settings(embedded_port=embedded.port, **common)
+        else:
+            made = Settings(bootstrap_servers=external, **common)
+        asyncio.run(prepare(made))
+        return made
+
+    try:
+        yield settings_for
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+async def fill(settings: Settings, messages: list[dict[str, Any]]) -> None:
+    async with producer(settings) as client:
+        pending = [
+            await client.send(
+                settings.topics.events, orjson.dumps(m), key=str(m["userId"]).encode()
+            )
+            for m in messages
+        ]
+        for acknowledgement in pending:
+            await acknowledgement
+
+
+def spread(messages: list[dict[str, Any]], people: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    for message in messages:
+        message["userId"] = f"user-{rng.randrange(people)}"
+    return messages
+
+
+def faust_run(mode: str, settings: Settings, total: int, workdir: Path) -> float:
+    """Run ``faust_runner.py MODE``; return events/s from first event to the last."""
+    result = workdir / f"{mode}-{settings.topic_prefix}.json"
+    log_path = workdir / f"{mode}-{settings.topic_prefix}.log"
+    env = {**os.environ, **settings_env(settings)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(RUNNER), mode, str(total), str(result)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 900
+            while not result.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{mode} run failed; see {log_path}")
+                time.sleep(0.2)
+            time.sleep(0.2)
+            figures = orjson.loads(result.read_bytes())
+            return float(figures["events"] / figures["seconds"])
+        finally:
+            stop_process(process)
