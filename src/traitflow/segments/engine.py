@@ -8,6 +8,8 @@ those that flipped. A new person is evaluated against every segment once.
 
 from __future__ import annotations
 
+import heapq
+
 from typing import Any
 
 from traitflow.ingest.messages import Message
@@ -92,13 +94,18 @@ def decide(profile: Profile, registry: Registry, deps: set[Dep], at_ms: int) -> 
     _forget_deleted(profile, registry)
     profile.definitions_version = registry.version
     transitions: list[Transition] = []
-    while pending:
-        key = min(pending, key=lambda k: (registry.rank(k), k))
-        pending.discard(key)
+    queue = [(registry.rank(key), key) for key in pending]
+    heapq.heapify(queue)
+    queued = set(pending)
+    while queue:
+        _, key = heapq.heappop(queue)
         transition = _evaluate(profile, registry, ctx, key, at_ms)
-        if transition is not None:
-            transitions.append(transition)
-            pending |= registry.dependents(key)
+        if transition is None:
+            continue
+        transitions.append(transition)
+        for dependent in registry.dependents(key) - queued:
+            queued.add(dependent)
+            heapq.heappush(queue, (registry.rank(dependent), dependent))
     return transitions
 
 
