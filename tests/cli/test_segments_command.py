@@ -25,7 +25,7 @@ def test_apply_then_list_show_and_delete(settings: Settings, tmp_path: Path) -> 
     path.write_text(DEFINITIONS)
     applied = run_cli(settings, "segments", "apply", str(path))
     assert applied.exit_code == 0, applied.output
-    assert "applied trial" in applied.output
+    assert "applied segment trial" in applied.output
 
     listed = run_cli(settings, "segments", "list")
     assert "Trial users" in listed.output and "rich" in listed.output
