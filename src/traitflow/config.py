@@ -18,6 +18,7 @@ class Topics:
         self.segments = f"{prefix}-segments"
         self.membership = f"{prefix}-membership"
         self.deadletter = f"{prefix}-deadletter"
+        self.status = f"{prefix}-status"
 
 
 class Settings(BaseSettings):

@@ -11,6 +11,7 @@ from traitflow.segments import segment_from_spec
 from traitflow.worker.app import WorkerApp, create_app
 
 TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
+PAID = {"key": "paid", "condition": {"trait": "plan", "op": "=", "value": "paid"}}
 
 
 @pytest.fixture
@@ -83,3 +84,32 @@ async def test_unreadable_stored_profile_dead_letters_instead_of_crashing(
         entered = await next_value(membership)
     assert dict(dead.headers)["traitflow-reason"].startswith(b"internal error")
     assert entered["user_id"] == "u2"
+
+
+async def test_backfill_command_applies_a_new_segment_to_stored_profiles_in_chunks(
+    worker: WorkerApp,
+) -> None:
+    from traitflow.segments.backfill import COMMAND_KEY, BackfillCommand, command_headers
+    from traitflow.worker.backfill import CHUNK
+
+    membership = subscribe(worker.handler.sinks.membership)
+    events = subscribe(worker.handler.sinks.events)
+    status = subscribe(worker.handler.sinks.status)
+    people = [f"p{i:03d}" for i in range(CHUNK + 5)]
+    async with worker.agent.test_context() as agent:
+        for person in people:
+            await agent.put(identify(person, "paid"), key=person.encode())
+        worker.registry.put(segment_from_spec(PAID))
+        await agent.put(BackfillCommand(worker.registry.version, 0).to_bytes(), key=COMMAND_KEY,
+                        headers=command_headers())  # fmt: skip
+        first_chunk = [await next_value(membership) for _ in range(CHUNK)]
+        follow = await events.get(timeout=5)
+        progress = orjson.loads((await status.get(timeout=5)).value)
+        await agent.put(follow.value, key=COMMAND_KEY, headers=command_headers())
+        second_chunk = [await next_value(membership) for _ in range(5)]
+        final = orjson.loads((await status.get(timeout=5)).value)
+    entered = {e["person"] for e in first_chunk + second_chunk}
+    assert entered == set(people)
+    assert {e["cause"]["kind"] for e in first_chunk} == {"backfill"}
+    assert (progress["profiles"], progress["finished"]) == (CHUNK, False)
+    assert (final["profiles"], final["finished"]) == (CHUNK + 5, True)

@@ -50,13 +50,14 @@ async def _accepts_connections(bootstrap: str) -> bool:
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
-    """The topics traitflow needs; segment definitions live in one compacted partition."""
+    """The topics traitflow needs; definitions and worker status live in compacted ones."""
     topics, partitions, rf = settings.topics, settings.partitions, settings.replication_factor
     return [
         NewTopic(topics.events, partitions, rf),
         NewTopic(topics.segments, 1, rf, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(topics.membership, partitions, rf),
         NewTopic(topics.deadletter, partitions, rf),
+        NewTopic(topics.status, 1, rf, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

@@ -16,7 +16,12 @@ from traitflow.exceptions import TraitflowError
 from traitflow.profiles.lookup import read_profile
 from traitflow.segments import Segment, load_definitions
 from traitflow.segments.engine import explain
-from traitflow.segments.topic import apply_definitions, delete_segment, live_registry
+from traitflow.segments.topic import (
+    apply_definitions,
+    backfill_status,
+    delete_segment,
+    live_registry,
+)
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -30,10 +35,13 @@ def apply(
     """Validate segments and computed traits, then publish them; workers use them at once."""
     settings: Settings = ctx.obj
     definitions = [definition for path in files for definition in load_definitions(path)]
-    asyncio.run(apply_definitions(settings, definitions))
+    version = asyncio.run(apply_definitions(settings, definitions))
     for definition in definitions:
         kind = "segment" if isinstance(definition, Segment) else "computed trait"
         console.print(f"applied {kind} [bold]{definition.key}[/] (rev {definition.rev})")
+    console.print(
+        f"backfill of stored profiles requested (v{version}): `traitflow segments status`"
+    )
 
 
 @app.command("list")
@@ -77,3 +85,21 @@ def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
     console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
     for line in explanation.lines():
         console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show backfill progress: per events partition, the definitions version and profiles done."""
+    settings: Settings = ctx.obj
+    registry = asyncio.run(live_registry(settings))
+    progress = asyncio.run(backfill_status(settings))
+    console.print(
+        f"{len(registry)} live segments, {len(registry.computed)} computed traits; "
+        f"definitions version v{registry.version}"
+    )
+    table = Table("partition", "version", "profiles evaluated", "state")
+    for line in progress:
+        current = line["version"] >= registry.version
+        state = "done" if line["finished"] and current else "running" if current else "stale"
+        table.add_row(str(line["partition"]), f"v{line['version']}", str(line["profiles"]), state)
+    console.print(table if progress else "no backfill has run yet")

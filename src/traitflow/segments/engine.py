@@ -9,7 +9,6 @@ those that flipped. A new person is evaluated against every segment once.
 from __future__ import annotations
 
 import heapq
-
 from typing import Any
 
 from traitflow.ingest.messages import Message

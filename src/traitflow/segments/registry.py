@@ -54,7 +54,8 @@ class Registry:
             self._reindex()
 
     def __repr__(self) -> str:
-        specs = [d.spec for d in [*self.computed.values(), *self.segments.values()]]
+        definitions: list[Definition] = [*self.computed.values(), *self.segments.values()]
+        specs = [definition.spec for definition in definitions]
         return f"Registry({specs!r})"
 
     def __len__(self) -> int:
@@ -101,6 +102,8 @@ class Registry:
             self.put(definition_from_record(key, value), offset)
         except (InvalidDefinition, orjson.JSONDecodeError) as exc:
             log.error("ignoring invalid definition: %s", exc)
+            if offset is not None:
+                self.version = max(self.version, offset)
 
     # -- indexes --------------------------------------------------------------------------
 

@@ -2,32 +2,67 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiokafka import TopicPartition
 
-from traitflow.broker.clients import publish, reader
+from traitflow.broker.clients import producer, publish_acked, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
+from traitflow.segments.backfill import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import Definition, Segment
 from traitflow.segments.registry import Registry
 
 
-async def apply_definitions(settings: Settings, definitions: list[Definition]) -> None:
-    """Check the definitions against what is live, then publish them."""
+async def apply_definitions(settings: Settings, definitions: list[Definition]) -> int:
+    """Check definitions against what is live, publish them, and request a backfill.
+
+    Returns the definitions version (segments-topic offset) the backfill brings profiles to.
+    """
     registry = await live_registry(settings)
     with registry.batch():
         for definition in definitions:
             registry.put(definition)
     _refuse_dangling(registry, definitions)
     records = [(d.record_key.encode(), orjson.dumps(d.spec)) for d in definitions]
-    await publish(settings, settings.topics.segments, records)
+    acks = await publish_acked(settings, settings.topics.segments, records)
+    return await request_backfill(settings, max(ack.offset for ack in acks))
 
 
-async def delete_segment(settings: Settings, key: str) -> None:
-    """Publish a tombstone: compaction then forgets the definition, workers drop it."""
-    await publish(settings, settings.topics.segments, [(key.encode(), None)])
+async def request_backfill(settings: Settings, version: int) -> int:
+    """Ask every events partition's worker to re-decide its stored profiles; return version."""
+    async with producer(settings) as client:
+        partitions = await client.partitions_for(settings.topics.events)
+        for partition in sorted(partitions):
+            command = BackfillCommand(version, partition)
+            await client.send_and_wait(
+                settings.topics.events,
+                command.to_bytes(),
+                key=COMMAND_KEY,
+                partition=partition,
+                headers=command_headers(),
+            )
+    return version
+
+
+async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
+    """The latest progress record of each partition, from the compacted status topic."""
+    async with reader(settings, settings.topics.status) as consumer:
+        partitions = [TopicPartition(settings.topics.status, 0)]
+        await consumer.seek_to_beginning(*partitions)
+        records = await read_to_end(consumer, partitions)
+    latest = {r.key: orjson.loads(r.value) for r in records if r.key and r.value}
+    return sorted(latest.values(), key=lambda status: int(status["partition"]))
+
+
+async def delete_segment(settings: Settings, key: str) -> int:
+    """Publish a tombstone (compaction then forgets the definition) and request a backfill,
+    which drops the segment's memberships from stored profiles."""
+    [ack] = await publish_acked(settings, settings.topics.segments, [(key.encode(), None)])
+    return await request_backfill(settings, ack.offset)
 
 
 async def live_registry(settings: Settings) -> Registry:

@@ -9,8 +9,10 @@ import faust
 
 from traitflow.config import Settings
 from traitflow.segments import Registry
-from traitflow.worker.handler import EventHandler, Origin, Sinks
+from traitflow.worker.backfill import Backfiller
+from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.segment_feed import SegmentFeed
+from traitflow.worker.sinks import Sinks
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -45,12 +47,14 @@ def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
         "profiles", partitions=settings.partitions, key_type=bytes, value_type=bytes
     )
     registry = Registry()
-    handler = EventHandler(settings, registry, profiles, _sinks(app, settings, events, testing))
     feed = (
         None
         if testing
         else SegmentFeed(settings.kafka_bootstrap, settings.topics.segments, registry)
     )
+    sinks = _sinks(app, settings, events, testing)
+    backfiller = Backfiller(registry, profiles, sinks, feed.loaded if feed else _loaded)
+    handler = EventHandler(settings, registry, profiles, sinks, backfiller)
 
     @app.agent(events, name="process-events")
     async def process_events(stream: Any) -> None:
@@ -61,7 +65,7 @@ def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
             origin = Origin(
                 message.topic, message.partition, message.offset, int(message.timestamp * 1000)
             )
-            await handler.handle(message.key, message.value, origin)
+            await handler.handle(message.key, message.value, origin, message.headers)
 
     if feed is not None:
         app.task(feed.run)
@@ -85,12 +89,18 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
     }
 
 
+async def _loaded(version: int) -> None:
+    """Agent tests fill the registry directly: it is always up to date."""
+
+
 def _sinks(app: faust.App, settings: Settings, events: Any, testing: bool) -> Sinks:
     if testing:
-        return Sinks(events=app.channel(), membership=app.channel(), deadletter=app.channel())
+        channels = [app.channel() for _ in range(4)]
+        return Sinks(*channels)
     topics = settings.topics
     return Sinks(
         events=events,
         membership=app.topic(topics.membership, partitions=settings.partitions, **RAW),
         deadletter=app.topic(topics.deadletter, partitions=settings.partitions, **RAW),
+        status=app.topic(topics.status, partitions=1, **RAW),
     )

@@ -7,9 +7,9 @@ that records them is written, so a crash can repeat an event (same id), never lo
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, MutableMapping, Sequence
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -18,27 +18,12 @@ from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
+from traitflow.segments.backfill import BackfillCommand, is_command
+from traitflow.worker.backfill import Backfiller
 from traitflow.worker.pipeline import Outcome, process
+from traitflow.worker.sinks import Sinks, deliver
 
 log = logging.getLogger(__name__)
-
-Headers = list[tuple[str, bytes]]
-OutRecord = tuple[bytes | None, bytes, Headers | None]
-
-
-class Sink(Protocol):
-    """A Faust topic in production, a Faust channel in agent tests."""
-
-    async def send(
-        self, *, key: bytes | None = ..., value: bytes | None = ..., headers: Headers | None = ...
-    ) -> Awaitable[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Sinks:
-    events: Sink
-    membership: Sink
-    deadletter: Sink
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +43,25 @@ class EventHandler:
         registry: Registry,
         profiles: MutableMapping[bytes, bytes],
         sinks: Sinks,
+        backfiller: Backfiller,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.profiles = profiles
         self.sinks = sinks
+        self.backfiller = backfiller
 
-    async def handle(self, key: bytes | None, raw: bytes, origin: Origin) -> None:
+    async def handle(
+        self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
+    ) -> None:
         """Process one record; bad input and failures to decide go to the dead-letter topic.
 
         Failing to *publish* is not the input's fault: it propagates, the worker stops
         without committing, and the record is processed again after restart.
         """
+        if is_command(headers):
+            await self._command(key, raw, origin)
+            return
         try:
             message = parse_message(
                 raw,
@@ -86,11 +78,19 @@ class EventHandler:
             await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
             return
         if outcome is None:
-            await _deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
+            await deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
             return
         events = [(person, orjson.dumps(event), None) for event in outcome.events]
-        await _deliver(self.sinks.membership, events)
+        await deliver(self.sinks.membership, events)
         self.profiles[person] = outcome.profile.to_bytes()
+
+    async def _command(self, key: bytes | None, raw: bytes, origin: Origin) -> None:
+        try:
+            command = BackfillCommand.from_bytes(raw)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            await self._dead_letter(key, raw, f"invalid backfill command: {exc}", origin)
+            return
+        await self.backfiller.run_chunk(command, origin.partition)
 
     def _decide(self, message: Message) -> Outcome:
         stored = self.profiles.get(message.person.encode())
@@ -107,13 +107,4 @@ class EventHandler:
             ("traitflow-reason", reason.encode()),
             ("traitflow-source", f"{origin.topic}/{origin.partition}/{origin.offset}".encode()),
         ]
-        await _deliver(self.sinks.deadletter, [(key, raw, headers)])
-
-
-async def _deliver(sink: Sink, records: Sequence[OutRecord]) -> None:
-    """Send records and wait until the broker has acknowledged every one."""
-    pending = [
-        await sink.send(key=key, value=value, headers=headers) for key, value, headers in records
-    ]
-    for acknowledgement in pending:
-        await acknowledgement
+        await deliver(self.sinks.deadletter, [(key, raw, headers)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -39,6 +40,15 @@ class SegmentFeed:
                 self._apply(batch.get(self.partition, []))
         finally:
             await consumer.stop()
+
+    async def loaded(self, version: int, timeout: float = 60.0) -> None:
+        """Wait until definitions up to ``version`` (a segments-topic offset) are applied."""
+        deadline = time.monotonic() + timeout
+        while self.registry.version < version:
+            if time.monotonic() > deadline:
+                log.warning("definitions v%d not seen after %.0fs; going on", version, timeout)
+                return
+            await asyncio.sleep(0.05)
 
     def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         with self.registry.batch():

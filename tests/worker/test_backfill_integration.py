@@ -1,0 +1,66 @@
+"""A definition applied while a worker runs reaches stored profiles with no new message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+
+from tests.cli.helpers import run_cli
+from tests.kafka_helpers import identify, membership_events, send_messages
+from traitflow.config import Settings
+from traitflow.segments import segment_from_spec
+from traitflow.segments.topic import apply_definitions, backfill_status
+
+pytestmark = pytest.mark.integration
+
+ANY_PLAN = segment_from_spec({"key": "known", "condition": {"trait": "plan", "op": "exists"}})
+ANNUAL = segment_from_spec(
+    {"key": "annual", "condition": {"trait": "plan", "op": "=", "value": "annual"}}
+)
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[Popen[bytes]]:
+    from traitflow.worker.process import start_worker, stop_process
+
+    log = tmp_path / "worker.log"
+    process = start_worker(settings, log)
+    yield process
+    assert stop_process(process) == 0, log.read_text()[-3000:]
+
+
+async def test_new_segment_is_backfilled_and_status_reports_done(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    await apply_definitions(settings, [ANY_PLAN])
+    people = {f"p{i}": ("annual" if i % 2 else "monthly") for i in range(10)}
+    await send_messages(
+        settings,
+        *(identify(p, "2026-11-23T08:00:00Z", f"m-{p}", plan=plan) for p, plan in people.items()),
+    )
+    await membership_events(settings, len(people))  # every profile is stored
+
+    version = await apply_definitions(settings, [ANNUAL])
+    events = await membership_events(settings, len(people) + 5, settle=1.0)
+    backfilled = [e for e in events if e["segment"] == "annual"]
+    assert sorted(e["person"] for e in backfilled) == sorted(
+        p for p, plan in people.items() if plan == "annual"
+    )
+    assert {e["cause"]["kind"] for e in backfilled} == {"backfill"}
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        progress = await backfill_status(settings)
+        if len(progress) == settings.partitions and all(
+            p["version"] == version and p["finished"] for p in progress
+        ):
+            break
+        await asyncio.sleep(0.2)
+    assert sum(p["profiles"] for p in progress if p["version"] == version) == len(people)
+    shown = await asyncio.to_thread(run_cli, settings, "segments", "status")
+    assert shown.output.count("done") == settings.partitions, shown.output
