@@ -118,7 +118,8 @@ async def test_trait_operators_dates_and_built_ins(
                         ]
                     },
                 }
-            )
+            ),
+            segment_from_spec({"key": "from-crm", "condition": {"import": "crm-2026-11"}}),
         ],
     )
     context = {"location": {"country": "FR"}}
@@ -126,13 +127,13 @@ async def test_trait_operators_dates_and_built_ins(
         settings,
         message("identify", "bo", 8, traits={"renews_at": "2026-11-25T00:00:00Z", "tags": ["vip"]}),
         message("track", "bo", 9, event="Login", context=context),
+        message("identify", "cy", 9, traits={}, context={"traitflow": {"import": "crm-2026-11"}}),
     )
-    [event] = await membership_events(settings, 1, settle=1.0)
-    assert (event["segment"], event["type"], event["cause"]["message_id"]) == (
-        "renewing-fr",
-        "audience.entered",
-        "bo-9",
-    )
+    events = await membership_events(settings, 2, settle=1.0)
+    assert flips(events) == [
+        ("bo", "renewing-fr", "entered", "bo-9"),
+        ("cy", "from-crm", "entered", "cy-9"),
+    ]
 
 
 async def test_apply_refuses_cycles_and_unknown_references(settings: Settings) -> None:

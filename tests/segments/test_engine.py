@@ -1,0 +1,83 @@
+"""Engine properties the reference comparison cannot show: bounded state, bounded work."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from traitflow.ingest.messages import Message, parse_message
+from traitflow.profiles import Profile
+from traitflow.segments import Registry, computed_from_spec, segment_from_spec
+from traitflow.segments.engine import ProfileContext
+from traitflow.timeutil import iso_from_ms
+from traitflow.worker.pipeline import process
+
+BASE = 1_795_420_800_000
+
+
+def message(n: int, **body: Any) -> Message:
+    raw = {"userId": "u1", "timestamp": iso_from_ms(BASE + n * 60_000), **body}
+    return parse_message(orjson.dumps(raw), max_bytes=10_000, fallback_timestamp_ms=0)
+
+
+def test_state_stays_bounded_for_a_person_who_never_stops() -> None:
+    registry = Registry(
+        [
+            computed_from_spec({"key": "spend", "event": "Buy", "aggregate": "sum", "property": "n",
+                                "within": {"last": 1, "unit": "days"}}),
+            computed_from_spec({"key": "things", "event": "Buy", "aggregate": "unique_list",
+                                "property": "thing"}),
+            segment_from_spec({"key": "busy", "condition": {
+                "event": "Buy", "count": {"at_least": 3}, "within": {"last": 2, "unit": "hours"}}}),
+            segment_from_spec({"key": "big", "condition": {
+                "computed": "spend", "op": ">", "value": 5}}),
+        ]
+    )  # fmt: skip
+    profile: Profile | None = None
+    sizes = []
+    for n in range(6_000):  # four days, one purchase a minute, a new product each time
+        buy = message(n, type="track", event="Buy", properties={"n": 1, "thing": f"t{n}"})
+        profile = process(profile, buy, registry, "__null__").profile
+        if n % 1_000 == 999:
+            sizes.append(len(profile.to_bytes()))
+    assert max(sizes) < 60_000
+    assert sizes[-1] <= sizes[1] * 1.1  # stopped growing after the first day
+
+
+class Counting:
+    """Wraps a condition and counts how often it is evaluated."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    def matches(self, ctx: ProfileContext) -> bool:
+        self.calls += 1
+        return bool(self.inner.matches(ctx))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def counted(spec: dict[str, Any]) -> Any:
+    segment = segment_from_spec(spec)
+    return dataclasses.replace(segment, condition=Counting(segment.condition))
+
+
+def test_a_message_evaluates_only_the_segments_reading_what_it_changed() -> None:
+    related = counted({"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}})
+    unrelated = [
+        counted({"key": f"u{i}", "condition": {"trait": f"other{i}", "op": "exists"}})
+        for i in range(300)
+    ] + [
+        counted({"key": f"e{i}", "condition": {"event": f"Event {i}", "within": {"last": 1}}})
+        for i in range(300)
+    ]
+    registry = Registry([related, *unrelated])
+    first = process(None, message(0, type="identify", traits={"plan": "free"}), registry, "x")
+    for segment in [related, *unrelated]:
+        segment.condition.calls = 0
+    process(first.profile, message(1, type="identify", traits={"plan": "trial"}), registry, "x")
+    assert related.condition.calls == 1
+    assert sum(s.condition.calls for s in unrelated) == 0
