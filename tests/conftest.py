@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
+from traitflow.worker.process import start_worker, stop_process
 
 
 def free_port() -> int:
@@ -82,3 +84,16 @@ def settings(broker: BrokerUnderTest, tmp_path: Path) -> Settings:
     configured = broker.settings(tmp_path)
     asyncio.run(prepare(configured))
     return configured
+
+
+@pytest.fixture
+def worker_log(tmp_path: Path) -> Path:
+    return tmp_path / "worker.log"
+
+
+@pytest.fixture
+def worker(settings: Settings, worker_log: Path) -> Iterator[Popen[bytes]]:
+    """A ``traitflow worker`` process for the test's settings; it must stop cleanly."""
+    process = start_worker(settings, worker_log)
+    yield process
+    assert stop_process(process) == 0, worker_log.read_text()[-3000:]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
@@ -16,17 +14,8 @@ from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments import computed_from_spec, segment_from_spec
 from traitflow.segments.topic import apply_definitions
-from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[Popen[bytes]]:
-    log = tmp_path / "worker.log"
-    process = start_worker(settings, log)
-    yield process
-    assert stop_process(process) == 0, log.read_text()[-3000:]
 
 
 def message(kind: str, user: str, hour: int, **fields: Any) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from subprocess import Popen
 
 import pytest
@@ -22,16 +20,6 @@ ANY_PLAN = segment_from_spec({"key": "known", "condition": {"trait": "plan", "op
 ANNUAL = segment_from_spec(
     {"key": "annual", "condition": {"trait": "plan", "op": "=", "value": "annual"}}
 )
-
-
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[Popen[bytes]]:
-    from traitflow.worker.process import start_worker, stop_process
-
-    log = tmp_path / "worker.log"
-    process = start_worker(settings, log)
-    yield process
-    assert stop_process(process) == 0, log.read_text()[-3000:]
 
 
 async def test_new_segment_is_backfilled_and_status_reports_done(

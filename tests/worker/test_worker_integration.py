@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import Popen
 
@@ -21,18 +20,6 @@ TRIAL = segment_from_spec(
 )
 
 TEAMS = segment_from_spec({"key": "teams", "condition": {"trait": "seats", "op": ">=", "value": 2}})
-
-
-@pytest.fixture
-def worker_log(tmp_path: Path) -> Path:
-    return tmp_path / "worker.log"
-
-
-@pytest.fixture
-def worker(settings: Settings, worker_log: Path) -> Iterator[Popen[bytes]]:
-    process = start_worker(settings, worker_log)
-    yield process
-    assert stop_process(process) == 0, worker_log.read_text()[-3000:]
 
 
 async def test_identify_enters_then_trait_change_exits(
