@@ -88,6 +88,7 @@ async def test_events_windows_computed_traits_not_and_references(
     assert "counted 2 times; wanted at_least 2" in explained.output
     profile = await asyncio.to_thread(run_cli, settings, "profile", "ada")
     assert '"plan": "pro"' in profile.output
+    assert '"spend": 110' in profile.output
 
 
 async def test_trait_operators_dates_and_built_ins(

@@ -17,6 +17,8 @@ from traitflow.exceptions import TraitflowError
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
 from traitflow.profiles.lookup import read_profile
+from traitflow.segments.engine import ProfileContext
+from traitflow.segments.topic import live_registry
 
 console = Console(soft_wrap=True)
 
@@ -58,8 +60,12 @@ async def _tail(settings: Settings, json: bool, from_beginning: bool, count: int
 
 
 def profile(ctx: typer.Context, person: str) -> None:
-    """Print a person's stored profile (traits, built-ins, memberships) as JSON."""
+    """Print a person's profile as JSON: traits, built-ins, computed traits, memberships."""
     found = asyncio.run(read_profile(ctx.obj, person))
     if found is None:
         raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
-    print(orjson.dumps(asdict(found), option=orjson.OPT_INDENT_2).decode())
+    registry = asyncio.run(live_registry(ctx.obj))
+    context = ProfileContext(found, registry)
+    computed = {key: context.computed(key) for key in sorted(registry.computed)}
+    shown = {**asdict(found), "computed": computed}
+    print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
