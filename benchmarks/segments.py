@@ -94,7 +94,7 @@ def engine_rate(definitions: list[Definition], messages: list[dict[str, Any]]) -
     profiles: dict[str, Any] = {}
     started = time.perf_counter()
     for message in parsed:
-        outcome = process(profiles.get(message.person), message, registry, "__null__")
+        outcome = process(profiles.get(message.person), message, registry, "__null__", 0)
         profiles[message.person] = outcome.profile
     return len(parsed) / (time.perf_counter() - started)
 

@@ -22,6 +22,15 @@ from traitflow.config import Settings
 from traitflow.worker.process import start_worker, stop_process
 
 
+TEST_NOW_MS = 1_795_435_200_000  # 2026-11-23T12:00:00Z: the workers' clock in integration tests
+
+
+def set_clock(settings: Settings, now_ms: int) -> None:
+    """Move the integration workers' clock (their ``clock_file``)."""
+    assert settings.clock_file is not None
+    settings.clock_file.write_text(str(now_ms))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -48,12 +57,18 @@ class BrokerUnderTest:
         self.kind = kind
 
     def settings(self, tmp_path: Path, **overrides: object) -> Settings:
+        clock = tmp_path / "clock"
+        clock.write_text(str(TEST_NOW_MS))
         values: dict[str, object] = {
+            "clock_file": clock,
             "topic_prefix": f"t{uuid.uuid4().hex[:10]}",
             "partitions": 2,
             "data_dir": tmp_path / "state",
             "web_port": free_port(),
             "session_timeout_s": 6.0,
+            "tick_s": 0.5,
+            # Fixed-date test messages must stay valid whatever the machine's clock says.
+            "future_tolerance_s": 365 * 86_400.0,
         }
         if self.embedded_port is None:
             values["bootstrap_servers"] = self.bootstrap

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     unset_marker: str = Field(
         "__null__", description="A trait value equal to this clears the stored trait."
     )
+    tick_s: float = Field(
+        1.0, gt=0, description="How often workers look for memberships that time has changed."
+    )
+    future_tolerance_s: float = Field(
+        300.0, ge=0, description="Messages dated further ahead than this are dead-lettered."
+    )
+    clock_file: Path | None = Field(
+        None, description="Tests and demos: read the current time (epoch ms) from this file."
+    )
 
     @property
     def embedded(self) -> bool:

@@ -11,7 +11,7 @@ from traitflow.segments.engine import ProfileContext
 
 
 def matches(spec: dict[str, Any], traits: dict[str, Any]) -> bool:
-    context = ProfileContext(Profile("u1", traits=traits), Registry())
+    context = ProfileContext(Profile("u1", traits=traits), Registry(), 0)
     return build_condition(spec).matches(context)
 
 

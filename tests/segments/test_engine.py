@@ -39,7 +39,7 @@ def test_state_stays_bounded_for_a_person_who_never_stops() -> None:
     sizes = []
     for n in range(6_000):  # four days, one purchase a minute, a new product each time
         buy = message(n, type="track", event="Buy", properties={"n": 1, "thing": f"t{n}"})
-        profile = process(profile, buy, registry, "__null__").profile
+        profile = process(profile, buy, registry, "__null__", 0).profile
         if n % 1_000 == 999:
             sizes.append(len(profile.to_bytes()))
     assert max(sizes) < 60_000
@@ -75,9 +75,9 @@ def test_a_message_evaluates_only_the_segments_reading_what_it_changed() -> None
         for i in range(300)
     ]
     registry = Registry([related, *unrelated])
-    first = process(None, message(0, type="identify", traits={"plan": "free"}), registry, "x")
+    first = process(None, message(0, type="identify", traits={"plan": "free"}), registry, "x", 0)
     for segment in [related, *unrelated]:
         segment.condition.calls = 0
-    process(first.profile, message(1, type="identify", traits={"plan": "trial"}), registry, "x")
+    process(first.profile, message(1, type="identify", traits={"plan": "trial"}), registry, "x", 0)
     assert related.condition.calls == 1
     assert sum(s.condition.calls for s in unrelated) == 0

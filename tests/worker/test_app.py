@@ -10,13 +10,15 @@ from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.worker.app import WorkerApp, create_app
 
+YEAR_S = 365 * 86_400  # fixed-date test messages stay valid whatever the machine's clock says
 TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
 PAID = {"key": "paid", "condition": {"trait": "plan", "op": "=", "value": "paid"}}
 
 
 @pytest.fixture
 async def worker(tmp_path: Any) -> AsyncIterator[WorkerApp]:
-    built = create_app(Settings(data_dir=tmp_path, topic_prefix="agent-test"), testing=True)
+    settings = Settings(data_dir=tmp_path, topic_prefix="agent-test", future_tolerance_s=YEAR_S)
+    built = create_app(settings, testing=True)
     built.registry.put(segment_from_spec(TRIAL))
     yield built
 
@@ -89,7 +91,7 @@ async def test_unreadable_stored_profile_dead_letters_instead_of_crashing(
 async def test_backfill_command_applies_a_new_segment_to_stored_profiles_in_chunks(
     worker: WorkerApp,
 ) -> None:
-    from traitflow.segments.backfill import COMMAND_KEY, BackfillCommand, command_headers
+    from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
     from traitflow.worker.backfill import CHUNK
 
     membership = subscribe(worker.handler.sinks.membership)
@@ -113,3 +115,40 @@ async def test_backfill_command_applies_a_new_segment_to_stored_profiles_in_chun
     assert {e["cause"]["kind"] for e in first_chunk} == {"backfill"}
     assert (progress["profiles"], progress["finished"]) == (CHUNK, False)
     assert (final["profiles"], final["finished"]) == (CHUNK + 5, True)
+
+
+async def test_time_passing_exits_a_windowed_segment_through_a_tick(tmp_path: Any) -> None:
+    from traitflow.clock import ManualClock
+    from traitflow.worker.timers import TickScheduler
+
+    start = 1_795_420_800_000
+    clock = ManualClock(start)
+    built = create_app(Settings(data_dir=tmp_path, topic_prefix="t"), testing=True, clock=clock)
+    active = {"event": "Visit", "within": {"last": 1, "unit": "hours"}}
+    built.registry.put(segment_from_spec({"key": "active", "condition": active}))
+    membership = subscribe(built.handler.sinks.membership)
+    events = subscribe(built.handler.sinks.events)
+    scheduler = TickScheduler(built.handler.ticker, clock, 1.0, lambda: [0])
+    visit = {"type": "track", "userId": "u1", "event": "Visit", "timestamp": "2026-11-23T08:00:00Z"}
+    async with built.agent.test_context() as agent:
+        await agent.put(orjson.dumps(visit), key=b"u1")
+        entered = await next_value(membership)
+        await scheduler.tick_once()
+        assert events.empty()  # nothing is due yet: no tick command
+        clock.advance(3_600_000)
+        await scheduler.tick_once()
+        tick = await events.get(timeout=5)
+        await agent.put(tick.value, key=tick.key, headers=tick.headers)
+        exited = await next_value(membership)
+    assert entered["type"] == "audience.entered"
+    assert (exited["type"], exited["at"]) == ("audience.exited", "2026-11-23T09:00:00.000Z")
+    assert exited["cause"]["kind"] == "time"
+    assert '"event":"Visit"' in exited["cause"]["condition"]
+
+
+async def test_message_from_the_future_is_dead_lettered(worker: WorkerApp) -> None:
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    async with worker.agent.test_context() as agent:
+        await agent.put(identify("u1", "trial", "2099-01-01T00:00:00Z"), key=b"u1")
+        dead = await deadletter.get(timeout=5)
+    assert b"in the future" in dict(dead.headers)["traitflow-reason"]

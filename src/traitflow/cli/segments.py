@@ -22,6 +22,7 @@ from traitflow.segments.topic import (
     delete_segment,
     live_registry,
 )
+from traitflow.timeutil import now_ms
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -80,7 +81,7 @@ def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
     profile = asyncio.run(read_profile(settings, person))
     if profile is None:
         raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
-    explanation = explain(profile, registry, segment)
+    explanation = explain(profile, registry, segment, now_ms())
     recorded = profile.is_member(segment)
     console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
     for line in explanation.lines():

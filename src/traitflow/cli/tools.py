@@ -19,6 +19,7 @@ from traitflow.membership.tail import describe, follow
 from traitflow.profiles.lookup import read_profile
 from traitflow.segments.engine import ProfileContext
 from traitflow.segments.topic import live_registry
+from traitflow.timeutil import now_ms
 
 console = Console(soft_wrap=True)
 
@@ -65,7 +66,7 @@ def profile(ctx: typer.Context, person: str) -> None:
     if found is None:
         raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
     registry = asyncio.run(live_registry(ctx.obj))
-    context = ProfileContext(found, registry)
+    context = ProfileContext(found, registry, now_ms())
     computed = {key: context.computed(key) for key in sorted(registry.computed)}
     shown = {**asdict(found), "computed": computed}
     print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())

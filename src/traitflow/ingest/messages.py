@@ -33,8 +33,11 @@ class Message:
         return self.user_id or self.anonymous_id or ""
 
 
-def parse_message(raw: bytes, *, max_bytes: int, fallback_timestamp_ms: int) -> Message:
-    """Validate ``raw``; ``fallback_timestamp_ms`` is used when it carries no timestamp."""
+def parse_message(
+    raw: bytes, *, max_bytes: int, fallback_timestamp_ms: int, latest_ms: int | None = None
+) -> Message:
+    """Validate ``raw``; ``fallback_timestamp_ms`` is used when it carries no timestamp, and
+    a timestamp after ``latest_ms`` (now plus the tolerated clock skew) is refused."""
     if len(raw) > max_bytes:
         raise InvalidMessage(f"message too large: {len(raw)} bytes, the limit is {max_bytes}")
     body = _decode(raw)
@@ -45,12 +48,19 @@ def parse_message(raw: bytes, *, max_bytes: int, fallback_timestamp_ms: int) -> 
     user_id, anonymous_id = _identifier(body, "userId"), _identifier(body, "anonymousId")
     if user_id is None and anonymous_id is None:
         raise InvalidMessage("missing userId and anonymousId: one of them is required")
+    timestamp_ms = _timestamp_ms(body, fallback_timestamp_ms)
+    if latest_ms is not None and timestamp_ms > latest_ms:
+        ahead = (timestamp_ms - latest_ms) / 1000
+        raise InvalidMessage(
+            f"timestamp {body.get('timestamp') or body.get('originalTimestamp')} is in the "
+            f"future: {ahead:.0f}s beyond the tolerated clock skew (future_tolerance_s)"
+        )
     return Message(
         type=kind,
         message_id=body.get("messageId") or _derived_id(raw),
         user_id=user_id,
         anonymous_id=anonymous_id,
-        timestamp_ms=_timestamp_ms(body, fallback_timestamp_ms),
+        timestamp_ms=timestamp_ms,
         body=body,
     )
 

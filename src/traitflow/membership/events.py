@@ -18,14 +18,23 @@ _NAMESPACE = uuid.UUID("6f1b7a52-3c1e-4c3e-9a55-7a1f0e2b9c10")
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    """What made the answer flip: for now always an incoming message."""
+    """What made the answer flip: a message, a backfill, or time passing (``condition``
+    is then the leaf whose boundary was crossed)."""
 
     message_id: str
     message_type: str
     kind: str = "message"
+    condition: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "message_id": self.message_id, "message_type": self.message_type}
+        found = {
+            "kind": self.kind,
+            "message_id": self.message_id,
+            "message_type": self.message_type,
+        }
+        if self.condition is not None:
+            found["condition"] = self.condition
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ class Profile:
     features: dict[str, Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     memberships: dict[str, Membership] = field(default_factory=dict)
-    due: dict[str, int] = field(default_factory=dict)
+    due: dict[str, tuple[int, str]] = field(default_factory=dict)
     definitions_version: int = -1
     first_seen_ms: int = 0
     last_seen_ms: int = 0
@@ -56,12 +56,12 @@ class Profile:
     def from_bytes(cls, raw: bytes) -> Profile:
         data = orjson.loads(raw)
         memberships = {key: Membership(**value) for key, value in data["memberships"].items()}
-        return cls(**{**data, "memberships": memberships})
+        due = {key: (int(value[0]), str(value[1])) for key, value in data["due"].items()}
+        return cls(**{**data, "memberships": memberships, "due": due})
 
-    @property
-    def now_ms(self) -> int:
-        """The person's clock: the latest event time seen, so replays evaluate identically."""
-        return self.last_seen_ms
+    def next_due_ms(self) -> int | None:
+        """The earliest instant at which time alone may change one of the memberships."""
+        return min((due for due, _ in self.due.values()), default=None)
 
     def is_member(self, segment: str) -> bool:
         membership = self.memberships.get(segment)

@@ -11,12 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.events import MISSING, build_matcher, build_window
 from traitflow.segments.features import CountFeature
 from traitflow.segments.ops import canonical_op, check_operand, compare, flip_instants
 
 Dep = tuple[str, str]
+Flip = tuple[int, str]  # an instant at which time alone may change the answer, and why
 COUNT_OPS = ("at_least", "exactly", "at_most")
 
 
@@ -31,7 +34,7 @@ class Context(Protocol):
     def computed(self, key: str) -> Any: ...
     def computed_expiries(self, key: str) -> list[int]: ...
     def member(self, segment: str) -> bool: ...
-    def segment_flips(self, segment: str) -> list[int]: ...
+    def segment_flips(self, segment: str) -> list[Flip]: ...
     def in_import(self, name: str) -> bool: ...
 
 
@@ -50,7 +53,7 @@ class Explanation:
 class Condition(Protocol):
     def matches(self, ctx: Context) -> bool: ...
     def deps(self) -> frozenset[Dep]: ...
-    def flips(self, ctx: Context) -> list[int]: ...
+    def flips(self, ctx: Context) -> list[Flip]: ...
     def explain(self, ctx: Context) -> Explanation: ...
 
 
@@ -62,6 +65,7 @@ class Comparison:
     path: tuple[str, ...]
     op: str
     operand: Any
+    text: str = ""
 
     def _actual(self, ctx: Context) -> Any:
         return ctx.trait(self.path) if self.source == "trait" else ctx.computed(self.path[0])
@@ -75,13 +79,11 @@ class Comparison:
     def deps(self) -> frozenset[Dep]:
         return frozenset({(self.source, self.path[0])})
 
-    def flips(self, ctx: Context) -> list[int]:
-        found = [
-            t for t in flip_instants(self.op, self._actual(ctx), self.operand) if t > ctx.now_ms
-        ]
+    def flips(self, ctx: Context) -> list[Flip]:
+        instants = flip_instants(self.op, self._actual(ctx), self.operand)
         if self.source == "computed":
-            found += ctx.computed_expiries(self.path[0])
-        return found
+            instants = (*instants, *ctx.computed_expiries(self.path[0]))
+        return [(t, self.text) for t in instants if t > ctx.now_ms]
 
     def explain(self, ctx: Context) -> Explanation:
         actual = self._actual(ctx)
@@ -98,6 +100,7 @@ class EventCount:
     feature: CountFeature
     op: str
     n: int
+    text: str = ""
 
     def matches(self, ctx: Context) -> bool:
         count = ctx.count(self.feature)
@@ -108,8 +111,17 @@ class EventCount:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("feature", self.feature.id)})
 
-    def flips(self, ctx: Context) -> list[int]:
-        return ctx.count_expiries(self.feature)
+    def flips(self, ctx: Context) -> list[Flip]:
+        """The one instant the answer changes as counted events leave the window, if any."""
+        expiries = sorted(ctx.count_expiries(self.feature))
+        count, n = len(expiries), self.n
+        if self.op == "at_least":
+            index = count - n if count >= n > 0 else None
+        elif self.op == "exactly" and count == n:
+            index = 0 if count else None
+        else:  # becomes true once the count has dropped to n
+            index = count - n - 1 if count > n else None
+        return [] if index is None else [(expiries[index], self.text)]
 
     def explain(self, ctx: Context) -> Explanation:
         matcher = self.feature.matcher
@@ -128,7 +140,7 @@ class SegmentMember:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("segment", self.segment)})
 
-    def flips(self, ctx: Context) -> list[int]:
+    def flips(self, ctx: Context) -> list[Flip]:
         return ctx.segment_flips(self.segment)
 
     def explain(self, ctx: Context) -> Explanation:
@@ -145,7 +157,7 @@ class ImportMember:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("import", self.name)})
 
-    def flips(self, ctx: Context) -> list[int]:
+    def flips(self, ctx: Context) -> list[Flip]:
         return []
 
     def explain(self, ctx: Context) -> Explanation:
@@ -162,7 +174,7 @@ class Not:
     def deps(self) -> frozenset[Dep]:
         return self.part.deps()
 
-    def flips(self, ctx: Context) -> list[int]:
+    def flips(self, ctx: Context) -> list[Flip]:
         return self.part.flips(ctx)
 
     def explain(self, ctx: Context) -> Explanation:
@@ -183,8 +195,8 @@ class Combination:
     def deps(self) -> frozenset[Dep]:
         return frozenset().union(*(part.deps() for part in self.parts))
 
-    def flips(self, ctx: Context) -> list[int]:
-        return [t for part in self.parts for t in part.flips(ctx)]
+    def flips(self, ctx: Context) -> list[Flip]:
+        return [flip for part in self.parts for flip in part.flips(ctx)]
 
     def explain(self, ctx: Context) -> Explanation:
         children = [part.explain(ctx) for part in self.parts]
@@ -208,7 +220,7 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
     source = "trait" if "trait" in spec else "computed"
     op = canonical_op(spec["op"])
     operand = check_operand(op, spec.get("value"), "value" in spec, spec.get("unit"), where)
-    return Comparison(source, tuple(spec[source].split(".")), op, operand)
+    return Comparison(source, tuple(spec[source].split(".")), op, operand, _text(spec))
 
 
 def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
@@ -218,4 +230,9 @@ def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
         raise InvalidDefinition(f"{where}.count: one of {', '.join(COUNT_OPS)} with a count >= 0")
     matcher = build_matcher(spec, where)
     window = build_window(spec.get("within"), where)
-    return EventCount(CountFeature(matcher, window, n + 1), op, n)
+    return EventCount(CountFeature(matcher, window, n + 1), op, n, _text(spec))
+
+
+def _text(spec: Mapping[str, Any]) -> str:
+    """The leaf as its author wrote it, for ``cause.condition`` of time-driven events."""
+    return orjson.dumps(spec, option=orjson.OPT_SORT_KEYS).decode()

@@ -14,19 +14,21 @@ from typing import Any
 from traitflow.ingest.messages import Message
 from traitflow.membership.events import Transition
 from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
-from traitflow.segments.conditions import Dep, Explanation
+from traitflow.segments.conditions import Dep, Explanation, Flip
 from traitflow.segments.events import MISSING, event_name
 from traitflow.segments.features import AggregateFeature, CountFeature
 from traitflow.segments.registry import Registry
+
+MAX_INSTANTS_PER_ADVANCE = 1_000
 
 
 class ProfileContext:
     """The ``Context`` conditions read: one profile at the person's current clock."""
 
-    def __init__(self, profile: Profile, registry: Registry, now_ms: int | None = None) -> None:
+    def __init__(self, profile: Profile, registry: Registry, now_ms: int) -> None:
         self.profile = profile
         self.registry = registry
-        self.now_ms = profile.now_ms if now_ms is None else now_ms
+        self.now_ms = max(now_ms, profile.last_seen_ms)
 
     def trait(self, path: tuple[str, ...]) -> Any:
         value: Any = self.profile.derived if path[0].startswith("$") else self.profile.traits
@@ -57,16 +59,16 @@ class ProfileContext:
     def member(self, segment: str) -> bool:
         return self.profile.is_member(segment)
 
-    def segment_flips(self, segment: str) -> list[int]:
+    def segment_flips(self, segment: str) -> list[Flip]:
         due = self.profile.due.get(segment)
-        return [] if due is None else [due]
+        return [] if due is None else [(due[0], f"segment {segment}: {due[1]}")]
 
     def in_import(self, name: str) -> bool:
         return name in self.profile.imports
 
 
 def absorb(
-    profile: Profile | None, message: Message, registry: Registry, unset_marker: str
+    profile: Profile | None, message: Message, registry: Registry, unset_marker: str, now_ms: int
 ) -> tuple[Profile, set[Dep]]:
     """Apply a message's facts to the profile (new if None); return what changed."""
     fresh = profile is None
@@ -80,15 +82,18 @@ def absorb(
     else:
         deps = set()
     deps |= {("trait", name) for name in changed}
-    deps |= _update_features(profile, message, registry)
+    deps |= _update_features(profile, message, registry, max(now_ms, profile.last_seen_ms))
     if fresh:
         deps.add(("new", ""))
     return profile, deps
 
 
-def decide(profile: Profile, registry: Registry, deps: set[Dep], at_ms: int) -> list[Transition]:
-    """Re-evaluate what ``deps`` and time can have changed; record and return the flips."""
-    ctx = ProfileContext(profile, registry)
+def decide(
+    profile: Profile, registry: Registry, deps: set[Dep], now_ms: int, at_ms: int
+) -> list[Transition]:
+    """Re-evaluate, at instant ``now_ms``, what ``deps`` and time can have changed; record
+    and return the flips, dated ``at_ms``."""
+    ctx = ProfileContext(profile, registry, now_ms)
     pending = _candidates(profile, registry, deps, ctx.now_ms)
     _forget_deleted(profile, registry)
     profile.definitions_version = registry.version
@@ -108,18 +113,33 @@ def decide(profile: Profile, registry: Registry, deps: set[Dep], at_ms: int) -> 
     return transitions
 
 
-def explain(
-    profile: Profile, registry: Registry, segment: str, now_ms: int | None = None
-) -> Explanation:
+def advance(profile: Profile, registry: Registry, now_ms: int) -> list[tuple[Transition, str]]:
+    """Process every instant due by ``now_ms``, oldest first, each evaluated at its own
+    instant; return the flips with the condition whose boundary was crossed."""
+    flips: list[tuple[Transition, str]] = []
+    for _ in range(MAX_INSTANTS_PER_ADVANCE):
+        due = [(t, reason, key) for key, (t, reason) in profile.due.items() if t <= now_ms]
+        if not due:
+            break
+        instant = min(t for t, _, _ in due)
+        reasons = {key: reason for t, reason, key in due if t == instant}
+        for transition in decide(profile, registry, set(), instant, instant):
+            flips.append((transition, reasons.get(transition.segment, "a referenced segment")))
+    return flips
+
+
+def explain(profile: Profile, registry: Registry, segment: str, now_ms: int) -> Explanation:
     definition = registry.segments[segment]
     return definition.condition.explain(ProfileContext(profile, registry, now_ms))
 
 
-def _update_features(profile: Profile, message: Message, registry: Registry) -> set[Dep]:
+def _update_features(
+    profile: Profile, message: Message, registry: Registry, now_ms: int
+) -> set[Dep]:
     touched: set[Dep] = set()
     name = event_name(message.body)
     for feature in registry.features(message.type, name):
-        if not feature.matcher.matches(message.body, profile.now_ms):
+        if not feature.matcher.matches(message.body, now_ms):
             continue
         state = profile.features.get(feature.id)
         if isinstance(feature, AggregateFeature):
@@ -137,7 +157,7 @@ def _candidates(profile: Profile, registry: Registry, deps: set[Dep], now_ms: in
     if ("new", "") in deps:
         return found | vacuous_segments(registry)
     found |= registry.changed_since(profile.definitions_version)
-    return found | {key for key, due in profile.due.items() if due <= now_ms}
+    return found | {key for key, (due, _) in profile.due.items() if due <= now_ms}
 
 
 def vacuous_segments(registry: Registry) -> set[str]:
@@ -151,7 +171,7 @@ def vacuous_segments(registry: Registry) -> set[str]:
     if isinstance(cached, set):
         return cached
     empty = Profile(person="")
-    ctx = ProfileContext(empty, registry)
+    ctx = ProfileContext(empty, registry, 0)
     found: set[str] = set()
     for key in sorted(registry.segments, key=lambda k: (registry.rank(k), k)):
         if registry.segments[key].condition.matches(ctx):
@@ -172,7 +192,7 @@ def _evaluate(
 ) -> Transition | None:
     condition = registry.segments[key].condition
     member = condition.matches(ctx)
-    flips = [t for t in condition.flips(ctx) if t > ctx.now_ms]
+    flips = [flip for flip in condition.flips(ctx) if flip[0] > ctx.now_ms]
     if flips:
         profile.due[key] = min(flips)
     else:

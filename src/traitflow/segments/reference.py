@@ -37,8 +37,10 @@ class Arrival:
 class HistoryContext(ProfileContext):
     """Answers event questions by scanning the history instead of reading feature state."""
 
-    def __init__(self, profile: Profile, registry: Registry, history: list[Arrival]) -> None:
-        super().__init__(profile, registry)
+    def __init__(
+        self, profile: Profile, registry: Registry, history: list[Arrival], now_ms: int
+    ) -> None:
+        super().__init__(profile, registry, now_ms)
         self.history = history
         self.members: dict[str, bool] = {}
 
@@ -70,8 +72,11 @@ class HistoryContext(ProfileContext):
         return [a for a in self.history if feature.matcher.matches(a.message.body, a.now_ms)]
 
 
-def reference_flips(messages: list[Message], registry: Registry, unset_marker: str) -> list[Flip]:
-    """Every membership transition, recomputing the affected person from scratch each time."""
+def reference_flips(
+    messages: list[Message], nows: list[int], registry: Registry, unset_marker: str
+) -> list[Flip]:
+    """Every membership transition, recomputing the affected person from scratch each time;
+    message ``i`` is processed at instant ``nows[i]`` (never before the person's clock)."""
     histories: dict[str, list[Arrival]] = defaultdict(list)
     clocks: dict[str, int] = {}
     previous: dict[tuple[str, str], bool] = {}
@@ -80,8 +85,10 @@ def reference_flips(messages: list[Message], registry: Registry, unset_marker: s
     for index, message in enumerate(messages):
         person = message.person
         clocks[person] = max(clocks.get(person, message.timestamp_ms), message.timestamp_ms)
-        histories[person].append(Arrival(message, clocks[person]))
-        ctx = HistoryContext(_rebuild(histories[person], unset_marker), registry, histories[person])
+        now = max(nows[index], clocks[person])
+        histories[person].append(Arrival(message, now))
+        profile = _rebuild(histories[person], unset_marker)
+        ctx = HistoryContext(profile, registry, histories[person], now)
         for key in order:
             member = registry.segments[key].condition.matches(ctx)
             ctx.members[key] = member

@@ -9,9 +9,9 @@ from aiokafka import TopicPartition
 
 from traitflow.broker.clients import producer, publish_acked, reader
 from traitflow.broker.offsets import read_to_end
+from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.backfill import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import Definition, Segment
 from traitflow.segments.registry import Registry

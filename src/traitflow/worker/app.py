@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 
+from traitflow.clock import Clock, clock_for
 from traitflow.config import Settings
 from traitflow.segments import Registry
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Sinks
+from traitflow.worker.state import ProfileStore
+from traitflow.worker.timers import TickScheduler
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -29,6 +33,7 @@ class WorkerApp:
     profiles: Any
     registry: Registry
     handler: EventHandler
+    scheduler: TickScheduler
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -37,15 +42,21 @@ def broker_urls(settings: Settings) -> list[str]:
     return [f"{scheme}://{host}" for host in settings.kafka_bootstrap.split(",")]
 
 
-def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
+def create_app(
+    settings: Settings, *, testing: bool = False, clock: Clock | None = None
+) -> WorkerApp:
     """Build the worker; ``testing`` swaps Kafka outputs for channels and RocksDB for memory."""
     if not testing:
         (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    clock = clock or clock_for(settings.clock_file)
     app = faust.App(settings.app_id, **_app_config(settings, testing))
     events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
-    profiles = app.Table(
-        "profiles", partitions=settings.partitions, key_type=bytes, value_type=bytes
-    )
+    tables: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "partitions": settings.partitions,
+    }
+    store = ProfileStore(app.Table("profiles", **tables), app.Table("schedule", **tables))
     registry = Registry()
     feed = (
         None
@@ -53,8 +64,9 @@ def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
         else SegmentFeed(settings.kafka_bootstrap, settings.topics.segments, registry)
     )
     sinks = _sinks(app, settings, events, testing)
-    backfiller = Backfiller(registry, profiles, sinks, feed.loaded if feed else _loaded)
-    handler = EventHandler(settings, registry, profiles, sinks, backfiller)
+    backfiller = Backfiller(registry, store, sinks, feed.loaded if feed else _loaded, clock)
+    handler = EventHandler(settings, registry, store, sinks, clock, backfiller)
+    scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, _owned(app, events))
 
     @app.agent(events, name="process-events")
     async def process_events(stream: Any) -> None:
@@ -69,7 +81,18 @@ def create_app(settings: Settings, *, testing: bool = False) -> WorkerApp:
 
     if feed is not None:
         app.task(feed.run)
-    return WorkerApp(app, process_events, profiles, registry, handler)
+        app.task(scheduler.run)
+    return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler)
+
+
+def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:
+    """The events partitions this worker currently owns (actives, not standbys)."""
+
+    def owned() -> list[int]:
+        actives = app.assignor.assigned_actives()
+        return sorted(tp.partition for tp in actives if tp.topic == events.get_topic_name())
+
+    return owned
 
 
 def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:

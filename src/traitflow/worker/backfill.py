@@ -10,48 +10,26 @@ partition. Progress goes to the compacted status topic for ``segments status``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from traitflow.membership import Cause, membership_event
-from traitflow.profiles import Profile
-from traitflow.segments import Registry
-from traitflow.segments.backfill import (
+from traitflow.clock import Clock
+from traitflow.commands import (
     COMMAND_KEY,
     BackfillCommand,
     command_headers,
     status_record,
 )
+from traitflow.membership import Cause, membership_event
+from traitflow.segments import Registry
 from traitflow.segments.engine import decide
 from traitflow.worker.sinks import Sinks, deliver
+from traitflow.worker.state import ProfileStore, partition_keys
 
 log = logging.getLogger(__name__)
 
 CHUNK = 200
-
-
-def partition_keys(store: Any, partition: int, after: str | None, limit: int) -> list[bytes]:
-    """Up to ``limit`` profile keys of one partition, in key order, after ``after``.
-
-    The RocksDB store keeps one database per partition (Faust internals, hence this one
-    adapter); the memory store of agent tests keeps a single dict.
-    """
-    start = after.encode() if after is not None else b""
-    bookkeeping = getattr(store, "offset_key", None)  # Faust keeps its offset in each DB
-    if hasattr(store, "_db_for_partition"):
-        keys: Iterable[bytes] = store._db_for_partition(partition).keys(from_key=start)
-    else:
-        keys = sorted(store.data)
-    found: list[bytes] = []
-    for key in keys:
-        if (after is not None and key <= start) or key == bookkeeping:
-            continue
-        found.append(key)
-        if len(found) == limit:
-            break
-    return found
 
 
 class Backfiller:
@@ -60,19 +38,21 @@ class Backfiller:
     def __init__(
         self,
         registry: Registry,
-        profiles: MutableMapping[bytes, bytes],
+        store: ProfileStore,
         sinks: Sinks,
         definitions_loaded: Callable[[int], Awaitable[None]],
+        clock: Clock,
     ) -> None:
         self.registry = registry
-        self.profiles = profiles
+        self.store = store
         self.sinks = sinks
         self.definitions_loaded = definitions_loaded
+        self.clock = clock
 
     async def run_chunk(self, command: BackfillCommand, partition: int) -> None:
         await self.definitions_loaded(command.version)
-        store = getattr(self.profiles, "data", self.profiles)
-        keys = partition_keys(store, partition, command.after, CHUNK)
+        after = command.after.encode() if command.after is not None else None
+        keys = partition_keys(self.store.profiles_store, partition, after, CHUNK)
         cause = Cause(f"backfill-{command.version}", "backfill", kind="backfill")
         for key in keys:
             await self._refresh(key, cause)
@@ -90,12 +70,13 @@ class Backfiller:
         )
 
     async def _refresh(self, key: bytes, cause: Cause) -> None:
-        stored = self.profiles.get(key)
-        if stored is None:
-            return
         try:
-            profile = Profile.from_bytes(stored)
-            transitions = decide(profile, self.registry, set(), profile.now_ms)
+            profile = self.store.load(key)
+            if profile is None:
+                return
+            previous_due = profile.next_due_ms()
+            now = self.clock.now_ms()
+            transitions = decide(profile, self.registry, set(), now, now)
         except Exception:
             log.exception("backfill skipped unreadable profile %r", key)
             return
@@ -103,4 +84,4 @@ class Backfiller:
             (key, orjson.dumps(membership_event(profile, t, cause)), None) for t in transitions
         ]
         await deliver(self.sinks.membership, events)
-        self.profiles[key] = profile.to_bytes()
+        self.store.save(key, profile, previous_due)

@@ -7,21 +7,22 @@ that records them is written, so a crash can repeat an event (same id), never lo
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from traitflow.clock import Clock
+from traitflow.commands import BackfillCommand, TickCommand, command_kind
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
-from traitflow.profiles import Profile
 from traitflow.segments import Registry
-from traitflow.segments.backfill import BackfillCommand, is_command
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.pipeline import Outcome, process
 from traitflow.worker.sinks import Sinks, deliver
+from traitflow.worker.state import ProfileStore
+from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,18 @@ class EventHandler:
         self,
         settings: Settings,
         registry: Registry,
-        profiles: MutableMapping[bytes, bytes],
+        store: ProfileStore,
         sinks: Sinks,
+        clock: Clock,
         backfiller: Backfiller,
     ) -> None:
         self.settings = settings
         self.registry = registry
-        self.profiles = profiles
+        self.store = store
         self.sinks = sinks
+        self.clock = clock
         self.backfiller = backfiller
+        self.ticker = Ticker(registry, store, sinks)
 
     async def handle(
         self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
@@ -59,17 +63,20 @@ class EventHandler:
         Failing to *publish* is not the input's fault: it propagates, the worker stops
         without committing, and the record is processed again after restart.
         """
-        if is_command(headers):
-            await self._command(key, raw, origin)
+        kind = command_kind(headers)
+        if kind is not None:
+            await self._command(kind, key, raw, origin)
             return
+        now = self.clock.now_ms()
         try:
             message = parse_message(
                 raw,
                 max_bytes=self.settings.max_message_bytes,
                 fallback_timestamp_ms=origin.timestamp_ms,
+                latest_ms=now + int(self.settings.future_tolerance_s * 1000),
             )
             person = message.person.encode()
-            outcome = self._decide(message) if key == person else None
+            decided = self._decide(message, now) if key == person else None
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
             return
@@ -77,25 +84,30 @@ class EventHandler:
             log.exception("cannot process %s", origin)
             await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
             return
-        if outcome is None:
+        if decided is None:
             await deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
             return
+        outcome, previous_due = decided
         events = [(person, orjson.dumps(event), None) for event in outcome.events]
         await deliver(self.sinks.membership, events)
-        self.profiles[person] = outcome.profile.to_bytes()
+        self.store.save(person, outcome.profile, previous_due)
 
-    async def _command(self, key: bytes | None, raw: bytes, origin: Origin) -> None:
+    def _decide(self, message: Message, now_ms: int) -> tuple[Outcome, int | None]:
+        profile = self.store.load(message.person.encode())
+        previous_due = profile.next_due_ms() if profile is not None else None
+        outcome = process(profile, message, self.registry, self.settings.unset_marker, now_ms)
+        return outcome, previous_due
+
+    async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
         try:
-            command = BackfillCommand.from_bytes(raw)
+            if kind == "tick":
+                await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
+            elif kind == "backfill":
+                await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
+            else:
+                await self._dead_letter(key, raw, f"unknown command {kind!r}", origin)
         except (orjson.JSONDecodeError, TypeError) as exc:
-            await self._dead_letter(key, raw, f"invalid backfill command: {exc}", origin)
-            return
-        await self.backfiller.run_chunk(command, origin.partition)
-
-    def _decide(self, message: Message) -> Outcome:
-        stored = self.profiles.get(message.person.encode())
-        profile = Profile.from_bytes(stored) if stored is not None else None
-        return process(profile, message, self.registry, self.settings.unset_marker)
+            await self._dead_letter(key, raw, f"invalid {kind} command: {exc}", origin)
 
     async def _dead_letter(
         self, key: bytes | None, raw: bytes, reason: str, origin: Origin

@@ -19,10 +19,11 @@ class Outcome:
 
 
 def process(
-    profile: Profile | None, message: Message, registry: Registry, unset_marker: str
+    profile: Profile | None, message: Message, registry: Registry, unset_marker: str, now_ms: int
 ) -> Outcome:
-    """Apply ``message`` to ``profile`` (None for a new person) and decide memberships."""
-    profile, changed = absorb(profile, message, registry, unset_marker)
-    transitions = decide(profile, registry, changed, message.timestamp_ms)
+    """Apply ``message`` to ``profile`` (None for a new person) and decide memberships at
+    ``now_ms`` (the worker's clock; never before the person's latest event)."""
+    profile, changed = absorb(profile, message, registry, unset_marker, now_ms)
+    transitions = decide(profile, registry, changed, now_ms, message.timestamp_ms)
     cause = Cause(message.message_id, message.type)
     return Outcome(profile, [membership_event(profile, t, cause) for t in transitions])

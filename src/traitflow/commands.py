@@ -1,5 +1,7 @@
-"""Backfill commands and progress records: how ``segments apply`` asks every worker to
-re-decide stored profiles, and how workers report it (run by ``traitflow.worker.backfill``).
+"""Control records on the events topic: how ``segments apply`` asks every worker to
+backfill, how a worker's timer asks its own partitions to process due instants, and the
+progress records of the status topic. They carry a ``traitflow-command`` header, so no
+Segment-spec message can be mistaken for one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import asdict, dataclass
 import orjson
 
 COMMAND_HEADER = "traitflow-command"
-COMMAND_KEY = b"\x00traitflow-backfill"
+COMMAND_KEY = b"\x00traitflow-command"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +37,31 @@ class BackfillCommand:
         )
 
 
-def command_headers() -> list[tuple[str, bytes]]:
-    return [(COMMAND_HEADER, b"backfill")]
+@dataclass(frozen=True, slots=True)
+class TickCommand:
+    """Process the partition's profiles due by ``until_ms``, in due order."""
+
+    until_ms: int
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> TickCommand:
+        return cls(**orjson.loads(raw))
 
 
-def is_command(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+def command_headers(kind: str = "backfill") -> list[tuple[str, bytes]]:
+    return [(COMMAND_HEADER, kind.encode())]
+
+
+def command_kind(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> str | None:
+    """``backfill`` or ``tick`` for a control record, None for a message."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    return any(name == COMMAND_HEADER for name, _ in pairs)
+    for name, value in pairs:
+        if name == COMMAND_HEADER:
+            return bytes(value).decode(errors="replace")
+    return None
 
 
 def status_record(command: BackfillCommand, evaluated: int, finished: bool) -> tuple[bytes, bytes]:

@@ -1,0 +1,91 @@
+"""The worker's tables: profiles, and the schedule of their next due instants.
+
+The schedule holds one key per person, ``<instant, 13 digits>/<person>``, in the same
+partition as the profile: RocksDB keeps keys sorted, so what is due is a prefix scan and
+an idle profile costs nothing per tick. Both tables are changelogged, so due instants
+survive restarts and move with their partition on a rebalance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from traitflow.profiles import Profile
+
+Table = MutableMapping[bytes, bytes]
+
+
+def schedule_key(instant_ms: int, person: bytes) -> bytes:
+    return f"{instant_ms:013d}/".encode() + person
+
+
+def person_of(key: bytes) -> tuple[int, bytes]:
+    instant, _, person = key.partition(b"/")
+    return int(instant), person
+
+
+class ProfileStore:
+    def __init__(self, profiles: Table, schedule: Table) -> None:
+        self.profiles = profiles
+        self.schedule = schedule
+
+    @property
+    def profiles_store(self) -> Any:
+        return _store(self.profiles)
+
+    def load(self, person: bytes) -> Profile | None:
+        stored = self.profiles.get(person)
+        return Profile.from_bytes(stored) if stored is not None else None
+
+    def save(self, person: bytes, profile: Profile, previous_due: int | None) -> None:
+        """Write the profile and move its schedule entry if its next due instant changed."""
+        self.profiles[person] = profile.to_bytes()
+        due = profile.next_due_ms()
+        if due == previous_due:
+            return
+        if previous_due is not None:
+            self.schedule.pop(schedule_key(previous_due, person), None)
+        if due is not None:
+            self.schedule[schedule_key(due, person)] = b""
+
+    def due(self, partition: int, until_ms: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` (instant, person) due by ``until_ms`` in one partition, oldest first."""
+        found = []
+        for key in partition_keys(_store(self.schedule), partition, None, limit):
+            instant, person = person_of(key)
+            if instant > until_ms:
+                break
+            found.append((instant, person))
+        return found
+
+    def first_due(self, partition: int) -> int | None:
+        keys = partition_keys(_store(self.schedule), partition, None, 1)
+        return person_of(keys[0])[0] if keys else None
+
+
+def partition_keys(store: Any, partition: int, after: bytes | None, limit: int) -> list[bytes]:
+    """Up to ``limit`` keys of one partition's table, in key order, after ``after``.
+
+    The RocksDB store keeps one database per partition (Faust internals, hence this one
+    adapter); the memory store of agent tests keeps a single dict.
+    """
+    start = after or b""
+    bookkeeping = getattr(store, "offset_key", None)  # Faust keeps its offset in each DB
+    keys: Iterable[bytes]
+    if hasattr(store, "_db_for_partition"):
+        keys = store._db_for_partition(partition).keys(from_key=start)
+    else:
+        keys = sorted(store.data)
+    found: list[bytes] = []
+    for key in keys:
+        if (after is not None and key <= after) or key == bookkeeping:
+            continue
+        found.append(key)
+        if len(found) == limit:
+            break
+    return found
+
+
+def _store(table: Table) -> Any:
+    return getattr(table, "data", table)

@@ -1,0 +1,106 @@
+"""Time-driven membership: due instants processed per partition, inside the stream.
+
+``TickScheduler`` (a background task, read-only) looks at the first schedule key of each
+partition this worker owns, every ``tick_s``; when it is due, it appends a tick command to
+that events partition. ``Ticker`` handles the command in the agent, like any record of the
+partition: profiles due by then are advanced in due order, their events published
+(``cause.kind: time``), their state and schedule entries written and changelogged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from traitflow.clock import Clock
+from traitflow.commands import COMMAND_KEY, TickCommand, command_headers
+from traitflow.membership import Cause, membership_event
+from traitflow.segments import Registry
+from traitflow.segments.engine import advance
+from traitflow.worker.sinks import Sink, Sinks, deliver
+from traitflow.worker.state import ProfileStore
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+RESEND_AFTER_S = 10.0
+
+
+class Ticker:
+    def __init__(self, registry: Registry, store: ProfileStore, sinks: Sinks) -> None:
+        self.registry = registry
+        self.store = store
+        self.sinks = sinks
+        self.outstanding: dict[int, float] = {}  # partition -> when its tick was sent
+
+    async def run_tick(self, command: TickCommand, partition: int) -> None:
+        due = self.store.due(partition, command.until_ms, CHUNK)
+        for _, person in due:
+            await self._advance(person, command.until_ms)
+        if len(due) == CHUNK:
+            await send_tick(self.sinks.events, partition, command.until_ms)
+        else:
+            self.outstanding.pop(partition, None)
+
+    async def _advance(self, person: bytes, now_ms: int) -> None:
+        try:
+            profile = self.store.load(person)
+            if profile is None:
+                return
+            previous_due = profile.next_due_ms()
+            flips = advance(profile, self.registry, now_ms)
+        except Exception:
+            log.exception("timer skipped unreadable profile %r", person)
+            return
+        events = []
+        for transition, condition in flips:
+            cause = Cause(f"time-{transition.at_ms}", "time", kind="time", condition=condition)
+            events.append(
+                (person, orjson.dumps(membership_event(profile, transition, cause)), None)
+            )
+        await deliver(self.sinks.membership, events)
+        self.store.save(person, profile, previous_due)
+
+
+class TickScheduler:
+    """Asks owned partitions to process due instants; costs one key lookup per partition."""
+
+    def __init__(
+        self,
+        ticker: Ticker,
+        clock: Clock,
+        tick_s: float,
+        owned_partitions: Callable[[], Iterable[int]],
+    ) -> None:
+        self.ticker = ticker
+        self.clock = clock
+        self.tick_s = tick_s
+        self.owned_partitions = owned_partitions
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                await self.tick_once()
+            except Exception:
+                log.exception("timer tick failed; retrying next tick")
+
+    async def tick_once(self) -> None:
+        now = self.clock.now_ms()
+        for partition in self.owned_partitions():
+            sent = self.ticker.outstanding.get(partition)
+            if sent is not None and time.monotonic() - sent < RESEND_AFTER_S:
+                continue
+            first = self.ticker.store.first_due(partition)
+            if first is not None and first <= now:
+                self.ticker.outstanding[partition] = time.monotonic()
+                await send_tick(self.ticker.sinks.events, partition, now)
+
+
+async def send_tick(events: Sink, partition: int, until_ms: int) -> None:
+    record = (COMMAND_KEY, TickCommand(until_ms).to_bytes(), command_headers("tick"))
+    await deliver(events, [record], partition=partition)

@@ -1,0 +1,87 @@
+"""Time-driven flips: due instants, processed in order, each transition once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from traitflow.exceptions import InvalidMessage
+from traitflow.ingest.messages import Message, parse_message
+from traitflow.segments import Registry, segment_from_spec
+from traitflow.segments.engine import advance
+from traitflow.timeutil import iso_from_ms
+from traitflow.worker.pipeline import process
+
+BASE = 1_795_420_800_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+TWICE_IN_A_DAY = segment_from_spec(
+    {
+        "key": "busy",
+        "condition": {"event": "Visit", "count": {"at_least": 2}, "within": {"last": 1}},
+    }
+)
+BILL_SOON = segment_from_spec(
+    {"key": "bill-soon", "condition": {"trait": "next_bill", "op": "within_next", "value": 3}}
+)
+
+
+def message(at_ms: int, **body: Any) -> Message:
+    raw = orjson.dumps({"userId": "u1", "timestamp": iso_from_ms(at_ms), **body})
+    return parse_message(raw, max_bytes=10_000, fallback_timestamp_ms=0)
+
+
+def test_a_sliding_window_exits_when_its_oldest_counted_event_leaves() -> None:
+    registry = Registry([TWICE_IN_A_DAY])
+    first = process(None, message(BASE, type="track", event="Visit"), registry, "x", BASE)
+    second = process(
+        first.profile, message(BASE + HOUR, type="track", event="Visit"), registry, "x", BASE + HOUR
+    )
+    assert [e["type"] for e in second.events] == ["audience.entered"]
+    profile = second.profile
+    assert profile.next_due_ms() == BASE + DAY  # the first visit leaves the window then
+    assert advance(profile, registry, BASE + DAY - 1) == []
+    [(transition, condition)] = advance(profile, registry, BASE + DAY)
+    assert (transition.entered, transition.at_ms) == (False, BASE + DAY)
+    assert '"event":"Visit"' in condition
+    assert profile.next_due_ms() is None  # the second visit alone cannot flip it back
+
+
+def test_overdue_instants_are_processed_at_once_in_order_each_once() -> None:
+    registry = Registry([BILL_SOON])
+    bill = iso_from_ms(BASE + 10 * DAY)
+    outcome = process(
+        None, message(BASE, type="identify", traits={"next_bill": bill}), registry, "x", BASE
+    )
+    assert outcome.events == []
+    profile = outcome.profile
+    flips = advance(profile, registry, BASE + 30 * DAY)  # a long outage: both boundaries passed
+    assert [(t.entered, t.at_ms, t.version) for t, _ in flips] == [
+        (True, BASE + 7 * DAY + 1, 1),
+        (False, BASE + 10 * DAY + 1, 2),
+    ]
+    assert advance(profile, registry, BASE + 30 * DAY) == []
+
+
+def test_a_message_from_too_far_in_the_future_is_refused() -> None:
+    raw = orjson.dumps(
+        {"type": "track", "userId": "u", "event": "X", "timestamp": iso_from_ms(BASE + HOUR)}
+    )
+    with pytest.raises(InvalidMessage, match="in the future"):
+        parse_message(raw, max_bytes=10_000, fallback_timestamp_ms=0, latest_ms=BASE + 300_000)
+    assert parse_message(raw, max_bytes=10_000, fallback_timestamp_ms=0, latest_ms=BASE + HOUR)
+
+
+def test_late_events_count_by_their_own_time() -> None:
+    registry = Registry([TWICE_IN_A_DAY])
+    now = BASE + 2 * DAY
+    first = process(None, message(now, type="track", event="Visit"), registry, "x", now)
+    late = message(BASE, type="track", event="Visit")  # two days late: outside the window
+    assert process(first.profile, late, registry, "x", now).events == []
+    recent_late = message(now - HOUR, type="track", event="Visit")  # late but inside it
+    assert [e["type"] for e in process(first.profile, recent_late, registry, "x", now).events] == [
+        "audience.entered"
+    ]
