@@ -21,7 +21,6 @@ from traitflow.broker.serve import prepare
 from traitflow.config import Settings
 from traitflow.worker.process import start_worker, stop_process
 
-
 TEST_NOW_MS = 1_795_435_200_000  # 2026-11-23T12:00:00Z: the workers' clock in integration tests
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiokafka import ConsumerRecord
 
 from traitflow.broker.clients import publish, reader
 from traitflow.config import Settings
+from traitflow.exceptions import BrokerError
 from traitflow.ingest.messages import routing_key
 
 Record = ConsumerRecord[bytes, bytes]
@@ -35,6 +37,7 @@ async def read_records(
     show that no *extra* record (a duplicate event) arrives.
     """
     found: list[Record] = []
+    await _topic_exists(settings, topic, timeout)
     async with reader(settings, topic) as consumer:
         await consumer.seek_to_beginning()
         deadline = time.monotonic() + timeout
@@ -62,3 +65,16 @@ def identify(user: str, stamp: str, message_id: str, **traits: Any) -> dict[str,
         "timestamp": stamp,
         "traits": traits,
     }
+
+
+async def _topic_exists(settings: Settings, topic: str, timeout: float) -> None:
+    """Topics that workers create (changelogs) may not exist yet when a test looks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async with reader(settings, topic):
+                return
+        except BrokerError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -44,7 +45,22 @@ async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsum
         client.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         yield client
     finally:
+        await stop_consumer(client)
+
+
+async def stop_consumer(client: AIOKafkaConsumer) -> None:
+    """Stop a group-less consumer.
+
+    aiokafka 0.14 lets its internal reset task's CancelledError escape ``stop()`` when the
+    consumer never had a subscription. That one is swallowed; a cancellation of the calling
+    task itself is not.
+    """
+    try:
         await client.stop()
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 async def publish(settings: Settings, topic: str, records: Iterable[Record]) -> int:

@@ -1,0 +1,110 @@
+"""Time alone moves people in and out: real broker, worker process, a clock the test moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_NOW_MS, set_clock
+from tests.kafka_helpers import membership_events, read_records, send_messages
+from traitflow.config import Settings
+from traitflow.segments import segment_from_spec
+from traitflow.segments.topic import apply_definitions
+from traitflow.timeutil import iso_from_ms
+from traitflow.worker.process import start_worker, stop_process
+
+pytestmark = pytest.mark.integration
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+PRICING_TWICE = segment_from_spec(
+    {
+        "key": "pricing-twice",
+        "condition": {"event": "Pricing", "types": ["page"], "count": {"at_least": 2},
+                      "within": {"last": 7, "unit": "days"}},
+    }
+)  # fmt: skip
+BILL_SOON = segment_from_spec(
+    {
+        "key": "bill-soon",
+        "condition": {"trait": "next_bill_date", "op": "within_next", "value": 3, "unit": "days"},
+    }
+)
+
+
+def page(user: str, at_ms: int, n: int) -> dict[str, Any]:
+    return {"type": "page", "userId": user, "name": "Pricing", "messageId": f"{user}-{n}",
+            "timestamp": iso_from_ms(at_ms)}  # fmt: skip
+
+
+def summary(events: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    return [(e["segment"], e["type"].split(".")[1], e["cause"]["kind"], e["at"]) for e in events]
+
+
+async def test_windowed_event_condition_enters_then_exits_with_no_new_message(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    await apply_definitions(settings, [PRICING_TWICE])
+    await send_messages(settings, page("ada", TEST_NOW_MS - DAY, 1), page("ada", TEST_NOW_MS, 2))
+    await membership_events(settings, 1)
+    set_clock(settings, TEST_NOW_MS + 6 * DAY + 1)  # the first visit leaves the window
+    events = await membership_events(settings, 2, settle=1.5)
+    assert summary(events) == [
+        ("pricing-twice", "entered", "message", iso_from_ms(TEST_NOW_MS)),
+        ("pricing-twice", "exited", "time", iso_from_ms(TEST_NOW_MS + 6 * DAY)),
+    ]
+    assert '"event":"Pricing"' in events[1]["cause"]["condition"]
+
+
+async def test_relative_date_trait_enters_then_exits_as_the_date_comes_and_goes(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    await apply_definitions(settings, [BILL_SOON])
+    bill = TEST_NOW_MS + 10 * DAY
+    identify = {"type": "identify", "userId": "bo", "timestamp": iso_from_ms(TEST_NOW_MS),
+                "traits": {"next_bill_date": iso_from_ms(bill)}}  # fmt: skip
+    await send_messages(settings, identify)
+    await _profile_stored(settings)  # processed at TEST_NOW_MS, ten days before the bill
+    set_clock(settings, bill - 2 * DAY)
+    await membership_events(settings, 1)
+    set_clock(settings, bill + HOUR)
+    events = await membership_events(settings, 2, settle=1.5)
+    assert summary(events) == [
+        ("bill-soon", "entered", "time", iso_from_ms(bill - 3 * DAY + 1)),
+        ("bill-soon", "exited", "time", iso_from_ms(bill + 1)),
+    ]
+
+
+async def test_after_downtime_overdue_instants_are_processed_once_in_order(
+    settings: Settings, worker_log: Path
+) -> None:
+    await apply_definitions(settings, [BILL_SOON])
+    bill = TEST_NOW_MS + 10 * DAY
+    identify = {"type": "identify", "userId": "cy", "timestamp": iso_from_ms(TEST_NOW_MS),
+                "traits": {"next_bill_date": iso_from_ms(bill)}}  # fmt: skip
+    first = start_worker(settings, worker_log)
+    try:
+        await send_messages(settings, identify)
+        await _profile_stored(settings)
+    finally:
+        assert stop_process(first) == 0, worker_log.read_text()[-3000:]
+
+    set_clock(settings, bill + DAY)  # both boundaries pass while no worker runs
+    fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / "elsewhere"})
+    second: Popen[bytes] = start_worker(fresh, worker_log)  # state only from the changelogs
+    try:
+        events = await membership_events(settings, 2, settle=2.0)
+    finally:
+        assert stop_process(second) == 0, worker_log.read_text()[-3000:]
+    assert summary(events) == [
+        ("bill-soon", "entered", "time", iso_from_ms(bill - 3 * DAY + 1)),
+        ("bill-soon", "exited", "time", iso_from_ms(bill + 1)),
+    ]
+
+
+async def _profile_stored(settings: Settings) -> None:
+    """Wait for the worker to schedule the profile's next due instant."""
+    await read_records(settings, f"{settings.app_id}-schedule-changelog", 1)
