@@ -34,11 +34,17 @@ async def follow(
 
 
 def describe(event: dict[str, Any]) -> str:
-    """One readable line: ``08:00:00.000  entered  trial  u1  (identify m1)``."""
+    """One readable line: ``<at>  entered  trial  u1  (v1, identify m1)``."""
     verb = "entered" if event["type"] == "audience.entered" else "exited "
     who = event.get("user_id") or f"anon:{event.get('anonymous_id')}"
+    segment, version = event["segment"], event["version"]
+    return f"{event['at']}  {verb}  {segment:<20}  {who}  (v{version}, {_cause(event)})"
+
+
+def _cause(event: dict[str, Any]) -> str:
     cause = event.get("cause", {})
-    return (
-        f"{event['at']}  {verb}  {event['segment']:<20}  {who}"
-        f"  (v{event['version']}, {cause.get('message_type')} {cause.get('message_id')})"
-    )
+    if cause.get("kind") == "time":
+        return "time passed"
+    if cause.get("kind") == "backfill":
+        return f"backfill {cause.get('message_id')}"
+    return f"{cause.get('message_type')} {cause.get('message_id')}"
