@@ -32,6 +32,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/segments.py
+	$(BIN)/python benchmarks/timers.py
 
 clean:
 	rm -rf $(VENV) .traitflow .pytest_cache .mypy_cache .ruff_cache
