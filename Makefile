@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
+	$(BIN)/python benchmarks/time_latency.py
 
 clean:
 	rm -rf $(VENV) .traitflow .pytest_cache .mypy_cache .ruff_cache
