@@ -108,3 +108,33 @@ async def test_after_downtime_overdue_instants_are_processed_once_in_order(
 async def _profile_stored(settings: Settings) -> None:
     """Wait for the worker to schedule the profile's next due instant."""
     await read_records(settings, f"{settings.app_id}-schedule-changelog", 1)
+
+
+async def test_due_instants_move_with_their_partition_on_a_rebalance(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await apply_definitions(settings, [BILL_SOON])
+    bill = TEST_NOW_MS + 10 * DAY
+    people = [f"r{i}" for i in range(6)]  # spread over both partitions
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    a = start_worker(settings, log_a)
+    b_settings = settings.model_copy(
+        update={"data_dir": settings.data_dir.parent / "b", "web_port": settings.web_port + 1}
+    )
+    b = start_worker(b_settings, log_b)
+    try:
+        await send_messages(
+            settings,
+            *({"type": "identify", "userId": p, "timestamp": iso_from_ms(TEST_NOW_MS),
+               "traits": {"next_bill_date": iso_from_ms(bill)}} for p in people),
+        )  # fmt: skip
+        await read_records(settings, f"{settings.app_id}-schedule-changelog", len(people))
+        assert stop_process(a) == 0, log_a.read_text()[-3000:]  # b takes over a's partitions
+        set_clock(settings, bill + DAY)
+        events = await membership_events(settings, 2 * len(people), timeout=90, settle=2.0)
+    finally:
+        stop_process(a)
+        assert stop_process(b) == 0, log_b.read_text()[-3000:]
+    assert sorted((e["person"], e["type"], e["cause"]["kind"]) for e in events) == sorted(
+        (p, kind, "time") for p in people for kind in ("audience.entered", "audience.exited")
+    )
