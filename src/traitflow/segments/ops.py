@@ -14,7 +14,13 @@ from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
 
-UNIT_MS = {"seconds": 1_000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000, "weeks": 604_800_000}
+UNIT_MS = {
+    "seconds": 1_000,
+    "minutes": 60_000,
+    "hours": 3_600_000,
+    "days": 86_400_000,
+    "weeks": 604_800_000,
+}
 ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,

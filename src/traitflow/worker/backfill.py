@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import orjson
-
 from traitflow.clock import Clock
 from traitflow.commands import (
     COMMAND_KEY,
@@ -21,11 +19,12 @@ from traitflow.commands import (
     command_headers,
     status_record,
 )
-from traitflow.membership import Cause, membership_event
+from traitflow.membership import Cause, Transition
+from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import decide
 from traitflow.worker.sinks import Sinks, deliver
-from traitflow.worker.state import ProfileStore, partition_keys
+from traitflow.worker.state import ProfileStore, partition_keys, re_decide
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +69,9 @@ class Backfiller:
         )
 
     async def _refresh(self, key: bytes, cause: Cause) -> None:
-        try:
-            profile = self.store.load(key)
-            if profile is None:
-                return
-            previous_due = profile.next_due_ms()
-            now = self.clock.now_ms()
-            transitions = decide(profile, self.registry, set(), now, now)
-        except Exception:
-            log.exception("backfill skipped unreadable profile %r", key)
-            return
-        events = [
-            (key, orjson.dumps(membership_event(profile, t, cause)), None) for t in transitions
-        ]
-        await deliver(self.sinks.membership, events)
-        self.store.save(key, profile, previous_due)
+        now = self.clock.now_ms()
+
+        def decide_now(profile: Profile) -> list[tuple[Transition, Cause]]:
+            return [(t, cause) for t in decide(profile, self.registry, set(), now, now)]
+
+        await re_decide(self.store, self.sinks.membership, key, decide_now)

@@ -8,10 +8,17 @@ survive restarts and move with their partition on a rebalance.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+import logging
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
+import orjson
+
+from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
+from traitflow.worker.sinks import Sink, deliver
+
+log = logging.getLogger(__name__)
 
 Table = MutableMapping[bytes, bytes]
 
@@ -62,6 +69,28 @@ class ProfileStore:
     def first_due(self, partition: int) -> int | None:
         keys = partition_keys(_store(self.schedule), partition, None, 1)
         return person_of(keys[0])[0] if keys else None
+
+
+async def re_decide(
+    store: ProfileStore,
+    membership: Sink,
+    person: bytes,
+    decide: Callable[[Profile], list[tuple[Transition, Cause]]],
+) -> None:
+    """Re-decide one stored profile outside of any message (backfill, time): publish its
+    flips, then save it. An unreadable profile is logged and skipped, never blocking."""
+    try:
+        profile = store.load(person)
+        if profile is None:
+            return
+        previous_due = profile.next_due_ms()
+        flips = decide(profile)
+    except Exception:
+        log.exception("skipped unreadable profile %r", person)
+        return
+    events = [(person, orjson.dumps(membership_event(profile, t, c)), None) for t, c in flips]
+    await deliver(membership, events)
+    store.save(person, profile, previous_due)
 
 
 def partition_keys(store: Any, partition: int, after: bytes | None, limit: int) -> list[bytes]:

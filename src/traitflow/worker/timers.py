@@ -14,15 +14,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-import orjson
-
 from traitflow.clock import Clock
 from traitflow.commands import COMMAND_KEY, TickCommand, command_headers
-from traitflow.membership import Cause, membership_event
+from traitflow.membership import Cause, Transition
+from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import advance
 from traitflow.worker.sinks import Sink, Sinks, deliver
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.state import ProfileStore, re_decide
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +46,13 @@ class Ticker:
             self.outstanding.pop(partition, None)
 
     async def _advance(self, person: bytes, now_ms: int) -> None:
-        try:
-            profile = self.store.load(person)
-            if profile is None:
-                return
-            previous_due = profile.next_due_ms()
-            flips = advance(profile, self.registry, now_ms)
-        except Exception:
-            log.exception("timer skipped unreadable profile %r", person)
-            return
-        events = []
-        for transition, condition in flips:
-            cause = Cause(f"time-{transition.at_ms}", "time", kind="time", condition=condition)
-            events.append(
-                (person, orjson.dumps(membership_event(profile, transition, cause)), None)
-            )
-        await deliver(self.sinks.membership, events)
-        self.store.save(person, profile, previous_due)
+        def due_flips(profile: Profile) -> list[tuple[Transition, Cause]]:
+            return [
+                (t, Cause(f"time-{t.at_ms}", "time", kind="time", condition=condition))
+                for t, condition in advance(profile, self.registry, now_ms)
+            ]
+
+        await re_decide(self.store, self.sinks.membership, person, due_flips)
 
 
 class TickScheduler:
