@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from traitflow.cli import run, segments, tools, up
+from traitflow.cli import importer, run, segments, tools, up
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(segments.app, name="segments")
 for command in (run.broker, run.worker, up.up, tools.send, tools.tail, tools.profile):
     app.command()(command)
+app.command("import")(importer.import_)
 
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,60 @@
+"""Every standard column rule, and type inference for custom columns."""
+
+import pytest
+
+from traitflow.importer.columns import STANDARD, near_miss
+from traitflow.importer.values import coerce, infer
+
+
+@pytest.mark.parametrize(
+    ("column", "good", "normalised", "bad"),
+    [
+        ("country", "fr", "FR", "France"),
+        ("country", "US", "US", "XX"),
+        ("dob", "1990-01-31", "1990-01-31", "1990-02-31"),
+        ("dob", "2000-12-01", "2000-12-01", "01/12/2000"),
+        ("gender", "f", "F", "female"),
+        ("language", "FR", "fr", "fra"),
+        ("time_zone", "Europe/Paris", "Europe/Paris", "CET+1"),
+        ("email_subscribe", "opted_in", "opted_in", "yes"),
+        ("push_subscribe", "unsubscribed", "unsubscribed", "Subscribed"),
+        ("email", "a@b.co", "a@b.co", "not an email"),
+    ],
+)
+def test_standard_rules(column: str, good: str, normalised: str, bad: str) -> None:
+    assert STANDARD[column](good) == normalised
+    with pytest.raises(ValueError, match="must"):
+        STANDARD[column](bad)
+
+
+def test_near_misses_of_standard_names_are_spotted() -> None:
+    assert near_miss("First_name") == "first_name"
+    assert near_miss("Time Zone") == "time_zone"
+    assert near_miss("first_name") is None
+    assert near_miss("favourite_colour") is None
+
+
+@pytest.mark.parametrize(
+    ("cell", "kind", "value"),
+    [
+        ("TRUE", "boolean", True),
+        ("false", "boolean", False),
+        ("42", "integer", 42),
+        ("-7", "integer", -7),
+        ("3.25", "float", 3.25),
+        ("1e3", "float", 1000.0),
+        ("2026-11-23", "datetime", "2026-11-23"),
+        ("2026-11-23T08:00:00Z", "datetime", "2026-11-23T08:00:00Z"),
+        ("1,000", "string", "1,000"),
+        ("hello", "string", "hello"),
+    ],
+)
+def test_inference(cell: str, kind: str, value: object) -> None:
+    assert infer(cell) == (kind, value)
+
+
+def test_overrides() -> None:
+    assert coerce("007", "string") == "007"
+    assert coerce("7", "float") == 7.0
+    with pytest.raises(ValueError, match="not a integer"):
+        coerce("7.5", "integer")

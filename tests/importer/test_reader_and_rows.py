@@ -1,0 +1,85 @@
+"""Streaming records with line numbers; rows to identify messages, or rejected with a reason."""
+
+import io
+
+import pytest
+
+from traitflow.importer.reader import records
+from traitflow.importer.rows import ImportPlan, RowError, check_header, row_message
+
+
+def read(data: bytes) -> list[tuple[int, list[str] | None, str | None]]:
+    return [(r.line, r.cells, r.error) for r in records(io.BytesIO(data))]
+
+
+def test_records_keep_line_numbers_across_quoted_newlines() -> None:
+    data = b'\xef\xbb\xbfid,note\r\n1,"two\nlines"\n2,"say ""hi"""\n'
+    assert read(data) == [
+        (1, ["id", "note"], None),
+        (2, ["1", "two\nlines"], None),
+        (4, ["2", 'say "hi"'], None),
+    ]
+
+
+def test_invalid_utf8_and_bad_quoting_reject_one_row_only() -> None:
+    data = b'id,note\n1,\xff\n2,a"b"c\n3,fine\n4,"never closed\n'
+    found = read(data)
+    assert found[1][2] is not None and "invalid UTF-8" in found[1][2]
+    assert found[3] == (4, ["3", "fine"], None)
+    assert found[4][2] == "unterminated quoted field"
+
+
+def plan(**overrides: object) -> ImportPlan:
+    values: dict = {
+        "header": ["external_id", "country", "score", "notes"],
+        "id_column": "external_id",
+        "import_id": "crm",
+        "file_hash": "ab" * 32,
+        "timestamp": "2026-11-23T08:00:00.000Z",
+    }
+    return ImportPlan(**{**values, **overrides})
+
+
+def test_a_row_becomes_an_identify_of_its_person() -> None:
+    message = row_message(plan(), ["u1", "fr", "12", ""], 7)
+    assert message["userId"] == "u1"
+    assert message["traits"] == {"country": "FR", "score": 12}  # blank cell: not sent
+    assert message["messageId"] == "import-" + "ab" * 8 + "-7"
+    assert message["context"] == {"traitflow": {"import": "crm"}}
+
+
+def test_the_unset_marker_passes_through_to_clear_a_trait() -> None:
+    assert row_message(plan(), ["u1", "__null__", "1", ""], 1)["traits"]["country"] == "__null__"
+
+
+@pytest.mark.parametrize(
+    ("cells", "reason"),
+    [
+        (["", "FR", "1", "x"], "no external_id"),
+        (["u1", "FR", "1"], "3 cells where the header has 4"),
+        (["u1", "Francia", "1", "x"], "country"),
+    ],
+)
+def test_rejected_rows_say_why(cells: list[str], reason: str) -> None:
+    with pytest.raises(RowError, match=reason):
+        row_message(plan(), cells, 1)
+
+
+def test_type_override_and_mixed_columns() -> None:
+    typed = plan(types={"score": "string"})
+    assert row_message(typed, ["u1", "", "007", ""], 1)["traits"]["score"] == "007"
+    mixed = plan()
+    row_message(mixed, ["u1", "", "1", ""], 1)
+    row_message(mixed, ["u2", "", "high", ""], 2)
+    [conflict] = mixed.type_conflicts()
+    assert "score" in conflict and "--type score=" in conflict
+
+
+def test_header_needs_the_id_column_and_unique_names() -> None:
+    with pytest.raises(RowError, match="--id-column"):
+        check_header(["user", "email"], "external_id")
+    with pytest.raises(RowError, match="duplicate"):
+        check_header(["external_id", "a", "a"], "external_id")
+    assert plan(header=["external_id", "Email"]).warnings() == [
+        "column 'Email' is not the standard 'email': imported as custom"
+    ]
