@@ -1,0 +1,49 @@
+"""``traitflow import`` on a real broker: rows reach profiles, a segment of the import fills."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+
+from tests.cli.helpers import run_cli
+from tests.kafka_helpers import membership_events, read_records
+from traitflow.assets import asset_dir
+from traitflow.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    return Path(shutil.copy(asset_dir("examples") / "traits.csv", tmp_path / "traits.csv"))
+
+
+async def test_import_fills_profiles_and_a_segment_of_the_import(
+    settings: Settings, worker: Popen[bytes], csv_file: Path
+) -> None:
+    result = await asyncio.to_thread(
+        run_cli, settings, "import", str(csv_file), "--segment", "from-crm"
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 rows: imported 3, rejected 0" in result.output
+    events = await membership_events(settings, 3, settle=1.0)
+    assert sorted(e["person"] for e in events) == ["ada", "grace", "linus"]
+    profile = await asyncio.to_thread(run_cli, settings, "profile", "ada")
+    assert '"country": "GB"' in profile.output and '"vip": true' in profile.output
+
+    again = await asyncio.to_thread(run_cli, settings, "import", str(csv_file), "--resume")
+    assert "skipped 3 already done" in again.output
+
+
+def test_dry_run_publishes_nothing_and_reports_rejects(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("external_id,country\nu1,FR\nu2,France\n")
+    result = run_cli(settings, "import", "--dry-run", str(bad))
+    assert result.exit_code == 1
+    assert "would import 1, rejected 1" in result.output
+    assert '3,"country: country must be' in (tmp_path / "bad.errors.csv").read_text()
+    assert asyncio.run(read_records(settings, settings.topics.events, 1, timeout=2)) == []
