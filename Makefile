@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
 	$(BIN)/python benchmarks/time_latency.py
+	$(BIN)/python benchmarks/import.py
 
 clean:
 	rm -rf $(VENV) .traitflow .pytest_cache .mypy_cache .ruff_cache
