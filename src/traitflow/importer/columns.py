@@ -10,6 +10,7 @@ import functools
 import re
 import zoneinfo
 from collections.abc import Callable
+from datetime import date
 
 import pycountry
 
@@ -25,8 +26,6 @@ def _country(value: str) -> str:
 
 
 def _dob(value: str) -> str:
-    from datetime import date
-
     try:
         if not _DATE.match(value):
             raise ValueError

@@ -7,6 +7,7 @@ may span lines. Memory stays bounded by the longest record, whatever the file si
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,6 @@ def _parse(line: int, raw: bytes, error: str | None = None) -> Record:
 
 def file_hash(path: Path) -> str:
     """SHA-256 of the file's bytes, read in chunks: the import's identity."""
-    import hashlib
-
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
