@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import RecordMetadata
 
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
@@ -65,13 +64,8 @@ async def stop_consumer(client: AIOKafkaConsumer) -> None:
 
 async def publish(settings: Settings, topic: str, records: Iterable[Record]) -> int:
     """Send ``records`` and wait for every acknowledgement; return how many were sent."""
-    return len(await publish_acked(settings, topic, records))
-
-
-async def publish_acked(
-    settings: Settings, topic: str, records: Iterable[Record]
-) -> list[RecordMetadata]:
-    """Send ``records``; return each one's acknowledgement (partition, offset)."""
     async with producer(settings) as client:
         pending = [await client.send(topic, key=key, value=value) for key, value in records]
-        return [await acknowledgement for acknowledgement in pending]
+        for acknowledgement in pending:
+            await acknowledgement
+    return len(pending)

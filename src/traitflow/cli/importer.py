@@ -64,7 +64,7 @@ def _run(settings: Settings, file: Path, options: ImportOptions) -> ImportReport
         task = bar.add_task(file.name, total=size, status="")
 
         def show(report: ImportReport) -> None:
-            rate = report.rows / max(report.seconds or 1e-9, 1e-9) if report.seconds else 0
+            rate = report.rows / report.seconds if report.seconds else 0
             status = (
                 f"{report.rows:,} read, {report.imported:,} imported, {report.rejected:,} rejected"
             )

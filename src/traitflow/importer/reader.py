@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +22,7 @@ class Record:
     text: str
     cells: list[str] | None  # None when malformed
     error: str | None = None
+    size: int = 0  # bytes read from the file, for progress
 
 
 def records(stream: BinaryIO) -> Iterator[Record]:
@@ -42,6 +43,10 @@ def records(stream: BinaryIO) -> Iterator[Record]:
 
 
 def _parse(line: int, raw: bytes, error: str | None = None) -> Record:
+    return replace(_decode(line, raw, error), size=len(raw))
+
+
+def _decode(line: int, raw: bytes, error: str | None) -> Record:
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff" if line == 1 else "")
     except UnicodeDecodeError as exc:

@@ -71,7 +71,7 @@ async def import_csv(
         async with _sender(settings, options.dry_run) as send:
             for number, record in enumerate(all_records, start=1):
                 report.rows += 1
-                report.bytes_read += len(record.text) + 1
+                report.bytes_read += record.size
                 if number <= done:
                     report.skipped += 1
                     continue

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.conditions import Dep
+from traitflow.segments.conditions import Combination, Dep, EventCount, Not
 from traitflow.segments.definition import (
     COMPUTED_PREFIX,
     ComputedTrait,
@@ -35,7 +35,7 @@ class Registry:
         self.segments: dict[str, Segment] = {}
         self.computed: dict[str, ComputedTrait] = {}
         self.version = -1
-        self._changes: list[tuple[int, str]] = []
+        self._changes: dict[str, int] = {}  # record key -> version of its last change
         self._index = _build_index({}, {})
         self.memo: dict[str, object] = {}  # derived facts, cleared on every change
         self._deferred = False
@@ -138,7 +138,7 @@ class Registry:
         """Segments defined or redefined after ``version`` (directly or via computed traits)."""
         if version >= self.version:
             return set()
-        keys = {key for at, key in self._changes if at > version}
+        keys = {key for key, at in self._changes.items() if at > version}
         computed = {k[len(COMPUTED_PREFIX) :] for k in keys if k.startswith(COMPUTED_PREFIX)}
         direct = {k for k in keys if not k.startswith(COMPUTED_PREFIX) and k in self.segments}
         by_dep = self._index["by_dep"]
@@ -146,8 +146,7 @@ class Registry:
 
     def _changed(self, record_key: str, version: int | None) -> None:
         self.version = self.version + 1 if version is None else max(version, self.version)
-        self._changes = [c for c in self._changes if c[1] != record_key]
-        self._changes.append((self.version, record_key))
+        self._changes[record_key] = self.version
         if not self._deferred:
             self._reindex()
 
@@ -212,8 +211,6 @@ def _build_index(
 
 
 def _count_features(segment: Segment) -> list[CountFeature]:
-    from traitflow.segments.conditions import Combination, EventCount, Not
-
     found: list[CountFeature] = []
     stack = [segment.condition]
     while stack:

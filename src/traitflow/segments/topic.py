@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
 
-from traitflow.broker.clients import producer, publish_acked, reader
+from traitflow.broker.clients import Record, producer, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.config import Settings
@@ -28,13 +29,15 @@ async def apply_definitions(settings: Settings, definitions: list[Definition]) -
             registry.put(definition)
     _refuse_dangling(registry, definitions)
     records = [(d.record_key.encode(), orjson.dumps(d.spec)) for d in definitions]
-    acks = await publish_acked(settings, settings.topics.segments, records)
-    return await request_backfill(settings, max(ack.offset for ack in acks))
+    return await publish_with_backfill(settings, records)
 
 
-async def request_backfill(settings: Settings, version: int) -> int:
-    """Ask every events partition's worker to re-decide its stored profiles; return version."""
+async def publish_with_backfill(settings: Settings, records: Sequence[Record]) -> int:
+    """Publish segments-topic records, then ask every events partition's worker to
+    re-decide its stored profiles up to them; return that definitions version."""
     async with producer(settings) as client:
+        pending = [await client.send(settings.topics.segments, v, key=k) for k, v in records]
+        version: int = max([(await ack).offset for ack in pending])
         partitions = await client.partitions_for(settings.topics.events)
         for partition in sorted(partitions):
             command = BackfillCommand(version, partition)
@@ -61,8 +64,7 @@ async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
 async def delete_segment(settings: Settings, key: str) -> int:
     """Publish a tombstone (compaction then forgets the definition) and request a backfill,
     which drops the segment's memberships from stored profiles."""
-    [ack] = await publish_acked(settings, settings.topics.segments, [(key.encode(), None)])
-    return await request_backfill(settings, ack.offset)
+    return await publish_with_backfill(settings, [(key.encode(), None)])
 
 
 async def live_registry(settings: Settings) -> Registry:
