@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK = "127.0.0.1"
@@ -54,6 +54,37 @@ class Settings(BaseSettings):
     )
     clock_file: Path | None = Field(
         None, description="Tests and demos: read the current time (epoch ms) from this file."
+    )
+    bridge_host: str = Field(LOOPBACK, description="Interface the HTTP bridge binds to.")
+    bridge_port: int = Field(8088, description="Port of the HTTP bridge.")
+    write_keys: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description='Bridge write keys as JSON, key -> source name ("" for none).',
+    )
+    write_keys_file: Path | None = Field(
+        None, description="File of write keys, one `KEY [SOURCE]` per line (# comments)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret of the Segment webhook destination (X-Signature)."
+    )
+    webhook_secret_file: Path | None = Field(
+        None, description="File holding the webhook shared secret (instead of the variable)."
+    )
+    webhook_source: str = Field("webhook", description="Source name of webhook messages.")
+    bridge_max_request_bytes: int = Field(
+        500 * 1024, gt=0, description="Largest /v1 request body, after gzip decoding."
+    )
+    bridge_max_batch: int = Field(2500, gt=0, description="Most messages in one /v1 batch.")
+    webhook_max_request_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Largest /webhook request body (Actions batches)."
+    )
+    webhook_max_batch: int = Field(4000, gt=0, description="Most messages in one webhook batch.")
+    bridge_ack_timeout_s: float = Field(
+        10.0, gt=0, description="How long a request waits for Kafka before answering 503."
+    )
+    bridge_retry_after_s: int = Field(
+        5, ge=1, description="Retry-After seconds sent with a 503 when Kafka is unreachable."
     )
 
     @property

@@ -11,3 +11,14 @@ def iso_from_ms(ms: int) -> str:
 
 def now_ms() -> int:
     return int(datetime.now(tz=UTC).timestamp() * 1000)
+
+
+def ms_from_iso(stamp: str) -> int:
+    """Milliseconds of an ISO-8601 instant; one without a zone is taken as UTC.
+
+    Raises ``ValueError`` for text that is not an ISO-8601 date-time.
+    """
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

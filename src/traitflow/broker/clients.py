@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -14,14 +15,19 @@ from traitflow.exceptions import BrokerError
 Record = tuple[bytes | None, bytes | None]
 
 
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """acks=all: a record counts as sent only once every in-sync replica has it."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_request_size": max(1024 * 1024, settings.max_message_bytes * 2),
+    }
+
+
 @asynccontextmanager
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    client = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=5,
-        max_request_size=max(1024 * 1024, settings.max_message_bytes * 2),
-    )
+    client = AIOKafkaProducer(**producer_options(settings))
     await client.start()
     try:
         yield client

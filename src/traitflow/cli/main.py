@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(segments.app, name="segments")
-for command in (run.broker, run.worker, up.up, tools.send, tools.tail, tools.profile):
+for command in (run.broker, run.worker, run.bridge, up.up, tools.send, tools.tail, tools.profile):
     app.command()(command)
 app.command("import")(importer.import_)
 

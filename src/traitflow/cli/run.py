@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
+from typing import Annotated
 
 import faust
 import typer
 from rich.console import Console
 
+from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.config import Settings
 from traitflow.worker.app import create_app
@@ -24,6 +28,32 @@ def broker(ctx: typer.Context) -> None:
             console.print(f"  {name}")
         serve_until_stopped(embedded, stop)
     console.print("embedded broker stopped")
+
+
+def bridge(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default loopback).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8088).")] = None,
+) -> None:
+    """Run the HTTP bridge (Segment Tracking API and webhook) until Ctrl-C."""
+    settings: Settings = ctx.obj
+    overrides = {"bridge_host": host, "bridge_port": port}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    asyncio.run(_bridge_until_signal(settings))
+    console.print("bridge stopped")
+
+
+async def _bridge_until_signal(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print(
+        f"bridge on [bold]http://{settings.bridge_host}:{settings.bridge_port}[/] -> "
+        f"{settings.topics.events} at {settings.kafka_bootstrap}"
+    )
+    await serve_bridge(settings, stop)
 
 
 def worker(ctx: typer.Context) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ from fastjsonschema import JsonSchemaValueException
 
 from traitflow.exceptions import InvalidMessage
 from traitflow.jsonschemas import compile_schema, explain
+from traitflow.timeutil import ms_from_iso
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -40,7 +40,19 @@ def parse_message(
     a timestamp after ``latest_ms`` (now plus the tolerated clock skew) is refused."""
     if len(raw) > max_bytes:
         raise InvalidMessage(f"message too large: {len(raw)} bytes, the limit is {max_bytes}")
-    body = _decode(raw)
+    return check_message(
+        _decode(raw), fallback_timestamp_ms=fallback_timestamp_ms, latest_ms=latest_ms, raw=raw
+    )
+
+
+def check_message(
+    body: dict[str, Any],
+    *,
+    fallback_timestamp_ms: int,
+    latest_ms: int | None = None,
+    raw: bytes = b"",
+) -> Message:
+    """Validate an already decoded message; ``raw`` derives the id when it has no messageId."""
     kind = body.get("type")
     if kind not in MESSAGE_TYPES:
         raise InvalidMessage(f"unknown type {kind!r}: expected one of {', '.join(MESSAGE_TYPES)}")
@@ -100,10 +112,10 @@ def _timestamp_ms(body: dict[str, Any], fallback_ms: int) -> int:
     stamp = body.get("timestamp") or body.get("originalTimestamp")
     if not stamp:
         return fallback_ms
-    moment = datetime.fromisoformat(stamp)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    try:
+        return ms_from_iso(stamp)
+    except ValueError as exc:
+        raise InvalidMessage(f"invalid timestamp {stamp!r}: {exc}") from exc
 
 
 def _derived_id(raw: bytes) -> str:

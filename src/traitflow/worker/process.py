@@ -10,14 +10,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
+from pydantic import SecretStr
+
 from traitflow.config import Settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``TRAITFLOW_*`` variables, for child processes."""
+    """The settings as ``TRAITFLOW_*`` variables, for child processes (secrets included:
+    the environment, unlike a command line, is not shown by ``ps``)."""
     return {
-        f"TRAITFLOW_{name.upper()}": str(value) for name, value in settings.model_dump().items()
+        f"TRAITFLOW_{name.upper()}": _env_value(value)
+        for name, value in settings.model_dump(exclude_none=True).items()
     }
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:

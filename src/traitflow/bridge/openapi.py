@@ -1,0 +1,164 @@
+"""The bridge's OpenAPI 3.1 document, built from the same message schemas the worker uses."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from traitflow import __version__
+from traitflow.bridge.intake import BATCH_ENDPOINTS
+from traitflow.ingest.messages import MESSAGE_TYPES
+from traitflow.jsonschemas import load_schema
+
+JSON = "application/json"
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {f"/v1/{kind}": _tracking_path(kind) for kind in MESSAGE_TYPES}
+    for kind in BATCH_ENDPOINTS:
+        paths[f"/v1/{kind}"] = _tracking_path(kind)
+    paths["/webhook"] = {method: _webhook_operation(method) for method in ("post", "put", "patch")}
+    paths["/healthz"] = {"get": _health_operation()}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "traitflow bridge",
+            "version": __version__,
+            "description": (
+                "Segment HTTP Tracking API and webhook destination in front of Kafka. "
+                "200 means Kafka acknowledged every accepted message (acks=all)."
+            ),
+        },
+        "paths": paths,
+        "components": {"schemas": _schemas(), "securitySchemes": _security_schemes()},
+    }
+
+
+def _schema_of(name: str) -> dict[str, Any]:
+    return {k: v for k, v in load_schema(name).items() if k not in ("$schema", "title")}
+
+
+def _schemas() -> dict[str, Any]:
+    common = _schema_of("messages/common.json")
+    untyped = {**common, "required": []}
+    schemas: dict[str, Any] = {"Message": common, "WriteKey": {"type": "string"}}
+    for kind in MESSAGE_TYPES:
+        schemas[kind.capitalize()] = {
+            "allOf": [untyped, _schema_of(f"messages/{kind}.json")],
+            "properties": {"writeKey": {"$ref": "#/components/schemas/WriteKey"}},
+        }
+    schemas["Batch"] = {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            "context": {"type": "object"},
+            "integrations": {"type": "object"},
+            "sentAt": {"type": "string", "format": "date-time"},
+            "writeKey": {"$ref": "#/components/schemas/WriteKey"},
+        },
+    }
+    schemas["Accepted"] = {
+        "type": "object",
+        "required": ["success", "accepted"],
+        "properties": {"success": {"const": True}, "accepted": {"type": "integer"}},
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["success", "code", "message"],
+        "properties": {
+            "success": {"const": False},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "accepted": {"type": "integer"},
+            "rejected": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "reason"],
+                    "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+    }
+    return schemas
+
+
+def _security_schemes() -> dict[str, Any]:
+    return {
+        "writeKeyBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "base64(<writeKey>:). The key may instead be `writeKey` in the body.",
+        }
+    }
+
+
+def _tracking_path(kind: str) -> dict[str, Any]:
+    schema = "Batch" if kind in BATCH_ENDPOINTS else kind.capitalize()
+    return {
+        "post": {
+            "summary": f"Send {'a batch of messages' if schema == 'Batch' else 'one ' + kind}",
+            "operationId": f"v1_{kind}",
+            "security": [{"writeKeyBasic": []}, {}],
+            "requestBody": _json_body({"$ref": f"#/components/schemas/{schema}"}),
+            "responses": _responses(401, 413),
+        }
+    }
+
+
+def _webhook_operation(method: str) -> dict[str, Any]:
+    message = {"$ref": "#/components/schemas/Message"}
+    return {
+        "summary": "Segment webhook destination (classic or Actions), one message or an array",
+        "operationId": f"webhook_{method}",
+        "parameters": [
+            {
+                "name": "X-Signature",
+                "in": "header",
+                "required": True,
+                "description": "hex HMAC-SHA1 of the body (of element 0 for an array)",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": _json_body({"oneOf": [message, {"type": "array", "items": message}]}),
+        "responses": _responses(401, 404, 413),
+    }
+
+
+def _health_operation() -> dict[str, Any]:
+    return {
+        "summary": "The process is alive",
+        "operationId": "healthz",
+        "responses": {"200": {"description": "alive", "content": {JSON: {"schema": {}}}}},
+    }
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+def _responses(*refusals: int) -> dict[str, Any]:
+    error = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    described = {
+        400: "Not JSON, or messages rejected (each by index; the valid ones were accepted)",
+        401: "Missing or unknown write key, or a bad signature",
+        404: "The webhook is not enabled (no shared secret configured)",
+        413: "Request body or batch too large",
+    }
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "Every message accepted and acknowledged by Kafka",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+        },
+        "400": {"description": described[400], **error},
+        "503": {
+            "description": "Kafka did not acknowledge in time: retry (may repeat a messageId)",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            **error,
+        },
+    }
+    for status in refusals:
+        responses[str(status)] = {"description": described[status], **error}
+    return responses

@@ -1,0 +1,71 @@
+"""Kafka behind the bridge: a request is answered only once Kafka acknowledged it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from traitflow.broker.clients import Record, producer_options
+from traitflow.config import Settings
+from traitflow.exceptions import TraitflowError
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(TraitflowError):
+    """Kafka did not acknowledge in time: the client should retry (503, Retry-After)."""
+
+
+class Publisher:
+    """One shared producer (acks=all), started lazily and restarted after a failed start, so
+    the bridge can come up before Kafka and answer 503 until Kafka answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+
+    async def publish(self, topic: str, records: list[Record]) -> None:
+        """Send ``records`` in order and wait for every acknowledgement."""
+        if not records:
+            return
+        client = await self._started()
+        try:
+            async with asyncio.timeout(self.settings.bridge_ack_timeout_s):
+                pending = [await client.send(topic, value, key=key) for key, value in records]
+                await asyncio.gather(*pending)
+        except (KafkaError, TimeoutError) as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
+
+    async def ready(self) -> bool:
+        """True when a producer is connected (starting one if needed)."""
+        try:
+            await self._started()
+        except KafkaUnavailable:
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._starting:
+            if self._producer is None:
+                self._producer = await self._start()
+            return self._producer
+
+    async def _start(self) -> AIOKafkaProducer:
+        client = AIOKafkaProducer(**producer_options(self.settings))
+        try:
+            async with asyncio.timeout(self.settings.bridge_ack_timeout_s):
+                await client.start()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            await client.stop()
+            log.warning("Kafka at %s is unreachable: %r", self.settings.kafka_bootstrap, exc)
+            raise KafkaUnavailable(f"Kafka is unreachable: {exc!r}") from exc
+        return client

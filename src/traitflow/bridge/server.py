@@ -1,0 +1,227 @@
+"""The bridge's HTTP layer (aiohttp): routes, body limits and answers.
+
+The rules live in ``intake`` and ``auth``; this module reads bytes, calls them, publishes,
+and turns refusals into JSON answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from traitflow.bridge.auth import WriteKeys, basic_auth_key, verify_signature, webhook_secret
+from traitflow.bridge.intake import (
+    BATCH_ENDPOINTS,
+    Envelope,
+    Intake,
+    Rules,
+    decode_json,
+    take_in,
+    tracking_messages,
+    webhook_messages,
+)
+from traitflow.bridge.openapi import openapi_document
+from traitflow.bridge.publisher import KafkaUnavailable, Publisher
+from traitflow.bridge.refusals import RequestRefused
+from traitflow.config import Settings
+from traitflow.exceptions import ConfigError
+from traitflow.ingest.messages import MESSAGE_TYPES
+from traitflow.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+TRACKING_ENDPOINTS = (*MESSAGE_TYPES, *BATCH_ENDPOINTS)
+READ_CHUNK = 64 * 1024
+
+
+class Bridge:
+    """The request handlers, holding what they share: keys, limits and the publisher."""
+
+    def __init__(
+        self, settings: Settings, publisher: Publisher, clock: Callable[[], int] = now_ms
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.clock = clock
+        self.keys = WriteKeys.from_settings(settings)
+        self.secret = webhook_secret(settings)
+        tolerance_ms = int(settings.future_tolerance_s * 1000)
+        self.tracking_rules = Rules(
+            settings.max_message_bytes, settings.bridge_max_batch, tolerance_ms
+        )
+        self.webhook_rules = Rules(
+            settings.max_message_bytes, settings.webhook_max_batch, tolerance_ms
+        )
+
+    async def tracking(self, request: web.Request) -> web.Response:
+        """``POST /v1/<type|batch|import>``: the Segment HTTP Tracking API."""
+        endpoint = request.match_info["endpoint"]
+        header_key = basic_auth_key(request.headers.get("Authorization"))
+        source = self.keys.source_of(header_key) if header_key is not None else None
+        raw = await read_body(request, self.settings.bridge_max_request_bytes)
+        body = decode_json(raw)
+        if header_key is None:
+            key = body.get("writeKey") if isinstance(body, dict) else None
+            source = self.keys.source_of(key if isinstance(key, str) else None)
+        envelope = Envelope(received_ms=self.clock(), source=source)
+        items, envelope = tracking_messages(endpoint, body, self.tracking_rules, envelope)
+        return await self._publish(take_in(items, envelope, self.tracking_rules))
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """``/webhook``: Segment's webhook destination, verified by ``X-Signature``."""
+        if self.secret is None:
+            raise RequestRefused(
+                404, "webhook_disabled", "the webhook is off: set TRAITFLOW_WEBHOOK_SECRET"
+            )
+        raw = await read_body(request, self.settings.webhook_max_request_bytes)
+        verify_signature(self.secret, raw, request.headers.get("X-Signature"))
+        items = webhook_messages(decode_json(raw), self.webhook_rules)
+        envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
+        return await self._publish(take_in(items, envelope, self.webhook_rules))
+
+    async def _publish(self, intake: Intake) -> web.Response:
+        await self.publisher.publish(self.settings.topics.events, intake.records)
+        accepted = len(intake.records)
+        if not intake.rejected:
+            return web.json_response({"success": True, "accepted": accepted})
+        rejected = [{"index": r.index, "reason": r.reason} for r in intake.rejected]
+        return error_response(
+            400,
+            "invalid_messages",
+            f"{len(rejected)} of {intake.total} messages rejected; {accepted} accepted",
+            accepted=accepted,
+            rejected=rejected,
+        )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The body, gzip/deflate-decoded here (not by aiohttp) so that a compressed body is
+    refused with 413 as soon as its decoded size passes ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    decoder = _decoder(request.headers.get("Content-Encoding", ""))
+    chunks: list[bytes] = []
+    received = decoded = 0
+    try:
+        async for chunk in request.content.iter_chunked(READ_CHUNK):
+            received += len(chunk)
+            if decoder is not None:
+                chunk = decoder.decompress(chunk, limit - decoded + 1)
+            decoded += len(chunk)
+            if decoded > limit or received > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except zlib.error as exc:
+        raise RequestRefused(
+            400, "bad_encoding", f"the body is not valid gzip/deflate: {exc}"
+        ) from exc
+    if decoder is not None and not decoder.eof:
+        raise RequestRefused(400, "bad_encoding", "the compressed body is truncated")
+    return b"".join(chunks)
+
+
+def _decoder(encoding: str) -> Any:
+    """A zlib decoder for gzip or deflate (wbits 47 reads both headers); None for identity."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(wbits=47)
+    raise RequestRefused(
+        415, "unsupported_encoding", f"Content-Encoding {encoding!r}: use gzip or none"
+    )
+
+
+def _too_large(limit: int) -> RequestRefused:
+    return RequestRefused(413, "too_large", f"the request body exceeds {limit} bytes")
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> web.Response:
+    body = {"success": False, "code": code, "message": message, **extra}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def answers_for(retry_after_s: int) -> Middleware:
+    """Middleware turning refusals, bad encodings and Kafka outages into JSON answers."""
+
+    @web.middleware
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RequestRefused as refused:
+            return error_response(refused.status, refused.code, refused.message)
+        except KafkaUnavailable:
+            return error_response(
+                503,
+                "kafka_unavailable",
+                "Kafka did not acknowledge in time; retry later",
+                headers={"Retry-After": str(retry_after_s)},
+            )
+
+    return answer
+
+
+def create_bridge_app(settings: Settings, publisher: Publisher | None = None) -> web.Application:
+    """The aiohttp application; it closes its publisher on cleanup."""
+    bridge = Bridge(settings, publisher or Publisher(settings))
+    if not bridge.keys and bridge.secret is None:
+        raise ConfigError(
+            "the bridge has no write key and no webhook secret: set TRAITFLOW_WRITE_KEYS "
+            '(JSON, e.g. \'{"my-key": "web"}\') or TRAITFLOW_WRITE_KEYS_FILE'
+        )
+    app = web.Application(middlewares=[answers_for(settings.bridge_retry_after_s)])
+    endpoints = "|".join(TRACKING_ENDPOINTS)
+    app.router.add_post(f"/v1/{{endpoint:(?:{endpoints})}}", bridge.tracking)
+    for method in ("POST", "PUT", "PATCH"):
+        app.router.add_route(method, "/webhook", bridge.webhook)
+    app.router.add_get("/openapi.json", _openapi)
+    app.router.add_get("/healthz", _healthz)
+
+    async def close_publisher(_: web.Application) -> None:
+        await bridge.publisher.close()
+
+    app.on_cleanup.append(close_publisher)
+    return app
+
+
+async def _openapi(_: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+@asynccontextmanager
+async def running_bridge(settings: Settings) -> AsyncIterator[str]:
+    """The bridge listening on its configured address; yields its base URL."""
+    runner = web.AppRunner(create_bridge_app(settings), access_log=log, auto_decompress=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"the bridge cannot listen on {settings.bridge_host}:{settings.bridge_port}: "
+                f"{exc.strerror} (choose another with --port / TRAITFLOW_BRIDGE_PORT)"
+            ) from exc
+        url = f"http://{settings.bridge_host}:{settings.bridge_port}"
+        log.info("bridge listening on %s", url)
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+async def serve_bridge(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then finish in-flight requests and close the producer."""
+    async with running_bridge(settings):
+        await stop.wait()
