@@ -96,8 +96,9 @@ def test_first_element_is_none_for_objects_and_broken_json() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -109,6 +110,9 @@ def test_first_element_matches_any_serialiser(values: list[object], indent: int 
         first = first_element(body)
         assert first is not None
         assert json.loads(first) == values[0]
-        assert first == json.dumps(values[0], indent=indent, separators=separators).replace(
-            "\n", "\n" + " " * (indent or 0)
-        ).encode()
+        assert (
+            first
+            == json.dumps(values[0], indent=indent, separators=separators)
+            .replace("\n", "\n" + " " * (indent or 0))
+            .encode()
+        )

@@ -145,3 +145,15 @@ def test_webhook_takes_one_message_or_an_array() -> None:
 def test_prepare_refuses_what_the_worker_would_dead_letter() -> None:
     with pytest.raises(InvalidMessage, match="must contain"):
         prepare({"type": "alias", "userId": "u1"}, ENVELOPE, RULES)
+
+
+def test_a_derived_timestamp_out_of_range_is_rejected_not_a_crash() -> None:
+    item = {
+        "type": "track",
+        "userId": "u1",
+        "event": "x",
+        "originalTimestamp": "0053-04-05T08:02:21Z",
+        "sentAt": "9637-03-01T00:33:22Z",
+    }
+    with pytest.raises(InvalidMessage, match="outside years"):
+        prepare(item, ENVELOPE, RULES)

@@ -151,15 +151,15 @@ def _stamp_times(message: dict[str, Any], envelope: Envelope) -> None:
     sent, and without either the message is dated when it was received.
     """
     received = message.setdefault("receivedAt", iso_from_ms(envelope.received_ms))
-    original = message.get("originalTimestamp") or message.get("timestamp")
-    sent = message.get("sentAt") or envelope.sent_at
-    if not original:
+    original = message.get("originalTimestamp", message.get("timestamp"))
+    sent = message.get("sentAt", envelope.sent_at)
+    if original is None:
         message["timestamp"] = received
         return
     message["originalTimestamp"] = original
-    if sent:
+    if sent is not None:
         skew = _ms(sent, "sentAt") - _ms(original, "originalTimestamp")
-        message["timestamp"] = iso_from_ms(_ms(received, "receivedAt") - skew)
+        message["timestamp"] = _iso(_ms(received, "receivedAt") - skew)
     else:
         message["timestamp"] = original
 
@@ -169,6 +169,15 @@ def _ms(stamp: Any, name: str) -> int:
         return ms_from_iso(stamp)
     except (TypeError, ValueError):
         raise InvalidMessage(f"{name} is not an ISO-8601 date-time: {stamp!r}") from None
+
+
+def _iso(ms: int) -> str:
+    try:
+        return iso_from_ms(ms)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidMessage(
+            "receivedAt - (sentAt - originalTimestamp) falls outside years 1-9999"
+        ) from None
 
 
 def _derived_id(item: dict[str, Any]) -> str:

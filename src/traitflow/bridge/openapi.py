@@ -42,12 +42,23 @@ def _schema_of(name: str) -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     common = _schema_of("messages/common.json")
     untyped = {**common, "required": []}
-    schemas: dict[str, Any] = {"Message": common, "WriteKey": {"type": "string"}}
+    schemas: dict[str, Any] = {"WriteKey": {"type": "string"}, "Person": _person_schema()}
+    person = {"$ref": "#/components/schemas/Person"}
     for kind in MESSAGE_TYPES:
         schemas[kind.capitalize()] = {
-            "allOf": [untyped, _schema_of(f"messages/{kind}.json")],
+            "allOf": [untyped, _schema_of(f"messages/{kind}.json"), person],
             "properties": {"writeKey": {"$ref": "#/components/schemas/WriteKey"}},
         }
+    schemas["Message"] = {
+        "oneOf": [
+            {
+                "allOf": [{"$ref": f"#/components/schemas/{kind.capitalize()}"}],
+                "required": ["type"],
+                "properties": {"type": {"const": kind}},
+            }
+            for kind in MESSAGE_TYPES
+        ]
+    }
     schemas["Batch"] = {
         "type": "object",
         "required": ["batch"],
@@ -85,6 +96,18 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
+def _person_schema() -> dict[str, Any]:
+    """userId or anonymousId, not blank. (Also checked beyond the schema: a timestamp no
+    further ahead than the tolerated clock skew, and 32 KB per message once enriched.)"""
+    identifier = {"type": ["string", "number"], "pattern": "\\S"}
+    return {
+        "anyOf": [
+            {"required": [field], "properties": {field: identifier}}
+            for field in ("userId", "anonymousId")
+        ]
+    }
+
+
 def _security_schemes() -> dict[str, Any]:
     return {
         "writeKeyBasic": {
@@ -103,7 +126,7 @@ def _tracking_path(kind: str) -> dict[str, Any]:
             "operationId": f"v1_{kind}",
             "security": [{"writeKeyBasic": []}, {}],
             "requestBody": _json_body({"$ref": f"#/components/schemas/{schema}"}),
-            "responses": _responses(401, 413),
+            "responses": _responses(401, 413, 415),
         }
     }
 
@@ -123,7 +146,7 @@ def _webhook_operation(method: str) -> dict[str, Any]:
             }
         ],
         "requestBody": _json_body({"oneOf": [message, {"type": "array", "items": message}]}),
-        "responses": _responses(401, 404, 413),
+        "responses": _responses(401, 404, 413, 415),
     }
 
 
@@ -146,6 +169,7 @@ def _responses(*refusals: int) -> dict[str, Any]:
         401: "Missing or unknown write key, or a bad signature",
         404: "The webhook is not enabled (no shared secret configured)",
         413: "Request body or batch too large",
+        415: "Content-Encoding other than gzip, deflate or none",
     }
     responses: dict[str, Any] = {
         "200": {

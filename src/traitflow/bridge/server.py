@@ -66,9 +66,11 @@ class Bridge:
         source = self.keys.source_of(header_key) if header_key is not None else None
         raw = await read_body(request, self.settings.bridge_max_request_bytes)
         body = decode_json(raw)
+        body_key = body.get("writeKey") if isinstance(body, dict) else None
+        if body_key is not None and not isinstance(body_key, str):
+            raise RequestRefused(400, "bad_write_key", "writeKey must be a string")
         if header_key is None:
-            key = body.get("writeKey") if isinstance(body, dict) else None
-            source = self.keys.source_of(key if isinstance(key, str) else None)
+            source = self.keys.source_of(body_key)
         envelope = Envelope(received_ms=self.clock(), source=source)
         items, envelope = tracking_messages(endpoint, body, self.tracking_rules, envelope)
         return await self._publish(take_in(items, envelope, self.tracking_rules))

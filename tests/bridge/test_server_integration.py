@@ -1,0 +1,213 @@
+"""The bridge over real HTTP, publishing to the real broker."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.bridge.conftest import SOURCE_KEY, WEBHOOK_SECRET, WRITE_KEY
+from tests.conftest import free_port
+from tests.kafka_helpers import read_records
+from traitflow.bridge.auth import signature
+from traitflow.bridge.server import running_bridge
+from traitflow.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+async def post(
+    url: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=data, headers=headers or {}) as response,
+    ):
+        return response.status, await response.json(), dict(response.headers)
+
+
+async def events_on_topic(settings: Settings, count: int) -> list[dict[str, Any]]:
+    records = await read_records(settings, settings.topics.events, count, timeout=20)
+    return [orjson.loads(record.value) for record in records]
+
+
+AUTH = basic(WRITE_KEY)
+GZIP = {**AUTH, "Content-Encoding": "gzip"}
+
+
+def track(user: str, event: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "track", "userId": user, "event": event, **extra}
+
+
+async def test_track_with_basic_auth_is_on_the_topic_keyed_by_person(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    status, body, _ = await post(
+        f"{bridge}/v1/track", {"userId": "u1", "event": "Signed Up"}, basic(WRITE_KEY)
+    )
+    assert (status, body) == (200, {"success": True, "accepted": 1})
+    records = await read_records(bridge_settings, bridge_settings.topics.events, 1, timeout=20)
+    assert records[0].key == b"u1"
+    message = orjson.loads(records[0].value)
+    assert message["type"] == "track" and message["event"] == "Signed Up"
+    assert {"messageId", "receivedAt", "timestamp"} <= message.keys()
+
+
+async def test_batch_with_write_key_in_body_reports_each_rejected_index(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    batch = [track("u1", "A"), {"type": "track", "event": "nobody"}, "oops", track("u2", "B")]
+    status, body, _ = await post(
+        f"{bridge}/v1/batch", {"batch": batch, "writeKey": SOURCE_KEY, "context": {"ip": "1"}}
+    )
+    assert status == 400
+    assert body["accepted"] == 2
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "missing userId and anonymousId" in body["rejected"][0]["reason"]
+    messages = await events_on_topic(bridge_settings, 2)
+    assert sorted(m["event"] for m in messages) == ["A", "B"]
+    assert all(m["context"] == {"ip": "1", "source": {"name": "ios"}} for m in messages)
+    assert all("writeKey" not in m for m in messages)
+
+
+async def test_import_is_a_batch_and_gzip_is_decoded(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    payload = gzip.compress(orjson.dumps({"batch": [track("u1", "Imported")]}))
+    headers = {**basic(WRITE_KEY), "Content-Encoding": "gzip"}
+    status, body, _ = await post(f"{bridge}/v1/import", payload, headers)
+    assert (status, body["accepted"]) == (200, 1)
+    assert (await events_on_topic(bridge_settings, 1))[0]["event"] == "Imported"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "headers", "status", "code"),
+    [
+        ("/v1/track", {"userId": "u1", "event": "x"}, {}, 401, "missing_write_key"),
+        ("/v1/track", {"userId": "u1", "event": "x"}, basic("wrong"), 401, "unknown_write_key"),
+        ("/v1/track", b"{not json", AUTH, 400, "not_json"),
+        ("/v1/batch", {"batch": [track("u", "e")] * 2501}, AUTH, 413, "batch_too_long"),
+        ("/v1/batch", {"batch": [track("u", "e" * 190)] * 2400}, AUTH, 413, "too_large"),
+        ("/v1/track", gzip.compress(b"x" * 600_000), GZIP, 413, "too_large"),
+        ("/v1/track", b"{}", GZIP, 400, "bad_encoding"),
+        ("/v1/track", b"{}", AUTH | {"Content-Encoding": "br"}, 415, "unsupported_encoding"),
+    ],
+)  # fmt: skip
+async def test_refusals_are_json_with_a_reason(
+    bridge: str, path: str, payload: Any, headers: dict[str, str], status: int, code: str
+) -> None:
+    got_status, body, _ = await post(bridge + path, payload, headers)
+    assert (got_status, body["code"], body["success"]) == (status, code, False)
+    assert body["message"]
+
+
+async def test_a_message_over_32kb_is_rejected_by_index(bridge: str) -> None:
+    big = track("u1", "big", properties={"blob": "x" * 33_000})
+    status, body, _ = await post(
+        f"{bridge}/v1/batch", {"batch": [track("u1", "ok"), big]}, basic(WRITE_KEY)
+    )
+    assert status == 400
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["index"] == 1
+    assert "too large" in body["rejected"][0]["reason"]
+
+
+async def test_one_persons_messages_stay_in_order_on_one_partition(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    for number in range(20):
+        status, _, _ = await post(
+            f"{bridge}/v1/track", track("same-user", f"e{number}"), basic(WRITE_KEY)
+        )
+        assert status == 200
+    records = await read_records(bridge_settings, bridge_settings.topics.events, 20, timeout=20)
+    assert len({record.partition for record in records}) == 1
+    assert [orjson.loads(r.value)["event"] for r in records] == [f"e{n}" for n in range(20)]
+
+
+async def test_webhook_single_and_batched_with_signature(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    secret = WEBHOOK_SECRET.encode()
+    single = orjson.dumps(track("w1", "Single"))
+    status, _, _ = await post(
+        f"{bridge}/webhook", single, {"X-Signature": signature(secret, single)}
+    )
+    assert status == 200
+    first = b'{"type": "track", "userId": "w2", "event": "First"}'
+    batch = b"[" + first + b", " + orjson.dumps(track("w3", "Second")) + b"]"
+    status, body, _ = await post(
+        f"{bridge}/webhook", batch, {"X-Signature": signature(secret, first)}
+    )
+    assert (status, body["accepted"]) == (200, 2)
+    messages = await events_on_topic(bridge_settings, 3)
+    assert sorted(m["event"] for m in messages) == ["First", "Second", "Single"]
+    assert all(m["context"]["source"] == {"name": "webhook"} for m in messages)
+
+
+async def test_webhook_with_a_bad_signature_is_401_and_publishes_nothing(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    body = orjson.dumps(track("w1", "Forged"))
+    status, answer, _ = await post(
+        f"{bridge}/webhook", body, {"X-Signature": signature(b"guess", body)}
+    )
+    assert (status, answer["code"]) == (401, "bad_signature")
+    status, _, _ = await post(f"{bridge}/webhook", body)
+    assert status == 401
+    assert await read_records(bridge_settings, bridge_settings.topics.events, 1, timeout=2) == []
+
+
+async def test_webhook_is_off_without_a_secret(bridge_settings: Settings) -> None:
+    off = bridge_settings.model_copy(update={"webhook_secret": None, "bridge_port": free_port()})
+    async with running_bridge(off) as url:
+        status, body, _ = await post(f"{url}/webhook", track("u", "e"), {"X-Signature": "00"})
+    assert (status, body["code"]) == (404, "webhook_disabled")
+
+
+async def test_unreachable_kafka_answers_503_with_retry_after(bridge_settings: Settings) -> None:
+    down = bridge_settings.model_copy(
+        update={
+            "bootstrap_servers": f"127.0.0.1:{free_port()}",
+            "bridge_port": free_port(),
+            "bridge_ack_timeout_s": 2.0,
+        }
+    )
+    async with running_bridge(down) as url:
+        status, body, headers = await post(
+            f"{url}/v1/track", track("u1", "Lost?"), basic(WRITE_KEY)
+        )
+    assert (status, body["code"]) == (503, "kafka_unavailable")
+    assert headers["Retry-After"] == str(down.bridge_retry_after_s)
+
+
+async def test_write_keys_never_reach_the_logs(
+    bridge: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await post(f"{bridge}/v1/track", track("u1", "x"), basic(SOURCE_KEY))
+    await post(f"{bridge}/v1/batch", {"batch": [track("u1", "x")], "writeKey": WRITE_KEY})
+    await post(f"{bridge}/v1/track", track("u1", "x"), basic("not-a-key-" + WRITE_KEY))
+    assert caplog.records, "the bridge logs requests"
+    for key in (WRITE_KEY, SOURCE_KEY, WEBHOOK_SECRET):
+        assert key not in caplog.text
+
+
+async def test_openapi_document_and_health(bridge: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{bridge}/openapi.json") as response:
+            document = await response.json()
+        async with session.get(f"{bridge}/healthz") as response:
+            assert response.status == 200
+    assert document["openapi"].startswith("3.1")
+    assert {"/v1/track", "/v1/batch", "/v1/import", "/webhook"} <= document["paths"].keys()
