@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from traitflow.exceptions import InvalidMessage
-from traitflow.ingest.messages import parse_message, routing_key
+from traitflow.ingest.messages import identify_traits, parse_message, routing_key
 
 LIMIT = 32 * 1024
 
@@ -70,3 +70,12 @@ def test_routing_key_prefers_user_id() -> None:
     assert routing_key({"userId": "u1", "anonymousId": "a1"}) == b"u1"
     assert routing_key({"anonymousId": "a1"}) == b"a1"
     assert routing_key({}) is None
+
+
+def test_identify_traits_come_from_traits_over_context_traits() -> None:
+    assert identify_traits({"traits": {"plan": "trial"}}) == {"plan": "trial"}
+    rudder = {"context": {"traits": {"plan": "trial", "email": "a@b.c"}}}
+    assert identify_traits(rudder) == {"plan": "trial", "email": "a@b.c"}
+    both = {"traits": {"plan": "paid"}, "context": {"traits": {"plan": "trial", "x": 1}}}
+    assert identify_traits(both) == {"plan": "paid", "x": 1}
+    assert identify_traits({"traits": "junk", "context": "junk"}) == {}

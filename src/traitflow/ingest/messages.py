@@ -77,6 +77,17 @@ def check_message(
     )
 
 
+def identify_traits(body: dict[str, Any]) -> dict[str, Any]:
+    """The traits an identify sets: ``traits``, over ``context.traits`` (where RudderStack's
+    SDKs put them)."""
+    own = body.get("traits")
+    context = body.get("context")
+    carried = context.get("traits") if isinstance(context, dict) else None
+    if not isinstance(carried, dict) or not carried:
+        return own if isinstance(own, dict) else {}
+    return {**carried, **own} if isinstance(own, dict) else dict(carried)
+
+
 def routing_key(body: dict[str, Any]) -> bytes | None:
     """The Kafka key that keeps one person's messages in order on one partition."""
     person = _identifier(body, "userId") or _identifier(body, "anonymousId")

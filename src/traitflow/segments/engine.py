@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from traitflow.ingest.messages import Message
+from traitflow.ingest.messages import Message, identify_traits
 from traitflow.membership.events import Transition
 from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
 from traitflow.segments.conditions import Dep, Explanation, Flip
@@ -76,7 +76,7 @@ def absorb(
     body, at = message.body, message.timestamp_ms
     changed = observe(profile, body, at, message.user_id, message.anonymous_id)
     if message.type == "identify":
-        changed |= apply_traits(profile, body.get("traits") or {}, at, unset_marker)
+        changed |= apply_traits(profile, identify_traits(body), at, unset_marker)
         imported = join_import(profile, body)
         deps: set[Dep] = {("import", imported)} if imported else set()
     else:

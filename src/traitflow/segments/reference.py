@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from traitflow.ingest.messages import Message
+from traitflow.ingest.messages import Message, identify_traits
 from traitflow.profiles import Profile, apply_traits, join_import, observe
 from traitflow.segments.engine import ProfileContext
 from traitflow.segments.events import MISSING, property_value
@@ -105,7 +105,7 @@ def _rebuild(history: list[Arrival], unset_marker: str) -> Profile:
         observe(profile, message.body, message.timestamp_ms, message.user_id, message.anonymous_id)
         if message.type == "identify":
             apply_traits(
-                profile, message.body.get("traits") or {}, message.timestamp_ms, unset_marker
+                profile, identify_traits(message.body), message.timestamp_ms, unset_marker
             )
             join_import(profile, message.body)
     return profile
