@@ -14,14 +14,14 @@ from pathlib import Path
 class Command:
     """``python -m traitflow ARGS`` in its own session, stdout+stderr collected by a thread."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "traitflow", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "COLUMNS": "200"},
+            env={**os.environ, "COLUMNS": "200", **(env or {})},
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()

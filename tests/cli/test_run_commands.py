@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.cli.helpers import global_args
 from tests.cli.processes import Command, port_open, processes_mentioning
 from tests.conftest import free_port
+from traitflow.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +42,7 @@ def test_broker_refuses_a_busy_port() -> None:
 
 
 def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
-    port, data_dir = free_port(), tmp_path / "up-state"
+    port, data_dir, bridge_port = free_port(), tmp_path / "up-state", free_port()
     started = time.monotonic()
     up = Command(
         "--embedded-port",
@@ -48,12 +52,60 @@ def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path
         "--web-port",
         str(free_port()),
         "up",
+        "--bridge-port",
+        str(bridge_port),
     )
     up.wait_for(" entered ", timeout=20)
     assert time.monotonic() - started < 20
     assert processes_mentioning(str(data_dir)), "the worker should be running"
 
+    # The README's curl line, against the bridge that `up` started.
+    assert any("try: curl -u demo-write-key:" in line for line in up.lines)
+    identify = b'{"userId": "readme-reader", "traits": {"plan": "trial"}}'
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{bridge_port}/v1/identify",
+        data=identify,
+        headers={"Authorization": "Basic " + base64.b64encode(b"demo-write-key:").decode()},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+    up.wait_for("trial-users           readme-reader", timeout=20)
+
     assert up.interrupt(signal.SIGINT) == 0
     up.wait_for("stopped", timeout=5)
     assert not port_open(port)
     assert processes_mentioning(str(data_dir)) == []
+
+
+def test_bridge_serves_until_sigterm_and_never_prints_its_keys(
+    settings: Settings, tmp_path: Path
+) -> None:
+    keys = tmp_path / "write-keys"
+    keys.write_text("secret-web-key web\n")
+    bridge_port = free_port()
+    bridge = Command(
+        *global_args(settings),
+        "--log-level",
+        "debug",
+        "bridge",
+        "--port",
+        str(bridge_port),
+        env={"TRAITFLOW_WRITE_KEYS_FILE": str(keys)},
+    )
+    bridge.wait_for("bridge listening", timeout=20)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{bridge_port}/v1/track",
+        data=b'{"writeKey": "secret-web-key", "userId": "u1", "event": "Signed Up"}',
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+    bridge.wait_for("POST /v1/track", timeout=5)
+    assert bridge.interrupt(signal.SIGTERM) == 0
+    assert not port_open(bridge_port)
+    assert "secret-web-key" not in "".join(bridge.lines)
+
+
+def test_bridge_without_keys_or_secret_refuses_to_start(settings: Settings) -> None:
+    bridge = Command(*global_args(settings), "bridge", "--port", str(free_port()))
+    bridge.wait_for("no write key and no webhook secret", timeout=20)
+    assert bridge.process.wait(10) == 2

@@ -13,17 +13,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
+import aiohttp
 import typer
 from rich.console import Console
 
 from traitflow.assets import asset_dir
-from traitflow.broker.clients import producer
+from traitflow.bridge.server import running_bridge
 from traitflow.broker.serve import prepare, running_embedded, stop_signals
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.ingest.demo import demo_message
-from traitflow.ingest.messages import routing_key
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
 from traitflow.segments import load_definitions
@@ -32,16 +31,18 @@ from traitflow.worker.process import worker_process
 
 console = Console(soft_wrap=True)
 UP_SESSION_TIMEOUT_S = 6.0
+DEMO_WRITE_KEY = "demo-write-key"
 
 
 def up(
     ctx: typer.Context,
     demo: Annotated[bool, typer.Option(help="Keep sending made-up traffic.")] = True,
     demo_interval: Annotated[float, typer.Option(help="Seconds between demo messages.")] = 1.5,
+    bridge_port: Annotated[int | None, typer.Option(help="Port of the HTTP bridge.")] = None,
 ) -> None:
-    """Run everything locally and show membership events live (Ctrl-C stops it all)."""
+    """Run broker, worker and bridge locally; show membership events live (Ctrl-C stops all)."""
     started = time.monotonic()
-    settings = _up_settings(ctx.obj)
+    settings = _up_settings(ctx.obj, bridge_port)
     broker = running_embedded(settings) if settings.embedded else nullcontext()
     with stop_signals() as stop, broker:
         asyncio.run(_load_examples(settings))
@@ -53,14 +54,21 @@ def up(
     console.print("stopped: broker and worker are down")
 
 
-def _up_settings(settings: Settings) -> Settings:
-    """Fresh worker state: the embedded broker starts empty, so old changelog offsets would lie."""
+def _up_settings(settings: Settings, bridge_port: int | None) -> Settings:
+    """Fresh worker state (the embedded broker starts empty, so old changelog offsets would
+    lie), and a demo write key when none is configured."""
     data_dir = settings.data_dir / "up"
     if settings.embedded:
         shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    timeout = min(settings.session_timeout_s, UP_SESSION_TIMEOUT_S)
-    return settings.model_copy(update={"data_dir": data_dir, "session_timeout_s": timeout})
+    update: dict[str, Any] = {
+        "data_dir": data_dir,
+        "session_timeout_s": min(settings.session_timeout_s, UP_SESSION_TIMEOUT_S),
+        "write_keys": settings.write_keys or {DEMO_WRITE_KEY: "demo"},
+    }
+    if bridge_port is not None:
+        update["bridge_port"] = bridge_port
+    return settings.model_copy(update=update)
 
 
 async def _load_examples(settings: Settings) -> None:
@@ -75,11 +83,23 @@ async def _load_examples(settings: Settings) -> None:
 
 
 async def _show_live(settings: Settings, started: float, demo_interval: float | None) -> None:
-    """Print membership events and, if asked, keep sending demo traffic."""
-    jobs = [_print_events(settings, started)]
-    if demo_interval is not None:
-        jobs.append(_send_demo(settings, demo_interval))
-    await asyncio.gather(*jobs)
+    """Serve the bridge, print membership events and, if asked, send demo traffic to it."""
+    async with running_bridge(settings) as url:
+        _print_bridge_hint(settings, url)
+        jobs = [_print_events(settings, started)]
+        if demo_interval is not None:
+            jobs.append(_send_demo(url, next(iter(settings.write_keys)), demo_interval))
+        await asyncio.gather(*jobs)
+
+
+def _print_bridge_hint(settings: Settings, url: str) -> None:
+    key = DEMO_WRITE_KEY if DEMO_WRITE_KEY in settings.write_keys else "<your write key>"
+    console.print(f"bridge (Segment HTTP API) on [bold]{url}[/]; demo traffic goes through it")
+    console.print(
+        f"  try: curl -u {key}: {url}/v1/identify -d "
+        """'{"userId": "you", "traits": {"plan": "trial"}}'""",
+        highlight=False,
+    )
 
 
 async def _until_stopped(
@@ -115,12 +135,14 @@ async def _print_events(settings: Settings, started: float) -> None:
         console.print(describe(event), highlight=False, soft_wrap=True)
 
 
-async def _send_demo(settings: Settings, interval: float) -> None:
+async def _send_demo(url: str, write_key: str, interval: float) -> None:
+    """Made-up traffic, posted to the bridge as an SDK would."""
     rng = random.Random()
-    async with producer(settings) as client:
+    auth = aiohttp.BasicAuth(write_key, "")
+    async with aiohttp.ClientSession(auth=auth) as session:
         while True:
             await asyncio.sleep(interval)
             message = demo_message(rng)
-            await client.send_and_wait(
-                settings.topics.events, orjson.dumps(message), key=routing_key(message)
-            )
+            async with session.post(f"{url}/v1/{message['type']}", json=message) as answer:
+                if answer.status != 200:
+                    console.print(f"[red]bridge answered {answer.status}: {await answer.text()}")
