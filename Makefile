@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/timers.py
 	$(BIN)/python benchmarks/time_latency.py
 	$(BIN)/python benchmarks/import.py
+	$(BIN)/python benchmarks/bridge.py
 
 clean:
 	rm -rf $(VENV) .traitflow .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ the events topic and a profile, and put people into a segment."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
@@ -77,3 +78,20 @@ async def test_segment_and_rudderstack_sdks_deliver_through_the_bridge(
         profile = await read_profile(bridge_settings, user)
         assert profile is not None
         assert profile.traits["email"] == f"{user}@example.com"
+
+
+def readme_snippet() -> str:
+    """The Python block after ``<!-- bridge-snippet -->`` in the README."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    after = readme.split("<!-- bridge-snippet -->", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_python_snippet_works(bridge: str, bridge_settings: Settings) -> None:
+    code = readme_snippet()
+    assert 'host="http://127.0.0.1:8088"' in code and '"demo-write-key"' in code
+    code = code.replace("http://127.0.0.1:8088", bridge).replace("demo-write-key", WRITE_KEY)
+    await asyncio.to_thread(exec, code, {})
+    records = await read_records(bridge_settings, bridge_settings.topics.events, 2, timeout=20)
+    messages = [orjson.loads(record.value) for record in records]
+    assert [(m["type"], m["userId"]) for m in messages] == [("identify", "zoe"), ("track", "zoe")]

@@ -60,7 +60,7 @@ class Publisher:
             return self._producer
 
     async def _start(self) -> AIOKafkaProducer:
-        client = AIOKafkaProducer(**producer_options(self.settings))
+        client = AIOKafkaProducer(**{**producer_options(self.settings), "linger_ms": 0})
         try:
             async with asyncio.timeout(self.settings.bridge_ack_timeout_s):
                 await client.start()

@@ -104,9 +104,7 @@ def _rebuild(history: list[Arrival], unset_marker: str) -> Profile:
         message = arrival.message
         observe(profile, message.body, message.timestamp_ms, message.user_id, message.anonymous_id)
         if message.type == "identify":
-            apply_traits(
-                profile, identify_traits(message.body), message.timestamp_ms, unset_marker
-            )
+            apply_traits(profile, identify_traits(message.body), message.timestamp_ms, unset_marker)
             join_import(profile, message.body)
     return profile
 
