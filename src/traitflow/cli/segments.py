@@ -1,4 +1,4 @@
-"""``traitflow segments apply|list|show|delete``."""
+"""``traitflow segments apply|list|show|explain|members|status|delete``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
+from traitflow.membership.members import members_by_partition
 from traitflow.profiles.lookup import read_profile
 from traitflow.segments import Segment, load_definitions
 from traitflow.segments.engine import explain
@@ -26,6 +27,7 @@ from traitflow.timeutil import now_ms
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
+notes = Console(soft_wrap=True, stderr=True)  # counts, so that stdout is only the members
 
 
 @app.command()
@@ -86,6 +88,34 @@ def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
     console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
     for line in explanation.lines():
         console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def members(
+    ctx: typer.Context,
+    key: str,
+    count_only: Annotated[bool, typer.Option("--count", help="Only the counts.")] = False,
+) -> None:
+    """Current members of a segment, partition by partition, read from the profiles."""
+    asyncio.run(_print_members(ctx.obj, key, count_only))
+
+
+async def _print_members(settings: Settings, key: str, count_only: bool) -> None:
+    if (await live_registry(settings)).get(key) is None:
+        raise TraitflowError(f"no live segment {key!r}; see `traitflow segments list`")
+    total = profiles = 0
+    async for found in members_by_partition(settings, key):
+        total += len(found.members)
+        profiles += found.profiles
+        if not count_only:
+            for person in found.members:
+                print(person, flush=True)
+        notes.print(
+            f"partition {found.partition}: {len(found.members)} members of "
+            f"{found.profiles} profiles",
+            style="dim",
+        )
+    notes.print(f"{key}: {total} members of {profiles} profiles")
 
 
 @app.command()

@@ -45,15 +45,22 @@ def tail(
     json: Annotated[bool, typer.Option("--json", help="Print raw JSON events.")] = False,
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = False,
     count: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    segment: Annotated[
+        list[str] | None, typer.Option(help="Only this segment's events (repeatable).")
+    ] = None,
 ) -> None:
     """Print membership events as they arrive (Ctrl-C to stop)."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_tail(ctx.obj, json, from_beginning, count))
+        asyncio.run(_tail(ctx.obj, json, from_beginning, count, set(segment or ())))
 
 
-async def _tail(settings: Settings, json: bool, from_beginning: bool, count: int | None) -> None:
+async def _tail(
+    settings: Settings, json: bool, from_beginning: bool, count: int | None, segments: set[str]
+) -> None:
     seen = 0
     async for event in follow(settings, from_beginning=from_beginning):
+        if segments and event.get("segment") not in segments:
+            continue
         print(orjson.dumps(event).decode() if json else describe(event), flush=True)
         seen += 1
         if count is not None and seen >= count:
