@@ -152,3 +152,29 @@ async def test_message_from_the_future_is_dead_lettered(worker: WorkerApp) -> No
         await agent.put(identify("u1", "trial", "2099-01-01T00:00:00Z"), key=b"u1")
         dead = await deadletter.get(timeout=5)
     assert b"in the future" in dict(dead.headers)["traitflow-reason"]
+
+
+async def test_a_redelivered_record_is_not_applied_twice(worker: WorkerApp) -> None:
+    """After a crash Kafka redelivers past the committed offset; counts must not double."""
+    worker.registry.put(
+        segment_from_spec(
+            {"key": "once", "condition": {"event": "Signed Up", "count": {"exactly": 1}}}
+        )
+    )
+    membership = subscribe(worker.handler.sinks.membership)
+    signed_up = orjson.dumps(
+        {"type": "track", "userId": "u1", "event": "Signed Up", "timestamp": "2026-11-23T08:00:00Z"}
+    )
+    async with worker.agent.test_context() as agent:
+        await agent.put(signed_up, key=b"u1")
+        entered = await next_value(membership)
+        agent.sent_offset -= 1  # the same record, at the same offset, once more
+        await agent.put(signed_up, key=b"u1")
+        await agent.put(identify("u1", "trial"), key=b"u1")  # a new record still counts
+        also_trial = await next_value(membership)
+    assert (entered["segment"], entered["type"]) == ("once", "audience.entered")
+    assert (also_trial["segment"], also_trial["type"]) == ("trial", "audience.entered")
+    profile = worker.handler.store.load(b"u1")
+    assert profile is not None
+    assert profile.memberships["once"].member
+    assert profile.applied_offset == 1

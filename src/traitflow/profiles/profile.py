@@ -48,6 +48,7 @@ class Profile:
     definitions_version: int = -1
     first_seen_ms: int = 0
     last_seen_ms: int = 0
+    applied_offset: int = -1  # the events-topic offset of the last message applied
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

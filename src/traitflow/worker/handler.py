@@ -76,7 +76,7 @@ class EventHandler:
                 latest_ms=now + int(self.settings.future_tolerance_s * 1000),
             )
             person = message.person.encode()
-            decided = self._decide(message, now) if key == person else None
+            decided = self._decide(message, now, origin.offset) if key == person else None
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
             return
@@ -92,10 +92,22 @@ class EventHandler:
         await deliver(self.sinks.membership, events)
         self.store.save(person, outcome.profile, previous_due)
 
-    def _decide(self, message: Message, now_ms: int) -> tuple[Outcome, int | None]:
+    def _decide(self, message: Message, now_ms: int, offset: int) -> tuple[Outcome, int | None]:
+        """Process ``message`` unless the stored profile already applied it.
+
+        After a crash Kafka redelivers records past the last committed offset, though the
+        profile may already hold their effect (Faust writes the changelog before it commits
+        offsets). Applying one twice would count its event twice, so the profile records the
+        offset it applied last. A repeat publishes nothing and saves the profile unchanged,
+        which re-sends its changelog record in case the crash lost it.
+        """
         profile = self.store.load(message.person.encode())
         previous_due = profile.next_due_ms() if profile is not None else None
+        if profile is not None and offset <= profile.applied_offset:
+            log.debug("offset %d already applied to %s", offset, message.person)
+            return Outcome(profile, []), previous_due
         outcome = process(profile, message, self.registry, self.settings.unset_marker, now_ms)
+        outcome.profile.applied_offset = offset
         return outcome, previous_due
 
     async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
