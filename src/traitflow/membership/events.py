@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from traitflow.membership.destinations import Destination
 from traitflow.profiles import Profile
 from traitflow.timeutil import iso_from_ms
 
@@ -49,8 +50,14 @@ def event_id(person: str, segment: str, version: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{person}\x1f{segment}\x1f{version}"))
 
 
-def membership_event(profile: Profile, transition: Transition, cause: Cause) -> dict[str, Any]:
-    return {
+def membership_event(
+    profile: Profile,
+    transition: Transition,
+    cause: Cause,
+    destinations: tuple[Destination, ...] = (),
+) -> dict[str, Any]:
+    """The event, with each destination's mapped traits as the profile holds them now."""
+    event: dict[str, Any] = {
         "id": event_id(profile.person, transition.segment, transition.version),
         "type": "audience.entered" if transition.entered else "audience.exited",
         "segment": transition.segment,
@@ -61,3 +68,9 @@ def membership_event(profile: Profile, transition: Transition, cause: Cause) -> 
         "at": iso_from_ms(transition.at_ms),
         "cause": cause.as_dict(),
     }
+    if destinations:
+        event["destinations"] = {
+            d.name: {"kind": d.kind, "format": d.format, "traits": d.mapped(profile.traits)}
+            for d in destinations
+        }
+    return event

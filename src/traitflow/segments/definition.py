@@ -18,6 +18,7 @@ from fastjsonschema import JsonSchemaValueException
 
 from traitflow.exceptions import InvalidDefinition
 from traitflow.jsonschemas import compile_schema, explain
+from traitflow.membership.destinations import Destination, destinations_from_spec
 from traitflow.segments.conditions import Condition, build_condition
 from traitflow.segments.events import build_matcher, build_window
 from traitflow.segments.features import AggregateFeature
@@ -33,6 +34,7 @@ class Segment:
     condition: Condition
     spec: dict[str, Any]
     rev: str
+    destinations: tuple[Destination, ...] = ()
 
     @property
     def record_key(self) -> str:
@@ -66,9 +68,9 @@ def segment_from_spec(spec: Any, where: str = "segment") -> Segment:
     _validate("segment.json", spec, where)
     key = spec["key"]
     condition = build_condition(spec["condition"], f"{where} {key!r}: condition")
-    return Segment(
-        key, spec.get("name", key), spec.get("description", ""), condition, spec, _rev(spec)
-    )
+    destinations = destinations_from_spec(spec.get("destinations", []), f"{where} {key!r}")
+    name, description = spec.get("name", key), spec.get("description", "")
+    return Segment(key, name, description, condition, spec, _rev(spec), destinations)
 
 
 def computed_from_spec(spec: Any, where: str = "computed trait") -> ComputedTrait:

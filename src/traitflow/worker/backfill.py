@@ -74,4 +74,4 @@ class Backfiller:
         def decide_now(profile: Profile) -> list[tuple[Transition, Cause]]:
             return [(t, cause) for t in decide(profile, self.registry, set(), now, now)]
 
-        await re_decide(self.store, self.sinks.membership, key, decide_now)
+        await re_decide(self.store, self.sinks.membership, key, decide_now, self.registry)

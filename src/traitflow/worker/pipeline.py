@@ -26,4 +26,7 @@ def process(
     profile, changed = absorb(profile, message, registry, unset_marker, now_ms)
     transitions = decide(profile, registry, changed, now_ms, message.timestamp_ms)
     cause = Cause(message.message_id, message.type)
-    return Outcome(profile, [membership_event(profile, t, cause) for t in transitions])
+    events = [
+        membership_event(profile, t, cause, registry.destinations(t.segment)) for t in transitions
+    ]
+    return Outcome(profile, events)

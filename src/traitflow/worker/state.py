@@ -16,6 +16,7 @@ import orjson
 
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
+from traitflow.segments import Registry
 from traitflow.worker.sinks import Sink, deliver
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ async def re_decide(
     membership: Sink,
     person: bytes,
     decide: Callable[[Profile], list[tuple[Transition, Cause]]],
+    registry: Registry,
 ) -> None:
     """Re-decide one stored profile outside of any message (backfill, time): publish its
     flips, then save it. An unreadable profile is logged and skipped, never blocking."""
@@ -88,7 +90,14 @@ async def re_decide(
     except Exception:
         log.exception("skipped unreadable profile %r", person)
         return
-    events = [(person, orjson.dumps(membership_event(profile, t, c)), None) for t, c in flips]
+    events = [
+        (
+            person,
+            orjson.dumps(membership_event(profile, t, c, registry.destinations(t.segment))),
+            None,
+        )
+        for t, c in flips
+    ]
     await deliver(membership, events)
     store.save(person, profile, previous_due)
 

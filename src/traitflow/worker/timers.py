@@ -52,7 +52,7 @@ class Ticker:
                 for t, condition in advance(profile, self.registry, now_ms)
             ]
 
-        await re_decide(self.store, self.sinks.membership, person, due_flips)
+        await re_decide(self.store, self.sinks.membership, person, due_flips, self.registry)
 
 
 class TickScheduler:
