@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     bridge_ack_timeout_s: float = Field(
         10.0, gt=0, description="How long a request waits for Kafka before answering 503."
     )
+    deliver_secret: SecretStr | None = Field(
+        None, description="HMAC secret signing `traitflow deliver` posts (X-Signature)."
+    )
+    deliver_secret_file: Path | None = Field(
+        None, description="File holding the delivery secret (instead of the variable)."
+    )
+    deliver_batch_size: int = Field(100, gt=0, description="Most events in one webhook post.")
+    deliver_batch_wait_s: float = Field(
+        0.5, gt=0, description="How long a partial batch waits for more events."
+    )
+    deliver_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook post.")
+    deliver_give_up_after_s: float = Field(
+        900.0, gt=0, description="Retry a failing batch this long, then dead-letter it."
+    )
+    deliver_max_backoff_s: float = Field(
+        30.0, gt=0, description="Longest pause between two retries of a batch."
+    )
     bridge_retry_after_s: int = Field(
         5, ge=1, description="Retry-After seconds sent with a 503 when Kafka is unreachable."
     )

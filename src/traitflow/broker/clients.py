@@ -68,10 +68,19 @@ async def stop_consumer(client: AIOKafkaConsumer) -> None:
             raise
 
 
-async def publish(settings: Settings, topic: str, records: Iterable[Record]) -> int:
-    """Send ``records`` and wait for every acknowledgement; return how many were sent."""
+async def publish(
+    settings: Settings,
+    topic: str,
+    records: Iterable[Record],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Send ``records`` (each with ``headers``) and wait for every acknowledgement; return
+    how many were sent."""
     async with producer(settings) as client:
-        pending = [await client.send(topic, key=key, value=value) for key, value in records]
+        pending = [
+            await client.send(topic, key=key, value=value, headers=headers)
+            for key, value in records
+        ]
         for acknowledgement in pending:
             await acknowledgement
     return len(pending)

@@ -19,7 +19,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(segments.app, name="segments")
-for command in (run.broker, run.worker, run.bridge, up.up, tools.send, tools.tail, tools.profile):
+for command in (
+    run.broker,
+    run.worker,
+    run.bridge,
+    run.deliver,
+    up.up,
+    tools.send,
+    tools.tail,
+    tools.profile,
+):
     app.command()(command)
 app.command("import")(importer.import_)
 

@@ -11,9 +11,11 @@ import faust
 import typer
 from rich.console import Console
 
+from traitflow.bridge.auth import read_secret
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.config import Settings
+from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
 from traitflow.worker.app import create_app
 
 console = Console(soft_wrap=True)
@@ -54,6 +56,40 @@ async def _bridge_until_signal(settings: Settings) -> None:
         f"{settings.topics.events} at {settings.kafka_bootstrap}"
     )
     await serve_bridge(settings, stop)
+
+
+def deliver(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(help="The webhook to post membership events to.")],
+    destination: Annotated[
+        str | None,
+        typer.Option(help="Only events of segments naming this destination, in its format."),
+    ] = None,
+) -> None:
+    """Post membership events to a webhook, signed and batched, retried until delivered.
+
+    The secret comes from TRAITFLOW_DELIVER_SECRET or TRAITFLOW_DELIVER_SECRET_FILE.
+    """
+    settings: Settings = ctx.obj
+    secret = read_secret(settings.deliver_secret, settings.deliver_secret_file, "delivery secret")
+    target = Target(url, destination, secret)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    report = asyncio.run(_deliver_until_signal(settings, target))
+    console.print(
+        f"stopped: {report.delivered} delivered, {report.dead_lettered} dead-lettered, "
+        f"{report.skipped} for other destinations, {report.retries} retries"
+    )
+
+
+async def _deliver_until_signal(settings: Settings, target: Target) -> DeliveryReport:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    which = f"destination {target.destination!r}" if target.destination else "every event"
+    signed = "signed" if target.secret else "unsigned (no TRAITFLOW_DELIVER_SECRET)"
+    console.print(f"delivering {which} to [bold]{target.url}[/], {signed}")
+    return await WebhookDelivery(settings, target).run(stop)
 
 
 def worker(ctx: typer.Context) -> None:
