@@ -109,3 +109,21 @@ def test_bridge_without_keys_or_secret_refuses_to_start(settings: Settings) -> N
     bridge = Command(*global_args(settings), "bridge", "--port", str(free_port()))
     bridge.wait_for("no write key and no webhook secret", timeout=20)
     assert bridge.process.wait(10) == 2
+
+
+def test_deliver_runs_until_sigterm_and_reports(settings: Settings) -> None:
+    deliver = Command(
+        *global_args(settings),
+        "deliver",
+        "--url",
+        f"http://127.0.0.1:{free_port()}/hook",
+        "--destination",
+        "crm",
+        env={"TRAITFLOW_DELIVER_SECRET": "very-secret-value"},
+    )
+    deliver.wait_for("delivering destination 'crm'", timeout=20)
+    assert "signed" in deliver.lines[-1]
+    time.sleep(2)  # joined its consumer group, polling
+    assert deliver.interrupt(signal.SIGTERM) == 0
+    deliver.wait_for("stopped: 0 delivered", timeout=5)
+    assert "very-secret-value" not in "".join(deliver.lines)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
+from traitflow.profiles.profile import value_at
 
 KINDS = ("webhook", "segment", "facebook", "zendesk", "google")
 FORMATS = ("traitflow", "segment-track", "segment-identify")
@@ -44,7 +45,7 @@ class Destination:
         """The mapped fields present on the profile (absent traits are left out)."""
         found: dict[str, Any] = {}
         for path, field in self.traits:
-            value = _walk(traits, path)
+            value = value_at(traits, path)
             if value is not None:
                 found[field] = value
         return found
@@ -89,11 +90,3 @@ def _check_fields(kind: str, fields: list[str], at: str) -> None:
         phones = [f for f in fields if f in PHONE_FIELDS]
         if len(phones) > 1:
             raise InvalidDefinition(f"{at}: Google takes one phone mapping, got {phones}")
-
-
-def _walk(value: Any, path: tuple[str, ...]) -> Any:
-    for name in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(name)
-    return value

@@ -81,7 +81,7 @@ def observe(profile: Profile, body: dict[str, Any], at_ms: int, user_id: str | N
     found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
     context = body.get("context")
     for name, path in CONTEXT_TRAITS.items():
-        value = _walk(context, path)
+        value = value_at(context, path)
         if isinstance(value, str) and value.strip() and at_ms >= profile.last_seen_ms:
             found[name] = value
     changed = {name for name, value in found.items() if profile.derived.get(name) != value}
@@ -110,7 +110,7 @@ def apply_traits(
 
 def join_import(profile: Profile, body: dict[str, Any]) -> str | None:
     """An identify sent by ``traitflow import`` names its import; return it if new."""
-    name = _walk(body.get("context"), ("traitflow", "import"))
+    name = value_at(body.get("context"), ("traitflow", "import"))
     if not isinstance(name, str) or name in profile.imports:
         return None
     profile.imports.append(name)
@@ -120,7 +120,8 @@ def join_import(profile: Profile, body: dict[str, Any]) -> str | None:
 _MISSING = object()
 
 
-def _walk(value: Any, path: tuple[str, ...]) -> Any:
+def value_at(value: Any, path: tuple[str, ...]) -> Any:
+    """The value at a dotted ``path`` inside nested dicts; None where the path stops."""
     for name in path:
         if not isinstance(value, dict):
             return None
