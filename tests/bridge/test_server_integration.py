@@ -187,6 +187,8 @@ async def test_unreachable_kafka_answers_503_with_retry_after(bridge_settings: S
         status, body, headers = await post(
             f"{url}/v1/track", track("u1", "Lost?"), basic(WRITE_KEY)
         )
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as ready:
+            assert ready.status == 503
     assert (status, body["code"]) == (503, "kafka_unavailable")
     assert headers["Retry-After"] == str(down.bridge_retry_after_s)
 
@@ -201,6 +203,27 @@ async def test_write_keys_never_reach_the_logs(
     assert caplog.records, "the bridge logs requests"
     for key in (WRITE_KEY, SOURCE_KEY, WEBHOOK_SECRET):
         assert key not in caplog.text
+
+
+async def test_metrics_count_requests_and_messages_and_readyz_answers(bridge: str) -> None:
+    await post(f"{bridge}/v1/track", track("u1", "x"), AUTH)
+    await post(f"{bridge}/v1/batch", {"batch": [track("u1", "y"), {"type": "track"}]}, AUTH)
+    await post(f"{bridge}/v1/track", track("u1", "x"), basic("wrong"))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{bridge}/readyz") as response:
+            assert response.status == 200
+        async with session.get(f"{bridge}/metrics") as response:
+            assert response.content_type == "text/plain"
+            exposition = await response.text()
+    for line in (
+        'traitflow_bridge_requests_total{endpoint="/v1/track",status="200"} 1.0',
+        'traitflow_bridge_requests_total{endpoint="/v1/batch",status="400"} 1.0',
+        'traitflow_bridge_requests_total{endpoint="/v1/track",status="401"} 1.0',
+        'traitflow_bridge_messages_total{outcome="accepted"} 2.0',
+        'traitflow_bridge_messages_total{outcome="rejected"} 1.0',
+        'traitflow_bridge_request_duration_seconds_count{endpoint="/v1/track"} 2.0',
+    ):
+        assert line in exposition, exposition
 
 
 async def test_openapi_document_and_health(bridge: str) -> None:

@@ -20,6 +20,8 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/v1/{kind}"] = _tracking_path(kind)
     paths["/webhook"] = {method: _webhook_operation(method) for method in ("post", "put", "patch")}
     paths["/healthz"] = {"get": _health_operation()}
+    paths["/readyz"] = {"get": _ready_operation()}
+    paths["/metrics"] = {"get": _metrics_operation()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -155,6 +157,31 @@ def _health_operation() -> dict[str, Any]:
         "summary": "The process is alive",
         "operationId": "healthz",
         "responses": {"200": {"description": "alive", "content": {JSON: {"schema": {}}}}},
+    }
+
+
+def _ready_operation() -> dict[str, Any]:
+    error = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "summary": "Kafka answers: requests can be acknowledged",
+        "operationId": "readyz",
+        "responses": {
+            "200": {"description": "ready", "content": {JSON: {"schema": {}}}},
+            "503": {"description": "Kafka is unreachable", **error},
+        },
+    }
+
+
+def _metrics_operation() -> dict[str, Any]:
+    return {
+        "summary": "Prometheus metrics (traitflow_bridge_*)",
+        "operationId": "metrics",
+        "responses": {
+            "200": {
+                "description": "text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
     }
 
 

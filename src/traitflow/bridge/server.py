@@ -27,6 +27,7 @@ from traitflow.bridge.intake import (
     tracking_messages,
     webhook_messages,
 )
+from traitflow.bridge.metrics import BridgeMetrics
 from traitflow.bridge.openapi import openapi_document
 from traitflow.bridge.publisher import KafkaUnavailable, Publisher
 from traitflow.bridge.refusals import RequestRefused
@@ -49,6 +50,7 @@ class Bridge:
         self.settings = settings
         self.publisher = publisher
         self.clock = clock
+        self.metrics = BridgeMetrics()
         self.keys = WriteKeys.from_settings(settings)
         self.secret = webhook_secret(settings)
         tolerance_ms = int(settings.future_tolerance_s * 1000)
@@ -87,9 +89,16 @@ class Bridge:
         envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
         return await self._publish(take_in(items, envelope, self.webhook_rules))
 
+    async def readyz(self, _: web.Request) -> web.Response:
+        """Ready when Kafka answers: a load balancer then sends no request bound to 503."""
+        if await self.publisher.ready():
+            return web.json_response({"status": "ready"})
+        return error_response(503, "kafka_unavailable", "Kafka is unreachable")
+
     async def _publish(self, intake: Intake) -> web.Response:
         await self.publisher.publish(self.settings.topics.events, intake.records)
         accepted = len(intake.records)
+        self.metrics.count_messages(accepted, len(intake.rejected))
         if not intake.rejected:
             return web.json_response({"success": True, "accepted": accepted})
         rejected = [{"index": r.index, "reason": r.reason} for r in intake.rejected]
@@ -179,13 +188,17 @@ def create_bridge_app(settings: Settings, publisher: Publisher | None = None) ->
             "the bridge has no write key and no webhook secret: set TRAITFLOW_WRITE_KEYS "
             '(JSON, e.g. \'{"my-key": "web"}\') or TRAITFLOW_WRITE_KEYS_FILE'
         )
-    app = web.Application(middlewares=[answers_for(settings.bridge_retry_after_s)])
+    app = web.Application(
+        middlewares=[bridge.metrics.middleware(), answers_for(settings.bridge_retry_after_s)]
+    )
     endpoints = "|".join(TRACKING_ENDPOINTS)
     app.router.add_post(f"/v1/{{endpoint:(?:{endpoints})}}", bridge.tracking)
     for method in ("POST", "PUT", "PATCH"):
         app.router.add_route(method, "/webhook", bridge.webhook)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", bridge.readyz)
+    app.router.add_get("/metrics", bridge.metrics.exposition)
 
     async def close_publisher(_: web.Application) -> None:
         await bridge.publisher.close()
