@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 
 from traitflow.clock import Clock, clock_for
 from traitflow.config import Settings
@@ -82,7 +83,30 @@ def create_app(
     if feed is not None:
         app.task(feed.run)
         app.task(scheduler.run)
+        _serve_health_and_metrics(app, handler, feed)
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler)
+
+
+def _serve_health_and_metrics(app: faust.App, handler: EventHandler, feed: SegmentFeed) -> None:
+    """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
+    setup_prometheus_sensors(app, registry=handler.metrics.registry, name_prefix="traitflow_faust")
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        """Joined the group, tables recovered, definitions loaded: it processes events."""
+        tables: Any = app.tables  # the concrete TableManager has ``recovery``
+        checks = {
+            "group_joined": not app.rebalancing,
+            "recovery_finished": tables.recovery.completed.is_set(),
+            "definitions_loaded": feed.ready.is_set(),
+        }
+        ready = all(checks.values())
+        return view.json({"status": "ready" if ready else "starting", **checks},
+                         status=200 if ready else 503)  # fmt: skip
 
 
 def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:

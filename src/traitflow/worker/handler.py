@@ -18,7 +18,9 @@ from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry
+from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
+from traitflow.worker.metrics import WorkerMetrics, reason_kind
 from traitflow.worker.pipeline import Outcome, process
 from traitflow.worker.sinks import Sinks, deliver
 from traitflow.worker.state import ProfileStore
@@ -54,6 +56,7 @@ class EventHandler:
         self.clock = clock
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, sinks)
+        self.metrics = WorkerMetrics()
 
     async def handle(
         self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
@@ -76,7 +79,8 @@ class EventHandler:
                 latest_ms=now + int(self.settings.future_tolerance_s * 1000),
             )
             person = message.person.encode()
-            decided = self._decide(message, now, origin.offset) if key == person else None
+            with self.metrics.evaluation.time():
+                decided = self._decide(message, now, origin.offset) if key == person else None
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
             return
@@ -91,6 +95,10 @@ class EventHandler:
         events = [(person, orjson.dumps(event), None) for event in outcome.events]
         await deliver(self.sinks.membership, events)
         self.store.save(person, outcome.profile, previous_due)
+        self.metrics.messages.labels(message.type).inc()
+        if outcome.events:
+            self.metrics.published(outcome.events)
+            self.metrics.end_to_end.observe(max(0, now_ms() - message.timestamp_ms) / 1000)
 
     def _decide(self, message: Message, now_ms: int, offset: int) -> tuple[Outcome, int | None]:
         """Process ``message`` unless the stored profile already applied it.
@@ -127,6 +135,7 @@ class EventHandler:
         log.warning(
             "dead-lettered %s[%d]@%d: %s", origin.topic, origin.partition, origin.offset, reason
         )
+        self.metrics.dead_letters.labels(reason_kind(reason)).inc()
         headers = [
             ("traitflow-reason", reason.encode()),
             ("traitflow-source", f"{origin.topic}/{origin.partition}/{origin.offset}".encode()),

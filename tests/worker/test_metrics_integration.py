@@ -1,0 +1,72 @@
+"""A worker's /metrics, /healthz and /readyz, moving with real traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from subprocess import Popen
+
+import aiohttp
+import pytest
+
+from tests.conftest import TEST_NOW_MS
+from tests.kafka_helpers import identify, membership_events, send_messages
+from traitflow.config import Settings
+from traitflow.segments.definition import segment_from_spec
+from traitflow.segments.topic import apply_definitions
+from traitflow.timeutil import iso_from_ms
+from traitflow.worker.metrics import reason_kind
+
+pytestmark = pytest.mark.integration
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def wait_for_line(url: str, line: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, text = await get(url)
+        if status == 200 and line in text:
+            return text
+        assert time.monotonic() < deadline, f"{line!r} not in {url}:\n{text}"
+        await asyncio.sleep(0.5)
+
+
+async def test_metrics_move_and_probes_answer(settings: Settings, worker: Popen[bytes]) -> None:
+    base = f"http://127.0.0.1:{settings.web_port}"
+    deadline = time.monotonic() + 60
+    while True:  # the web server starts with the worker; ready once it joined and recovered
+        try:
+            if (await get(f"{base}/readyz"))[0] == 200:
+                break
+        except aiohttp.ClientError:
+            pass
+        assert time.monotonic() < deadline, "never ready"
+        await asyncio.sleep(0.5)
+    assert (await get(f"{base}/healthz"))[0] == 200
+
+    condition = {"trait": "plan", "op": "=", "value": "trial"}
+    await apply_definitions(settings, [segment_from_spec({"key": "trial", "condition": condition})])
+    stamp = iso_from_ms(TEST_NOW_MS - 60_000)
+    await send_messages(settings, identify("ada", stamp, "m1", plan="trial"), b"{not json")
+    await membership_events(settings, 1)
+
+    text = await wait_for_line(f"{base}/metrics", 'traitflow_messages_total{type="identify"} 1.0')
+    for line in (
+        'traitflow_membership_transitions_total{direction="entered",segment="trial"} 1.0',
+        'traitflow_dead_letters_total{reason="not_json"} 1.0',
+        "traitflow_evaluation_seconds_count 1.0",
+        "traitflow_end_to_end_seconds_count 1.0",
+        "traitflow_faust_messages_received",  # Faust's own sensors
+    ):
+        assert line in text, text
+
+
+def test_dead_letter_reasons_become_few_label_values() -> None:
+    assert reason_kind("not JSON: unexpected character") == "not_json"
+    assert reason_kind("invalid track: must contain ['event'] properties") == "invalid_message"
+    assert reason_kind("timestamp 2030-01-01 is in the future: 1s beyond") == "future_timestamp"
+    assert reason_kind("something new") == "other"
