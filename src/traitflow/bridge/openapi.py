@@ -11,6 +11,7 @@ from traitflow.ingest.messages import MESSAGE_TYPES
 from traitflow.jsonschemas import load_schema
 
 JSON = "application/json"
+ERROR_CONTENT = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 @functools.cache
@@ -161,13 +162,12 @@ def _health_operation() -> dict[str, Any]:
 
 
 def _ready_operation() -> dict[str, Any]:
-    error = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
         "summary": "Kafka answers: requests can be acknowledged",
         "operationId": "readyz",
         "responses": {
             "200": {"description": "ready", "content": {JSON: {"schema": {}}}},
-            "503": {"description": "Kafka is unreachable", **error},
+            "503": {"description": "Kafka is unreachable", **ERROR_CONTENT},
         },
     }
 
@@ -190,7 +190,6 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _responses(*refusals: int) -> dict[str, Any]:
-    error = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
     described = {
         400: "Not JSON, or messages rejected (each by index; the valid ones were accepted)",
         401: "Missing or unknown write key, or a bad signature",
@@ -203,13 +202,13 @@ def _responses(*refusals: int) -> dict[str, Any]:
             "description": "Every message accepted and acknowledged by Kafka",
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
-        "400": {"description": described[400], **error},
+        "400": {"description": described[400], **ERROR_CONTENT},
         "503": {
             "description": "Kafka did not acknowledge in time: retry (may repeat a messageId)",
             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-            **error,
+            **ERROR_CONTENT,
         },
     }
     for status in refusals:
-        responses[str(status)] = {"description": described[status], **error}
+        responses[str(status)] = {"description": described[status], **ERROR_CONTENT}
     return responses

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -45,7 +45,6 @@ class Target:
     url: str
     destination: str | None  # None: every event, in traitflow's format
     secret: bytes | None
-    group: str = field(default="")
 
 
 def backoff_s(attempt: int, maximum: float, rng: Callable[[], float] = random.random) -> float:
@@ -74,7 +73,7 @@ class WebhookDelivery:
         consumer = AIOKafkaConsumer(
             self.settings.topics.membership,
             bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=self.target.group or self._group(),
+            group_id=self._group(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=int(self.settings.session_timeout_s * 1000),
