@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from traitflow.exceptions import ConfigError
+
 LOOPBACK = "127.0.0.1"
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Topics:
@@ -29,6 +34,24 @@ class Settings(BaseSettings):
     bootstrap_servers: str = Field(
         "", description="Kafka bootstrap servers (host:port,...); empty = the embedded broker."
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        "PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL protocols)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="File holding the SASL password (instead of the variable)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle that signed the brokers' certificates (default: system)."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for brokers that require mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="Private key of the client cert.")
     embedded_port: int = Field(19092, description="Loopback port of the embedded broker.")
     topic_prefix: str = Field("traitflow", description="Prefix of every topic name.")
     partitions: int = Field(4, ge=1, description="Partitions of the events/membership topics.")
@@ -104,6 +127,15 @@ class Settings(BaseSettings):
         5, ge=1, description="Retry-After seconds sent with a 503 when Kafka is unreachable."
     )
 
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_username:
+            raise ConfigError(
+                f"TRAITFLOW_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "TRAITFLOW_KAFKA_SASL_USERNAME and a password (variable or file)"
+            )
+        return self
+
     @property
     def embedded(self) -> bool:
         """True when traitflow talks to its own embedded broker."""
@@ -124,3 +156,15 @@ class Settings(BaseSettings):
     def app_id(self) -> str:
         """Faust application id: the consumer group and the changelog topic prefix."""
         return f"{self.topic_prefix}-worker"
+
+
+def read_secret(value: SecretStr | None, path: Path | None, what: str) -> bytes | None:
+    """A secret from its variable or, failing that, its file (never from a command line)."""
+    if value is not None:
+        return value.get_secret_value().encode()
+    if path is not None:
+        try:
+            return path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+    return None

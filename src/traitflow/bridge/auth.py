@@ -12,10 +12,8 @@ import hmac
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from traitflow.bridge.refusals import RequestRefused
-from traitflow.config import Settings
+from traitflow.config import Settings, read_secret
 from traitflow.exceptions import ConfigError
 
 
@@ -82,18 +80,6 @@ def basic_auth_key(header: str | None) -> str | None:
 def webhook_secret(settings: Settings) -> bytes | None:
     """The bridge webhook's shared secret; None when the webhook is off."""
     return read_secret(settings.webhook_secret, settings.webhook_secret_file, "webhook secret")
-
-
-def read_secret(value: SecretStr | None, path: Path | None, what: str) -> bytes | None:
-    """A secret from its variable or, failing that, its file (never from a command line)."""
-    if value is not None:
-        return value.get_secret_value().encode()
-    if path is not None:
-        try:
-            return path.read_bytes().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
-    return None
 
 
 def signature(secret: bytes, payload: bytes) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 
@@ -18,7 +19,7 @@ Record = tuple[bytes | None, bytes | None]
 def producer_options(settings: Settings) -> dict[str, Any]:
     """acks=all: a record counts as sent only once every in-sync replica has it."""
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **kafka_options(settings),
         "acks": "all",
         "linger_ms": 5,
         "max_request_size": max(1024 * 1024, settings.max_message_bytes * 2),
@@ -38,7 +39,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 @asynccontextmanager
 async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer assigned every partition of ``topic``, positioned at the end."""
-    client = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    client = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await client.start()
     try:
         partitions = client.partitions_for_topic(topic)

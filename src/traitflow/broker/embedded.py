@@ -25,9 +25,10 @@ def tansu_binary() -> str:
 class EmbeddedBroker:
     """A Tansu child process listening on a loopback port."""
 
-    def __init__(self, port: int, host: str = LOOPBACK) -> None:
+    def __init__(self, port: int, host: str = LOOPBACK, advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port
+        self.advertised_port = advertised_port or port  # another port: a proxy in front
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,9 +36,9 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        url = f"tcp://{self.bootstrap}"
-        command = [tansu_binary(), "broker", "--listener-url", url]
-        command += ["--advertised-listener-url", url, "--silent"]
+        command = [tansu_binary(), "broker", "--listener-url", f"tcp://{self.bootstrap}"]
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
+        command += ["--advertised-listener-url", advertised, "--silent"]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def exited(self) -> int | None:

@@ -17,7 +17,7 @@ from traitflow.exceptions import BrokerError, ConfigError
 
 async def prepare(settings: Settings) -> list[str]:
     """Wait for the configured broker, then create missing topics; return those created."""
-    await wait_for_broker(settings.kafka_bootstrap)
+    await wait_for_broker(settings)
     return await ensure_topics(settings)
 
 

@@ -8,21 +8,23 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 
 TOPIC_ALREADY_EXISTS = 36
 
 
-async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
-    """Return once a metadata request to ``bootstrap`` succeeds."""
+async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
+    """Return once a metadata request to the configured brokers succeeds."""
+    bootstrap = settings.kafka_bootstrap
     deadline = time.monotonic() + timeout
     last_error: Exception = OSError("connection refused")
     while time.monotonic() < deadline:
         if not await _accepts_connections(bootstrap):
             await asyncio.sleep(0.1)
             continue
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**kafka_options(settings), request_timeout_ms=5000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -63,7 +65,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; return the names of those created now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         response = await admin.create_topics(topic_specs(settings))

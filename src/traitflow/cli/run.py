@@ -11,10 +11,9 @@ import faust
 import typer
 from rich.console import Console
 
-from traitflow.bridge.auth import read_secret
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
-from traitflow.config import Settings
+from traitflow.config import Settings, read_secret
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
 from traitflow.worker.app import create_app
 

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from traitflow.bridge.auth import signature
 from traitflow.broker.clients import Record, publish
+from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.membership.formats import render
 
@@ -72,7 +73,7 @@ class WebhookDelivery:
         """Deliver until ``stop`` is set; the batch in flight is finished first."""
         consumer = AIOKafkaConsumer(
             self.settings.topics.membership,
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_options(self.settings),
             group_id=self._group(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
+from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.clock import Clock, clock_for
 from traitflow.config import Settings
 from traitflow.segments import Registry
@@ -62,7 +63,7 @@ def create_app(
     feed = (
         None
         if testing
-        else SegmentFeed(settings.kafka_bootstrap, settings.topics.segments, registry)
+        else SegmentFeed(kafka_options(settings), settings.topics.segments, registry)
     )
     sinks = _sinks(app, settings, events, testing)
     backfiller = Backfiller(registry, store, sinks, feed.loaded if feed else _loaded, clock)
@@ -122,6 +123,7 @@ def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:
 def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
     return {
         "broker": broker_urls(settings),
+        "broker_credentials": faust_credentials(settings),
         "store": "memory://" if testing else "rocksdb://",
         "datadir": str(settings.data_dir / settings.app_id),
         "autodiscover": False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -19,15 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class SegmentFeed:
-    def __init__(self, bootstrap: str, topic: str, registry: Registry) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, connection: dict[str, Any], topic: str, registry: Registry) -> None:
+        self.connection = connection
         self.partition = TopicPartition(topic, 0)
         self.registry = registry
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Load every definition, set ``ready``, then follow new records until cancelled."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**self.connection, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign([self.partition])
