@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".traitflow"), description="Where workers keep RocksDB state.")
     web_host: str = Field(LOOPBACK, description="Interface the worker web server binds to.")
     web_port: int = Field(6066, description="Port of the worker web server.")
+    web_advertised_url: str | None = Field(
+        None,
+        description="URL other workers use to reach this one's web server (admin requests "
+        "are forwarded to the owner of the person); default http://WEB_HOST:WEB_PORT.",
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token of the admin API (default: made in DATA_DIR)."
+    )
+    admin_token_file: Path | None = Field(None, description="File holding the admin token.")
+    admin_url: str | None = Field(
+        None, description="Worker the CLI asks (default http://127.0.0.1:WEB_PORT)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per log line."
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group session timeout; a first join can wait half."

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from traitflow.admin.client import admin_get, person_path
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.membership.members import members_by_partition
-from traitflow.profiles.lookup import read_profile
 from traitflow.segments import Segment, load_definitions
-from traitflow.segments.engine import explain
 from traitflow.segments.topic import (
     apply_definitions,
     backfill_status,
     delete_segment,
     live_registry,
 )
-from traitflow.timeutil import now_ms
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -49,12 +47,27 @@ def apply(
 
 @app.command("list")
 def list_segments(ctx: typer.Context) -> None:
-    """Show the definitions that workers hold now."""
+    """Show the definitions that workers hold now, with member counts from the workers."""
     registry = asyncio.run(live_registry(ctx.obj))
-    table = Table("key", "name", "rev", "reads")
+    counts = asyncio.run(_member_counts(ctx.obj))
+    members = {line["key"]: str(line["members"]) for line in counts.get("segments", [])}
+    table = Table("key", "name", "rev", "members", "reads")
     for segment in registry.all():
-        table.add_row(segment.key, segment.name, segment.rev, ", ".join(segment.reads))
+        count = members.get(segment.key, "?")
+        table.add_row(segment.key, segment.name, segment.rev, count, ", ".join(segment.reads))
     console.print(table if len(registry) else "no segments are live")
+    missing = counts.get("partitions", {}).get("missing")
+    if missing:
+        notes.print(f"counts leave out partitions {missing}: no worker answered for them")
+
+
+async def _member_counts(settings: Settings) -> dict[str, Any]:
+    try:
+        counts: dict[str, Any] = await admin_get(settings, "/admin/segments")
+        return counts
+    except TraitflowError as exc:  # no worker, no token: the definitions still show
+        notes.print(f"no member counts: {exc}", style="dim")
+        return {}
 
 
 @app.command()
@@ -76,17 +89,10 @@ def delete(ctx: typer.Context, key: str) -> None:
 @app.command("explain")
 def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
     """Say whether PERSON is in SEGMENT and which conditions decided, with the values compared."""
-    settings: Settings = ctx.obj
-    registry = asyncio.run(live_registry(settings))
-    if registry.get(segment) is None:
-        raise TraitflowError(f"no live segment {segment!r}; see `traitflow segments list`")
-    profile = asyncio.run(read_profile(settings, person))
-    if profile is None:
-        raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
-    explanation = explain(profile, registry, segment, now_ms())
-    recorded = profile.is_member(segment)
+    found = asyncio.run(admin_get(ctx.obj, person_path(person, "segments", segment)))
+    recorded = found["member"]
     console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
-    for line in explanation.lines():
+    for line in found["lines"]:
         console.print(line, highlight=False, markup=False)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,14 +11,10 @@ import orjson
 import typer
 from rich.console import Console
 
+from traitflow.admin.client import admin_get, person_path
 from traitflow.config import Settings
-from traitflow.exceptions import TraitflowError
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
-from traitflow.profiles.lookup import read_profile
-from traitflow.segments.engine import ProfileContext
-from traitflow.segments.topic import live_registry
-from traitflow.timeutil import now_ms
 
 console = Console(soft_wrap=True)
 
@@ -68,12 +63,7 @@ async def _tail(
 
 
 def profile(ctx: typer.Context, person: str) -> None:
-    """Print a person's profile as JSON: traits, built-ins, computed traits, memberships."""
-    found = asyncio.run(read_profile(ctx.obj, person))
-    if found is None:
-        raise TraitflowError(f"no profile for {person!r} (a userId or anonymousId seen by workers)")
-    registry = asyncio.run(live_registry(ctx.obj))
-    context = ProfileContext(found, registry, now_ms())
-    computed = {key: context.computed(key) for key in sorted(registry.computed)}
-    shown = {**asdict(found), "computed": computed}
+    """Print a person's profile as JSON (traits, built-ins, computed traits, memberships),
+    asked of the worker that owns the person through the admin API."""
+    shown = asyncio.run(admin_get(ctx.obj, person_path(person)))
     print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
 
+from traitflow.admin.views import AdminContext, install_admin
 from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.clock import Clock, clock_for
 from traitflow.config import Settings
 from traitflow.segments import Registry
 from traitflow.worker.backfill import Backfiller
+from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
+from traitflow.worker.metrics import StateCollector, StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
-from traitflow.worker.sinks import Sinks
+from traitflow.worker.sinks import Observer, Sinks
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
+TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -65,10 +71,25 @@ def create_app(
         if testing
         else SegmentFeed(kafka_options(settings), settings.topics.segments, registry)
     )
-    sinks = _sinks(app, settings, events, testing)
-    backfiller = Backfiller(registry, store, sinks, feed.loaded if feed else _loaded, clock)
-    handler = EventHandler(settings, registry, store, sinks, clock, backfiller)
-    scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, _owned(app, events))
+    metrics = WorkerMetrics()
+    counts = MembershipCounts(lambda partition: count_members(store.memberships_in(partition)))
+
+    def published(partition: int, transitions: list[dict[str, Any]]) -> None:
+        metrics.published(transitions)
+        counts.observe(partition, transitions)
+
+    sinks = _sinks(app, settings, events, testing, published)
+    loaded = feed.loaded if feed else _loaded
+    backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
+    handler = EventHandler(settings, registry, store, sinks, clock, backfiller, metrics)
+    owned = _owned(app, events)
+    scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, owned)
+
+    @app.on_partitions_revoked.connect
+    def forget_partition_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Another worker may own these partitions next: counts and offsets start over."""
+        counts.forget()
+        handler.processed.clear()
 
     @app.agent(events, name="process-events")
     async def process_events(stream: Any) -> None:
@@ -84,13 +105,15 @@ def create_app(
     if feed is not None:
         app.task(feed.run)
         app.task(scheduler.run)
-        _serve_health_and_metrics(app, handler, feed)
+        _serve_health_and_metrics(app, metrics, feed)
+        metrics.registry.register(StateCollector(_readings(app, events, handler, store, owned)))
+        install_admin(app, AdminContext(settings, store, registry, counts, owned, clock))
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler)
 
 
-def _serve_health_and_metrics(app: faust.App, handler: EventHandler, feed: SegmentFeed) -> None:
+def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed) -> None:
     """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
-    setup_prometheus_sensors(app, registry=handler.metrics.registry, name_prefix="traitflow_faust")
+    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
@@ -108,6 +131,40 @@ def _serve_health_and_metrics(app: faust.App, handler: EventHandler, feed: Segme
         ready = all(checks.values())
         return view.json({"status": "ready" if ready else "starting", **checks},
                          status=200 if ready else 503)  # fmt: skip
+
+
+def _readings(
+    app: faust.App, events: Any, handler: EventHandler, store: ProfileStore, owned: Any
+) -> StateReadings:
+    topic = events.get_topic_name()
+
+    def lag(partition: int) -> int | None:
+        tp = TP(topic, partition)
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # the consumer is not started or not assigned yet
+            return None
+        done = handler.processed.get(partition)
+        if done is None:  # nothing processed since assignment: Faust's last commit
+            done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        if highwater is None:
+            return None
+        return max(0, highwater - (done + 1 if done is not None else 0))
+
+    def timers(partition: int) -> tuple[int, float]:
+        now = handler.clock.now_ms()
+        first = store.first_due(partition)
+        if first is None or first > now:
+            return 0, 0.0
+        return len(store.due(partition, now, TIMER_BACKLOG_CAP)), (now - first) / 1000
+
+    return StateReadings(
+        partitions=owned,
+        lag=lag,
+        profiles=store.profile_count,
+        timers=timers,
+        disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
+    )
 
 
 def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:
@@ -129,6 +186,7 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
         "autodiscover": False,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        "canonical_url": settings.web_advertised_url,
         "web_enabled": not testing,
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 5,
@@ -142,14 +200,17 @@ async def _loaded(version: int) -> None:
     """Agent tests fill the registry directly: it is always up to date."""
 
 
-def _sinks(app: faust.App, settings: Settings, events: Any, testing: bool) -> Sinks:
+def _sinks(
+    app: faust.App, settings: Settings, events: Any, testing: bool, published: Observer
+) -> Sinks:
     if testing:
-        channels = [app.channel() for _ in range(4)]
-        return Sinks(*channels)
+        events, membership, deadletter, status = (app.channel() for _ in range(4))
+        return Sinks(events, membership, deadletter, status)
     topics = settings.topics
     return Sinks(
         events=events,
         membership=app.topic(topics.membership, partitions=settings.partitions, **RAW),
         deadletter=app.topic(topics.deadletter, partitions=settings.partitions, **RAW),
         status=app.topic(topics.status, partitions=1, **RAW),
+        published=published,
     )

@@ -23,6 +23,7 @@ from traitflow.membership import Cause, Transition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import decide
+from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.sinks import Sinks, deliver
 from traitflow.worker.state import ProfileStore, partition_keys, re_decide
 
@@ -41,7 +42,9 @@ class Backfiller:
         sinks: Sinks,
         definitions_loaded: Callable[[int], Awaitable[None]],
         clock: Clock,
+        metrics: WorkerMetrics,
     ) -> None:
+        self.metrics = metrics
         self.registry = registry
         self.store = store
         self.sinks = sinks
@@ -54,8 +57,10 @@ class Backfiller:
         keys = partition_keys(self.store.profiles_store, partition, after, CHUNK)
         cause = Cause(f"backfill-{command.version}", "backfill", kind="backfill")
         for key in keys:
-            await self._refresh(key, cause)
+            await self._refresh(key, partition, cause)
         finished = len(keys) < CHUNK
+        self.metrics.backfill_profiles.inc(len(keys))
+        self.metrics.backfill_running.labels(str(partition)).set(0 if finished else 1)
         await deliver(self.sinks.status, [(*status_record(command, len(keys), finished), None)])
         if not finished:
             follow = command.next(keys[-1], len(keys))
@@ -68,10 +73,10 @@ class Backfiller:
             command.done + len(keys),
         )
 
-    async def _refresh(self, key: bytes, cause: Cause) -> None:
+    async def _refresh(self, key: bytes, partition: int, cause: Cause) -> None:
         now = self.clock.now_ms()
 
         def decide_now(profile: Profile) -> list[tuple[Transition, Cause]]:
             return [(t, cause) for t in decide(profile, self.registry, set(), now, now)]
 
-        await re_decide(self.store, self.sinks.membership, key, decide_now, self.registry)
+        await re_decide(self.store, self.sinks, key, partition, decide_now, self.registry)

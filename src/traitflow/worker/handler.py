@@ -22,7 +22,7 @@ from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.metrics import WorkerMetrics, reason_kind
 from traitflow.worker.pipeline import Outcome, process
-from traitflow.worker.sinks import Sinks, deliver
+from traitflow.worker.sinks import Sinks, deliver, publish_transitions
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import Ticker
 
@@ -48,6 +48,7 @@ class EventHandler:
         sinks: Sinks,
         clock: Clock,
         backfiller: Backfiller,
+        metrics: WorkerMetrics,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -56,7 +57,8 @@ class EventHandler:
         self.clock = clock
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, sinks)
-        self.metrics = WorkerMetrics()
+        self.metrics = metrics
+        self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
 
     async def handle(
         self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
@@ -66,6 +68,7 @@ class EventHandler:
         Failing to *publish* is not the input's fault: it propagates, the worker stops
         without committing, and the record is processed again after restart.
         """
+        self.processed[origin.partition] = origin.offset
         kind = command_kind(headers)
         if kind is not None:
             await self._command(kind, key, raw, origin)
@@ -92,12 +95,10 @@ class EventHandler:
             await deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
             return
         outcome, previous_due = decided
-        events = [(person, orjson.dumps(event), None) for event in outcome.events]
-        await deliver(self.sinks.membership, events)
+        await publish_transitions(self.sinks, person, origin.partition, outcome.events)
         self.store.save(person, outcome.profile, previous_due)
         self.metrics.messages.labels(message.type).inc()
         if outcome.events:
-            self.metrics.published(outcome.events)
             self.metrics.end_to_end.observe(max(0, now_ms() - message.timestamp_ms) / 1000)
 
     def _decide(self, message: Message, now_ms: int, offset: int) -> tuple[Outcome, int | None]:

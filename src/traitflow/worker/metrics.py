@@ -6,7 +6,14 @@ Labels are bounded: message types, reason kinds, segment keys and directions; ne
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 REASON_KINDS = (
     ("not JSON", "not_json"),
@@ -65,7 +72,78 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
         )
 
-    def published(self, events: list[dict[str, object]]) -> None:
+        self.backfill_profiles = Counter(
+            "traitflow_backfill_profiles",
+            "Stored profiles re-evaluated by backfills after definitions changed.",
+            registry=self.registry,
+        )
+        self.backfill_running = Gauge(
+            "traitflow_backfill_running",
+            "1 while a backfill is under way on the partition, else 0.",
+            ["partition"],
+            registry=self.registry,
+        )
+
+    def published(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             direction = "entered" if event["type"] == "audience.entered" else "exited"
             self.transitions.labels(str(event["segment"]), direction).inc()
+
+
+@dataclass(frozen=True)
+class StateReadings:
+    """What a scrape reads from the running worker, lazily, partition by partition."""
+
+    partitions: Callable[[], list[int]]  # the events partitions this worker owns now
+    lag: Callable[[int], int | None]  # records not yet processed, None before a fetch
+    profiles: Callable[[int], int]
+    timers: Callable[[int], tuple[int, float]]  # instants overdue, seconds behind
+    disk_bytes: Callable[[], int]
+
+
+class StateCollector(Collector):
+    """Gauges read at scrape time: lag, profiles, timer backlog, RocksDB size."""
+
+    def __init__(self, readings: StateReadings) -> None:
+        self.readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        readings = self.readings
+        lag = GaugeMetricFamily(
+            "traitflow_consumer_lag",
+            "Events records not yet processed, per owned partition.",
+            labels=["partition"],
+        )
+        profiles = GaugeMetricFamily(
+            "traitflow_profiles", "Profiles stored, per owned partition.", labels=["partition"]
+        )
+        overdue = GaugeMetricFamily(
+            "traitflow_timer_backlog",
+            "Scheduled instants already due and not yet processed, per owned partition.",
+            labels=["partition"],
+        )
+        behind = GaugeMetricFamily(
+            "traitflow_timer_delay_seconds",
+            "How late the oldest due instant is, per owned partition.",
+            labels=["partition"],
+        )
+        for partition in readings.partitions():
+            label = [str(partition)]
+            records = readings.lag(partition)
+            if records is not None:
+                lag.add_metric(label, records)
+            profiles.add_metric(label, readings.profiles(partition))
+            count, seconds = readings.timers(partition)
+            overdue.add_metric(label, count)
+            behind.add_metric(label, seconds)
+        yield from (lag, profiles, overdue, behind)
+        yield GaugeMetricFamily(
+            "traitflow_rocksdb_size_bytes",
+            "Bytes of this worker's RocksDB files (profiles and schedule).",
+            value=readings.disk_bytes(),
+        )
+
+
+def directory_bytes(path: Path) -> int:
+    """Total size of the files under ``path`` (0 when it does not exist yet)."""
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())

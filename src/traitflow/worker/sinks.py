@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 Headers = list[tuple[str, bytes]]
 OutRecord = tuple[bytes | None, bytes, Headers | None]
+Event = dict[str, Any]
+Observer = Callable[[int, list[Event]], None]
+
+
+def _nobody(partition: int, events: list[Event]) -> None:
+    """Agent tests observe the membership channel itself."""
 
 
 class Sink(Protocol):
@@ -27,6 +35,7 @@ class Sinks:
     membership: Sink
     deadletter: Sink
     status: Sink
+    published: Observer = _nobody  # told of every transition once Kafka has it
 
 
 async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | None = None) -> None:
@@ -37,3 +46,14 @@ async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | Non
     ]
     for acknowledgement in pending:
         await acknowledgement
+
+
+async def publish_transitions(
+    sinks: Sinks, person: bytes, partition: int, events: list[Event]
+) -> None:
+    """One person's membership events, acknowledged by Kafka, then told to the observer
+    (metrics, member counts) with the events partition that owns the person."""
+    if not events:
+        return
+    await deliver(sinks.membership, [(person, orjson.dumps(event), None) for event in events])
+    sinks.published(partition, events)

@@ -9,7 +9,7 @@ survive restarts and move with their partition on a rebalance.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import orjson
@@ -17,7 +17,7 @@ import orjson
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
-from traitflow.worker.sinks import Sink, deliver
+from traitflow.worker.sinks import Sinks, publish_transitions
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,32 @@ class ProfileStore:
         keys = partition_keys(_store(self.schedule), partition, None, 1)
         return person_of(keys[0])[0] if keys else None
 
+    def memberships_in(self, partition: int) -> Iterator[dict[str, Any]]:
+        """The ``memberships`` map of every stored profile of one partition."""
+        store = _store(self.profiles)
+        bookkeeping = getattr(store, "offset_key", None)
+        if hasattr(store, "_db_for_partition"):
+            items = store._db_for_partition(partition).items()
+        else:
+            items = store.data.items()
+        for key, value in items:
+            if key != bookkeeping and value is not None:
+                yield orjson.loads(value).get("memberships", {})
+
+    def profile_count(self, partition: int) -> int:
+        """RocksDB's estimate of the profiles stored for one partition (cheap to read)."""
+        store = _store(self.profiles)
+        if not hasattr(store, "_db_for_partition"):
+            return len(store.data)
+        database = store._db_for_partition(partition)
+        return max(0, int(database.property_int_value("rocksdb.estimate-num-keys") or 0) - 1)
+
 
 async def re_decide(
     store: ProfileStore,
-    membership: Sink,
+    sinks: Sinks,
     person: bytes,
+    partition: int,
     decide: Callable[[Profile], list[tuple[Transition, Cause]]],
     registry: Registry,
 ) -> None:
@@ -90,15 +111,8 @@ async def re_decide(
     except Exception:
         log.exception("skipped unreadable profile %r", person)
         return
-    events = [
-        (
-            person,
-            orjson.dumps(membership_event(profile, t, c, registry.destinations(t.segment))),
-            None,
-        )
-        for t, c in flips
-    ]
-    await deliver(membership, events)
+    events = [membership_event(profile, t, c, registry.destinations(t.segment)) for t, c in flips]
+    await publish_transitions(sinks, person, partition, events)
     store.save(person, profile, previous_due)
 
 

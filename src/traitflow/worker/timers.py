@@ -39,20 +39,20 @@ class Ticker:
     async def run_tick(self, command: TickCommand, partition: int) -> None:
         due = self.store.due(partition, command.until_ms, CHUNK)
         for _, person in due:
-            await self._advance(person, command.until_ms)
+            await self._advance(person, partition, command.until_ms)
         if len(due) == CHUNK:
             await send_tick(self.sinks.events, partition, command.until_ms)
         else:
             self.outstanding.pop(partition, None)
 
-    async def _advance(self, person: bytes, now_ms: int) -> None:
+    async def _advance(self, person: bytes, partition: int, now_ms: int) -> None:
         def due_flips(profile: Profile) -> list[tuple[Transition, Cause]]:
             return [
                 (t, Cause(f"time-{t.at_ms}", "time", kind="time", condition=condition))
                 for t, condition in advance(profile, self.registry, now_ms)
             ]
 
-        await re_decide(self.store, self.sinks.membership, person, due_flips, self.registry)
+        await re_decide(self.store, self.sinks, person, partition, due_flips, self.registry)
 
 
 class TickScheduler:

@@ -1,0 +1,1 @@
+"""The worker's admin HTTP API: profiles, segment member counts, explanations."""

@@ -1,0 +1,147 @@
+"""The admin API on two workers: any worker answers for any person (Faust forwards to the
+owner), counts cover every partition, and nothing is served without the bearer token."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.cli.helpers import run_cli
+from tests.conftest import free_port
+from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.web_helpers import get, get_json, wait_ready
+from traitflow.config import Settings
+from traitflow.profiles.lookup import partition_of
+from traitflow.segments import segment_from_spec
+from traitflow.segments.topic import apply_definitions
+from traitflow.worker.process import worker_process
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "admin-token-for-tests"
+PEOPLE = ["ada", "grace", "linus", "mia@example.com", "ken thompson", "barbara"]
+TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
+
+
+@pytest.fixture
+def two_workers(settings: Settings, tmp_path: Path) -> Iterator[list[Settings]]:
+    """Two workers of one group, each with its own web port and state directory."""
+    configured = []
+    with ExitStack() as stack:
+        for name in ("a", "b"):
+            own = settings.model_copy(
+                update={
+                    "web_port": free_port(),
+                    "data_dir": tmp_path / name,
+                    "admin_token": SecretStr(TOKEN),
+                }
+            )
+            stack.enter_context(worker_process(own, tmp_path / f"worker-{name}.log"))
+            configured.append(own)
+        yield configured
+
+
+def base(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.web_port}"
+
+
+async def test_any_worker_answers_for_any_person(two_workers: list[Settings]) -> None:
+    a, b = two_workers
+    assert {partition_of(p.encode(), a.partitions) for p in PEOPLE} == {0, 1}
+    await apply_definitions(a, [segment_from_spec(TRIAL)])
+    plans = ["trial", "trial", "monthly", "trial", "monthly", "trial"]
+    await send_messages(
+        a,
+        *(
+            identify(person, "2026-11-23T08:00:00Z", f"m{i}", plan=plan)
+            for i, (person, plan) in enumerate(zip(PEOPLE, plans, strict=True))
+        ),
+    )
+    await membership_events(a, 4)
+    for worker in two_workers:
+        await wait_ready(base(worker))
+    for worker in two_workers:
+        for person, plan in zip(PEOPLE, plans, strict=True):
+            path = f"/admin/profiles/{person.replace(' ', '%20')}"
+            status, profile = await get_json(base(worker) + path, TOKEN)
+            assert status == 200, (worker.web_port, person, profile)
+            assert (profile["person"], profile["traits"]["plan"]) == (person, plan)
+            member = profile["memberships"].get("trial", {}).get("member", False)
+            assert member is (plan == "trial")
+
+    status, counts = await get_json(base(b) + "/admin/segments", TOKEN)
+    assert status == 200
+    assert counts["segments"][0]["key"] == "trial"
+    assert counts["segments"][0]["members"] == 4
+    assert counts["partitions"] == {"counted": [0, 1], "missing": []}
+
+    status, why = await get_json(base(a) + "/admin/profiles/linus/segments/trial", TOKEN)
+    assert (status, why["member"], why["matches_now"]) == (200, False, False)
+    assert "monthly" in "\n".join(why["lines"])
+
+
+async def test_counts_follow_transitions_after_the_first_count(
+    two_workers: list[Settings],
+) -> None:
+    a, _ = two_workers
+    await apply_definitions(a, [segment_from_spec(TRIAL)])
+    await send_messages(a, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    await membership_events(a, 1)
+    for worker in two_workers:
+        await wait_ready(base(worker))
+    assert (await get_json(base(a) + "/admin/segments", TOKEN))[1]["segments"][0]["members"] == 1
+    await send_messages(
+        a,
+        identify("ada", "2026-11-23T09:00:00Z", "m2", plan="monthly"),
+        identify("grace", "2026-11-23T09:00:00Z", "m3", plan="trial"),
+        identify("linus", "2026-11-23T09:00:00Z", "m4", plan="trial"),
+    )
+    await membership_events(a, 4)
+    await asyncio.sleep(0.5)
+    counts = (await get_json(base(a) + "/admin/segments", TOKEN))[1]
+    assert counts["segments"][0]["members"] == 2
+
+
+async def test_unknown_ids_and_segments_are_404_with_a_message(
+    two_workers: list[Settings],
+) -> None:
+    a, _ = two_workers
+    await wait_ready(base(a))
+    status, body = await get_json(base(a) + "/admin/profiles/nobody", TOKEN)
+    assert (status, body["error"]) == (404, "not_found")
+    assert "nobody" in body["message"]
+    status, body = await get_json(base(a) + "/admin/profiles/nobody/segments/nope", TOKEN)
+    assert status == 404 and "nope" in body["message"]
+
+
+async def test_profile_data_needs_the_bearer_token(two_workers: list[Settings]) -> None:
+    a, _ = two_workers
+    await wait_ready(base(a))
+    for path in ("/admin/profiles/ada", "/admin/segments", "/admin/profiles/ada/segments/x"):
+        assert (await get(base(a) + path))[0] == 401
+        status, body = await get_json(base(a) + path, "wrong-token")
+        assert (status, body["error"]) == (401, "unauthorized")
+    # health, metrics and the API description carry no personal data
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+        assert (await get(base(a) + path))[0] == 200
+
+
+async def test_cli_commands_call_the_api(two_workers: list[Settings]) -> None:
+    a, _ = two_workers
+    await apply_definitions(a, [segment_from_spec(TRIAL)])
+    await send_messages(a, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+    await membership_events(a, 1)
+    await wait_ready(base(a))
+    shown = await asyncio.to_thread(run_cli, a, "profile", "ada")
+    assert shown.exit_code == 0, shown.output
+    assert '"plan": "trial"' in shown.output
+    listed = await asyncio.to_thread(run_cli, a, "segments", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "trial" in listed.output and " 1 " in listed.output
+    explained = await asyncio.to_thread(run_cli, a, "segments", "explain", "trial", "ada")
+    assert "ada is a member of trial" in explained.output

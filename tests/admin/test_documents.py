@@ -1,0 +1,31 @@
+"""Admin API bodies: member counts merged over workers, each partition counted once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from traitflow.admin.documents import counts_document, merge_counts
+from traitflow.segments import Registry, segment_from_spec
+
+
+def registry() -> Registry:
+    found = Registry()
+    for key in ("trial", "vip"):
+        spec = {"key": key, "condition": {"trait": "plan", "op": "=", "value": key}}
+        found.put(segment_from_spec(spec))
+    return found
+
+
+def test_counts_name_every_live_segment_and_the_missing_partitions() -> None:
+    document = counts_document(registry(), {0: Counter(trial=3), 2: Counter(trial=1, vip=2)}, 4)
+    assert [(s["key"], s["members"]) for s in document["segments"]] == [("trial", 4), ("vip", 2)]
+    assert document["partitions"] == {"counted": [0, 2], "missing": [1, 3]}
+
+
+def test_merging_workers_counts_each_partition_once() -> None:
+    first = counts_document(registry(), {0: Counter(trial=3)}, 2)
+    second = counts_document(registry(), {1: Counter(trial=1)}, 2)
+    stale = counts_document(registry(), {0: Counter(trial=99)}, 2)  # mid-rebalance overlap
+    merged = merge_counts(registry(), [first, second, stale], 2)
+    assert merged["segments"][0]["members"] == 4
+    assert merged["partitions"]["missing"] == []
