@@ -47,6 +47,9 @@ def configure(
     data_dir: Annotated[Path | None, typer.Option(help="Where workers keep state.")] = None,
     web_port: Annotated[int | None, typer.Option(help="Worker web server port.")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text, or json: one JSON object per log line.")
+    ] = None,
 ) -> None:
     """Options here override TRAITFLOW_* environment variables."""
     flags: dict[str, Any] = {
@@ -57,6 +60,7 @@ def configure(
         "data_dir": data_dir,
         "web_port": web_port,
         "log_level": log_level,
+        "log_format": log_format,
     }
     ctx.obj = Settings(**{name: value for name, value in flags.items() if value is not None})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.config import Settings, read_secret
+from traitflow.logs import configure_logging, logging_config
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
 from traitflow.worker.app import create_app
 
@@ -40,7 +40,7 @@ def bridge(
     settings: Settings = ctx.obj
     overrides = {"bridge_host": host, "bridge_port": port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    configure_logging(settings)
     asyncio.run(_bridge_until_signal(settings))
     console.print("bridge stopped")
 
@@ -72,7 +72,7 @@ def deliver(
     settings: Settings = ctx.obj
     secret = read_secret(settings.deliver_secret, settings.deliver_secret_file, "delivery secret")
     target = Target(url, destination, secret)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    configure_logging(settings)
     report = asyncio.run(_deliver_until_signal(settings, target))
     console.print(
         f"stopped: {report.delivered} delivered, {report.dead_lettered} dead-lettered, "
@@ -98,4 +98,10 @@ def worker(ctx: typer.Context) -> None:
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))
     built = create_app(settings)
-    faust.Worker(built.app, loop=loop, loglevel=settings.log_level).execute_from_commandline()
+    faust.Worker(
+        built.app,
+        loop=loop,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings),
+        quiet=settings.log_format == "json",  # no banner: every line stays JSON
+    ).execute_from_commandline()

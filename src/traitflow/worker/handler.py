@@ -113,7 +113,7 @@ class EventHandler:
         profile = self.store.load(message.person.encode())
         previous_due = profile.next_due_ms() if profile is not None else None
         if profile is not None and offset <= profile.applied_offset:
-            log.debug("offset %d already applied to %s", offset, message.person)
+            log.debug("offset %d already applied to its profile", offset)
             return Outcome(profile, []), previous_due
         outcome = process(profile, message, self.registry, self.settings.unset_marker, now_ms)
         outcome.profile.applied_offset = offset

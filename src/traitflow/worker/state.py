@@ -108,8 +108,8 @@ async def re_decide(
             return
         previous_due = profile.next_due_ms()
         flips = decide(profile)
-    except Exception:
-        log.exception("skipped unreadable profile %r", person)
+    except Exception:  # the log names no person: the key is personal data
+        log.exception("skipped an unreadable profile (%d-byte key)", len(person))
         return
     events = [membership_event(profile, t, c, registry.destinations(t.segment)) for t, c in flips]
     await publish_transitions(sinks, person, partition, events)
