@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -43,14 +45,11 @@ def test_broker_refuses_a_busy_port() -> None:
 
 def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     port, data_dir, bridge_port = free_port(), tmp_path / "up-state", free_port()
+    options = ["--embedded-port", str(port), "--data-dir", str(data_dir)]
+    options += ["--web-port", str(free_port())]
     started = time.monotonic()
     up = Command(
-        "--embedded-port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--web-port",
-        str(free_port()),
+        *options,
         "up",
         "--bridge-port",
         str(bridge_port),
@@ -70,6 +69,15 @@ def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
     up.wait_for("trial-users           readme-reader", timeout=20)
+
+    # A second terminal's CLI, with the same options, finds the admin token and the worker.
+    shown = subprocess.run(
+        [sys.executable, "-m", "traitflow", *options, "profile", "readme-reader"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert b'"plan": "trial"' in shown.stdout
 
     assert up.interrupt(signal.SIGINT) == 0
     up.wait_for("stopped", timeout=5)

@@ -17,6 +17,7 @@ import aiohttp
 import typer
 from rich.console import Console
 
+from traitflow.admin.token import admin_token, default_token_file
 from traitflow.assets import asset_dir
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.serve import prepare, running_embedded, stop_signals
@@ -56,11 +57,15 @@ def up(
 
 def _up_settings(settings: Settings, bridge_port: int | None) -> Settings:
     """Fresh worker state (the embedded broker starts empty, so old changelog offsets would
-    lie), and a demo write key when none is configured."""
+    lie), a demo write key when none is configured, and the admin token kept where the CLI
+    finds it with the same options."""
     data_dir = settings.data_dir / "up"
     if settings.embedded:
         shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.admin_token is None and settings.admin_token_file is None:
+        admin_token(settings, create=True)  # where the CLI of a second terminal looks
+        settings = settings.model_copy(update={"admin_token_file": default_token_file(settings)})
     update: dict[str, Any] = {
         "data_dir": data_dir,
         "session_timeout_s": min(settings.session_timeout_s, UP_SESSION_TIMEOUT_S),
