@@ -10,6 +10,7 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.web_helpers import wait_for_line
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.segments.topic import apply_definitions, backfill_status
@@ -52,3 +53,11 @@ async def test_new_segment_is_backfilled_and_status_reports_done(
     assert sum(p["profiles"] for p in progress if p["version"] == version) == len(people)
     shown = await asyncio.to_thread(run_cli, settings, "segments", "status")
     assert shown.output.count("done") == settings.partitions, shown.output
+
+    # Metrics: each stored profile counted once (the first backfill found none), none running.
+    metrics = f"http://127.0.0.1:{settings.web_port}/metrics"
+    text = await wait_for_line(metrics, f"traitflow_backfill_profiles_total {len(people)}.0")
+    for partition in range(settings.partitions):
+        assert f'traitflow_backfill_running{{partition="{partition}"}} 0.0' in text
+    entered = 'traitflow_membership_transitions_total{direction="entered",segment="annual"} 5.0'
+    assert entered in text

@@ -31,13 +31,14 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json(ERROR, texts[status]) for status in statuses}
 
 
-def _path_parameter(name: str, description: str) -> dict[str, Any]:
+def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
         "schema": {"type": "string", "minLength": 1},
+        "example": example,
     }
 
 
@@ -94,7 +95,7 @@ HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"t
 
 
 def admin_openapi() -> dict[str, Any]:
-    person = _path_parameter("person", "A userId or anonymousId.")
+    person = _path_parameter("person", "A userId or anonymousId.", "ada")
     return {
         "openapi": "3.1.0",
         "info": {"title": "traitflow worker", "version": __version__},
@@ -112,7 +113,10 @@ def admin_openapi() -> dict[str, Any]:
                 "get": {
                     "summary": "Why a person is or is not in a segment, condition by condition.",
                     "security": BEARER,
-                    "parameters": [person, _path_parameter("segment", "A live segment key.")],
+                    "parameters": [
+                        person,
+                        _path_parameter("segment", "A live segment key.", "trial-users"),
+                    ],
                     "responses": {
                         "200": _json(EXPLANATION, "The explanation."),
                         **_errors(401, 404, 503),
