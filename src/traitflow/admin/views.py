@@ -44,6 +44,7 @@ class AdminContext:
     registry: Registry
     counts: MembershipCounts
     owned: Callable[[], list[int]]
+    recovered: Callable[[], bool]  # counting a half-recovered partition would stick
     clock: Clock
 
 
@@ -82,9 +83,8 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
     @app.page("/admin/segments")
     @guarded
     async def segments(view: Any, request: Any) -> Any:
-        local = counts_document(
-            context.registry, context.counts.of(context.owned()), context.settings.partitions
-        )
+        counted = context.counts.of(context.owned()) if context.recovered() else {}
+        local = counts_document(context.registry, counted, context.settings.partitions)
         if request.query.get("scope") == "local":
             return view.json(local)
         others = await _gather_from_other_workers(app, request.headers.get("Authorization"))

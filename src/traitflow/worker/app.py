@@ -107,7 +107,9 @@ def create_app(
         app.task(scheduler.run)
         _serve_health_and_metrics(app, metrics, feed)
         metrics.registry.register(StateCollector(_readings(app, events, handler, store, owned)))
-        install_admin(app, AdminContext(settings, store, registry, counts, owned, clock))
+        recovered = _recovered(app)
+        context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
+        install_admin(app, context)
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler)
 
 
@@ -122,10 +124,9 @@ def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: Segm
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:
         """Joined the group, tables recovered, definitions loaded: it processes events."""
-        tables: Any = app.tables  # the concrete TableManager has ``recovery``
         checks = {
             "group_joined": not app.rebalancing,
-            "recovery_finished": tables.recovery.completed.is_set(),
+            "recovery_finished": _recovered(app)(),
             "definitions_loaded": feed.ready.is_set(),
         }
         ready = all(checks.values())
@@ -165,6 +166,12 @@ def _readings(
         timers=timers,
         disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
     )
+
+
+def _recovered(app: faust.App) -> Callable[[], bool]:
+    """True once the tables of the current assignment are restored from their changelogs."""
+    tables: Any = app.tables  # the concrete TableManager has ``recovery``
+    return lambda: bool(tables.recovery.completed.is_set()) and not app.rebalancing
 
 
 def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:
