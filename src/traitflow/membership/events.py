@@ -26,15 +26,18 @@ class Cause:
     message_type: str
     kind: str = "message"
     condition: str | None = None
+    merged: tuple[str, str] | None = None  # with kind merge: (survivor, absorbed)
 
-    def as_dict(self) -> dict[str, str]:
-        found = {
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
             "kind": self.kind,
             "message_id": self.message_id,
             "message_type": self.message_type,
         }
         if self.condition is not None:
             found["condition"] = self.condition
+        if self.merged is not None:
+            found["merged"] = {"into": self.merged[0], "from": self.merged[1]}
         return found
 
 
@@ -69,8 +72,46 @@ def membership_event(
         "cause": cause.as_dict(),
     }
     if destinations:
-        event["destinations"] = {
-            d.name: {"kind": d.kind, "format": d.format, "traits": d.mapped(profile.traits)}
-            for d in destinations
-        }
+        event["destinations"] = _destinations(destinations, profile)
     return event
+
+
+def merged_event(
+    absorbed: Profile,
+    segment: str,
+    version: int,
+    survivor: Profile,
+    cause: Cause,
+    at_ms: int,
+    destinations: tuple[Destination, ...] = (),
+) -> dict[str, Any]:
+    """``audience.merged``: the absorbed id's membership ends because its person is now
+    ``survivor``, who is a member: consumers move the member, nobody exited or entered."""
+    membership = survivor.memberships[segment]
+    event: dict[str, Any] = {
+        "id": event_id(absorbed.person, segment, version),
+        "type": "audience.merged",
+        "segment": segment,
+        "person": absorbed.person,
+        "user_id": absorbed.user_id,
+        "anonymous_id": absorbed.anonymous_id,
+        "version": version,
+        "at": iso_from_ms(at_ms),
+        "cause": cause.as_dict(),
+        "merged_into": {
+            "person": survivor.person,
+            "user_id": survivor.user_id,
+            "anonymous_id": survivor.anonymous_id,
+            "version": membership.version,
+        },
+    }
+    if destinations:
+        event["destinations"] = _destinations(destinations, survivor)
+    return event
+
+
+def _destinations(destinations: tuple[Destination, ...], profile: Profile) -> dict[str, Any]:
+    return {
+        d.name: {"kind": d.kind, "format": d.format, "traits": d.mapped(profile.traits)}
+        for d in destinations
+    }

@@ -49,6 +49,9 @@ class Profile:
     first_seen_ms: int = 0
     last_seen_ms: int = 0
     applied_offset: int = -1  # the events-topic offset of the last message applied
+    kind: str = "user"  # of the id it is kept under: user or anonymous (see identity.ids)
+    identities: list[str] = field(default_factory=list)  # other ids resolving to it
+    absorbed: list[str] = field(default_factory=list)  # profiles merged into it
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))

@@ -68,11 +68,17 @@ class ProfileContext:
 
 
 def absorb(
-    profile: Profile | None, message: Message, registry: Registry, unset_marker: str, now_ms: int
+    profile: Profile | None,
+    message: Message,
+    registry: Registry,
+    unset_marker: str,
+    now_ms: int,
+    new: Profile | None = None,
 ) -> tuple[Profile, set[Dep]]:
-    """Apply a message's facts to the profile (new if None); return what changed."""
+    """Apply a message's facts to the profile (``new``, else one keyed by the message's
+    person, if None); return what changed."""
     fresh = profile is None
-    profile = profile or Profile(person=message.person)
+    profile = profile or new or Profile(person=message.person)
     body, at = message.body, message.timestamp_ms
     changed = observe(profile, body, at, message.user_id, message.anonymous_id)
     if message.type == "identify":

@@ -58,6 +58,12 @@ class CountFeature:
             return int(state or 0)
         return sum(1 for at in state or [] if at <= now_ms < at + self.window.last_ms)
 
+    def merge(self, state: Any, other: Any) -> Any:
+        """The state of both people's events together (two profiles becoming one)."""
+        if self.window.last_ms is not None:
+            return sorted([*(state or []), *(other or [])], reverse=True)[: self.keep]
+        return int(state or 0) + int(other or 0)
+
     def expiries(self, state: Any, now_ms: int) -> list[int]:
         """Instants at which a counted event leaves the sliding window."""
         if self.window.last_ms is None:
@@ -100,6 +106,16 @@ class AggregateFeature:
         buckets[key] = accumulate(buckets.get(key), at_ms, value)
         return self._prune(buckets, at_ms)
 
+    def merge(self, state: Any, other: Any) -> Any:
+        """Bucket by bucket, as if one person had sent both people's events."""
+        buckets = dict(state or {})
+        for key, acc in (other or {}).items():
+            buckets[key] = combine(buckets[key], acc) if key in buckets else acc
+        if not buckets:
+            return state
+        newest = max(int(key) for key in buckets) * self.width_ms
+        return self._prune(buckets, newest)
+
     def value(self, state: Any, now_ms: int) -> Any:
         live = [acc for key, acc in (state or {}).items() if self._live(int(key), now_ms)]
         return finish(self.aggregate, live)
@@ -140,6 +156,28 @@ def accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str, 
         counts = dict(acc.get("counts", {}))
         if token in counts or len(counts) < SET_CAP:
             counts[token] = counts.get(token, 0) + 1
+        acc["counts"] = counts
+    return acc
+
+
+def combine(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Two accumulators of one bucket as one (the same result as accumulating both's
+    events, except that first/last ties keep ``one``'s value)."""
+    acc = {**one, "n": one["n"] + other["n"], "sum": one["sum"] + other["sum"]}
+    for name, pick in (("min", min), ("max", max)):
+        values = [a[name] for a in (one, other) if a[name] is not None]
+        acc[name] = pick(values) if values else None
+    if "nums" in one or "nums" in other:
+        acc["nums"] = one.get("nums", 0) + other.get("nums", 0)
+    edges = [a for a in (one, other) if a["first"] is not None]
+    acc["first"] = min((a["first"] for a in edges), key=lambda edge: edge[0], default=None)
+    edges = [a for a in (one, other) if a["last"] is not None]
+    acc["last"] = max((a["last"] for a in edges), key=lambda edge: edge[0], default=None)
+    counts = dict(one.get("counts", {}))
+    for token, n in other.get("counts", {}).items():
+        if token in counts or len(counts) < SET_CAP:
+            counts[token] = counts.get(token, 0) + n
+    if counts:
         acc["counts"] = counts
     return acc
 

@@ -121,6 +121,10 @@ class Registry:
     def is_live_feature(self, feature_id: str) -> bool:
         return feature_id in self._index["feature_ids"]
 
+    def feature(self, feature_id: str) -> Feature | None:
+        found: Feature | None = self._index["feature_ids"].get(feature_id)
+        return found
+
     def affected(self, deps: Iterable[Dep]) -> set[str]:
         """Segments whose answer may change when any of ``deps`` changed."""
         by_dep, computed_of = self._index["by_dep"], self._index["computed_of_feature"]

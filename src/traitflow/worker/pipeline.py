@@ -19,11 +19,17 @@ class Outcome:
 
 
 def process(
-    profile: Profile | None, message: Message, registry: Registry, unset_marker: str, now_ms: int
+    profile: Profile | None,
+    message: Message,
+    registry: Registry,
+    unset_marker: str,
+    now_ms: int,
+    new: Profile | None = None,
 ) -> Outcome:
-    """Apply ``message`` to ``profile`` (None for a new person) and decide memberships at
-    ``now_ms`` (the worker's clock; never before the person's latest event)."""
-    profile, changed = absorb(profile, message, registry, unset_marker, now_ms)
+    """Apply ``message`` to ``profile`` (None for a new person: ``new``, empty) and decide
+    memberships at ``now_ms`` (the worker's clock; never before the person's latest
+    event)."""
+    profile, changed = absorb(profile, message, registry, unset_marker, now_ms, new)
     transitions = decide(profile, registry, changed, now_ms, message.timestamp_ms)
     cause = Cause(message.message_id, message.type)
     events = [

@@ -1,0 +1,301 @@
+"""The identity protocol between partitions, as pure steps over two co-partitioned tables.
+
+``identities`` maps an id to the id it now resolves to (absent: the id is its own person,
+or unknown). ``profiles`` holds a profile under its canonical id. A record keyed by an id
+whose entry points elsewhere is forwarded there, so a person's messages all reach one
+profile, on whatever partition it lives.
+
+Links travel as commands on the events topic, keyed by the id they are about, so each
+step reads and writes only its own partition:
+
+1. ``Link(id, canonical)``: a processed message named ``id``. Unknown ids point to the
+   canonical one (or, if better, become it); an id of another person starts a merge.
+2. ``MergeInto(loser, survivor)``: the loser's partition ships its profile to the survivor
+   and points the loser at it; messages for it are forwarded from then on.
+3. ``Absorb(survivor, profile)``: the survivor's partition merges the profile and
+   reconciles memberships. A survivor absorbed meanwhile forwards it further.
+
+Every step is idempotent (a redelivered command changes nothing twice), and the survivor
+of a merge depends only on the two ids (``Identifier.outranks``), so the final person does
+not depend on the order links arrive in. A ``Step`` lists what to publish, then what to
+write once Kafka has acknowledged it (no loss on a crash, at worst a repeat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from traitflow.identity.ids import (
+    ANONYMOUS,
+    Identifier,
+    JunkFilter,
+    Pointer,
+    message_identifiers,
+    routing_identifier,
+    stronger,
+)
+from traitflow.identity.merge import merge_profiles
+from traitflow.identity.reconcile import reconcile
+from traitflow.ingest.messages import Message
+from traitflow.profiles import Profile
+from traitflow.segments import Registry
+from traitflow.worker.pipeline import process
+
+LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
+IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM)
+
+
+class IdentityView(Protocol):
+    """What a step reads from its partition's tables."""
+
+    def canonical_of(self, identifier: str) -> Pointer | None: ...
+    def load(self, person: str) -> Profile | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    identifier: str
+    kind: str
+    canonical: str
+    canonical_kind: str
+    count: int  # ids the canonical person has, itself included
+
+
+@dataclass(frozen=True, slots=True)
+class MergeInto:
+    loser: str
+    survivor: str
+    survivor_kind: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Absorb:
+    survivor: str
+    survivor_kind: str
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Unclaim:
+    canonical: str
+    identifier: str
+
+
+Command = Link | MergeInto | Absorb | Unclaim
+KINDS: dict[type, str] = {Link: LINK, MergeInto: MERGE_INTO, Absorb: ABSORB, Unclaim: UNCLAIM}
+
+
+def encode(command: Command) -> tuple[bytes, str, bytes]:
+    """(key, command kind, value) of the record that carries ``command``."""
+    key = {
+        Link: lambda c: c.identifier,
+        MergeInto: lambda c: c.loser,
+        Absorb: lambda c: c.survivor,
+        Unclaim: lambda c: c.canonical,
+    }[type(command)](command)
+    return key.encode(), KINDS[type(command)], orjson.dumps(asdict(command))
+
+
+def decode(kind: str, raw: bytes) -> Command:
+    types = {LINK: Link, MERGE_INTO: MergeInto, ABSORB: Absorb, UNCLAIM: Unclaim}
+    found: Command = types[kind](**orjson.loads(raw))
+    return found
+
+
+@dataclass
+class Step:
+    """What one record leads to: records to publish, then table writes once acknowledged.
+
+    ``saves`` and ``removals`` carry the stored profile's due instant before the step, so
+    the schedule entry can move with it.
+    """
+
+    forward: Identifier | None = None  # publish the record again, keyed by this id
+    sends: list[Command] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    pointers: dict[str, Pointer] = field(default_factory=dict)
+    unpointed: list[str] = field(default_factory=list)  # ids that became their own person
+    saves: list[tuple[Profile, int | None]] = field(default_factory=list)
+    removals: list[tuple[Profile, int | None]] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # reasons, for the dead-letter topic
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRules:
+    identity_traits: tuple[str, ...] = ()
+    junk: JunkFilter = field(default_factory=JunkFilter)
+    max_identifiers: int = 100
+    trait_rules: Mapping[str, str] = field(default_factory=dict)
+    unset_marker: str = "__null__"
+
+
+class Resolver:
+    def __init__(self, tables: IdentityView, registry: Registry, rules: IdentityRules) -> None:
+        self.tables = tables
+        self.registry = registry
+        self.rules = rules
+        self.max_identifiers = rules.max_identifiers
+
+    def on_message(
+        self, key: str | None, forwarded_kind: str | None, message: Message, now_ms: int,
+        offset: int,
+    ) -> Step:  # fmt: skip
+        """A message record keyed ``key``: forwarded records (``forwarded_kind`` set) are
+        for the person they are keyed by; a producer's key must be the message's best id."""
+        if forwarded_kind is not None and key is not None:
+            return self._apply(Identifier(key, forwarded_kind), message, now_ms, offset)
+        routing = routing_identifier(message, self.rules.junk)
+        if routing is None:
+            return Step(refusals=["no usable userId or anonymousId (junk identifiers only)"])
+        if key != routing.value:
+            return Step(forward=routing)
+        return self._apply(routing, message, now_ms, offset)
+
+    def _apply(self, person: Identifier, message: Message, now_ms: int, offset: int) -> Step:
+        step = Step()
+        pointer = self.tables.canonical_of(person.value)
+        if pointer is not None:
+            if not (stronger(person.kind, pointer.kind) and person.outranks(pointer.to)):
+                step.forward = pointer.to
+                return step
+            # Known better now (a userId first seen as a previousId): it becomes the
+            # person, and the one it pointed to merges into it.
+            step.unpointed.append(person.value)
+            step.sends.append(Link(pointer.to.value, pointer.to.kind, person.value,
+                                   person.kind, 1))  # fmt: skip
+        profile = self.tables.load(person.value)
+        if profile is not None and stronger(person.kind, profile.kind):
+            profile.kind = person.kind
+        previous_due = profile.next_due_ms() if profile is not None else None
+        if profile is not None and offset <= profile.applied_offset:
+            step.saves.append((profile, previous_due))  # a redelivery: re-save, no events
+            return step
+        new = Profile(person=person.value, kind=person.kind)
+        outcome = process(profile, message, self.registry, self.rules.unset_marker, now_ms, new=new)
+        outcome.profile.applied_offset = offset
+        named = message_identifiers(message, self.rules.identity_traits, self.rules.junk)
+        claimed = self.claim(outcome.profile, named)
+        step.sends += claimed.sends
+        step.refusals = claimed.refusals
+        step.events = outcome.events
+        step.saves.append((outcome.profile, previous_due))
+        return step
+
+    def forward_to(self, key: str) -> str | None:
+        """Where a record keyed ``key`` belongs instead, if that id now resolves elsewhere."""
+        pointer = self.tables.canonical_of(key)
+        return pointer.to.value if pointer is not None else None
+
+    def claim(self, profile: Profile, named: list[Identifier]) -> Step:
+        """After a message was applied to ``profile``: link the ids it named that the
+        person does not have yet (the profile is changed: it lists them)."""
+        step = Step()
+        for identifier in named:
+            known = {profile.person, *profile.identities}
+            if identifier.value in known or identifier.value in profile.absorbed:
+                continue
+            if len(known) >= self.max_identifiers:
+                step.refusals.append(
+                    f"identifier cap: {profile.person!r} has {len(known)} identifiers, "
+                    f"the limit (max_identifiers) is {self.max_identifiers}; "
+                    f"{identifier.value!r} not linked"
+                )
+                continue
+            profile.identities = sorted({*profile.identities, identifier.value})
+            count = len(profile.identities) + 1
+            step.sends.append(
+                Link(identifier.value, identifier.kind, profile.person, profile.kind, count)
+            )
+        return step
+
+    def on_link(self, link: Link) -> Step:
+        """At the partition of ``link.identifier``."""
+        step = Step()
+        pointer = self.tables.canonical_of(link.identifier)
+        canonical = Identifier(link.canonical, link.canonical_kind)
+        if pointer is not None:  # another person's id: the link goes on to that person
+            if pointer.to.value != link.canonical:
+                to = pointer.to
+                step.sends.append(Link(to.value, to.kind, canonical.value, canonical.kind,
+                                       link.count))  # fmt: skip
+            return step
+        profile = self.tables.load(link.identifier)
+        kind = link.kind
+        if profile is not None and not stronger(link.kind, profile.kind):
+            kind = profile.kind
+        here = Identifier(link.identifier, kind)
+        if profile is not None:
+            total = len(profile.identities) + 1 + link.count
+            if total > self.max_identifiers:
+                step.refusals.append(
+                    f"identifier cap: merging {here.value!r} into {canonical.value!r} would "
+                    f"give {total} identifiers, the limit (max_identifiers) is "
+                    f"{self.max_identifiers}"
+                )
+                step.sends.append(Unclaim(link.canonical, link.identifier))
+                return step
+        if here.outranks(canonical):
+            count = link.count + (len(profile.identities) + 1 if profile else 1)
+            step.sends.append(MergeInto(link.canonical, here.value, here.kind, count))
+        elif profile is not None:
+            self._ship(profile, canonical, step)
+        else:
+            step.pointers[link.identifier] = Pointer(canonical, here.kind)
+        return step
+
+    def on_merge_into(self, command: MergeInto) -> Step:
+        """At the loser's partition."""
+        step = Step()
+        pointer = self.tables.canonical_of(command.loser)
+        survivor = Identifier(command.survivor, command.survivor_kind)
+        if pointer is not None:
+            if pointer.to.value != survivor.value:
+                to = pointer.to
+                step.sends.append(Link(to.value, to.kind, survivor.value, survivor.kind,
+                                       command.count))  # fmt: skip
+            return step
+        profile = self.tables.load(command.loser)
+        if profile is None:
+            step.pointers[command.loser] = Pointer(survivor, ANONYMOUS)
+        else:
+            self._ship(profile, survivor, step)
+        return step
+
+    def on_absorb(self, command: Absorb, now_ms: int) -> Step:
+        """At the survivor's partition: merge, reconcile memberships, save."""
+        step = Step()
+        pointer = self.tables.canonical_of(command.survivor)
+        if pointer is not None:  # the survivor itself was absorbed meanwhile
+            step.sends.append(Absorb(pointer.to.value, pointer.to.kind, command.profile))
+            return step
+        absorbed = Profile.from_bytes(orjson.dumps(command.profile))
+        survivor = self.tables.load(command.survivor) or Profile(
+            person=command.survivor, kind=command.survivor_kind
+        )
+        if absorbed.person in survivor.absorbed:
+            return step  # a redelivered absorb
+        previous_due = survivor.next_due_ms()
+        merged = merge_profiles(survivor, absorbed, self.registry, self.rules.trait_rules)
+        step.events = reconcile(survivor, absorbed, merged, self.registry, now_ms)
+        step.saves.append((merged, previous_due))
+        return step
+
+    def on_unclaim(self, command: Unclaim) -> Step:
+        step = Step()
+        profile = self.tables.load(command.canonical)
+        if profile is not None and command.identifier in profile.identities:
+            due = profile.next_due_ms()
+            profile.identities = [i for i in profile.identities if i != command.identifier]
+            step.saves.append((profile, due))
+        return step
+
+    def _ship(self, profile: Profile, survivor: Identifier, step: Step) -> None:
+        """Send ``profile`` to ``survivor`` and point its ids there."""
+        step.sends.append(Absorb(survivor.value, survivor.kind, asdict(profile)))
+        step.pointers[profile.person] = Pointer(survivor, profile.kind)
+        step.removals.append((profile, profile.next_due_ms()))
