@@ -38,9 +38,17 @@ def fresh(events: Iterable[dict[str, Any]], seen: Seen) -> Iterator[dict[str, An
 
 
 def act(event: dict[str, Any]) -> None:
-    """Stand-in for the real work: send the onboarding email, sync the ad audience..."""
+    """Stand-in for the real work: send the onboarding email, sync the ad audience...
+
+    ``audience.merged`` ends the absorbed id's membership because it now belongs to
+    another person (``merged_into``): replace the id, do not treat it as a departure.
+    """
+    where = f"{event['segment']} (v{event['version']}, {event['id']})"
+    if event["type"] == "audience.merged":
+        print(f"{event['person']} is now {event['merged_into']['person']} in {where}")
+        return
     verb = "enters" if event["type"] == "audience.entered" else "leaves"
-    print(f"{event['person']} {verb} {event['segment']} (v{event['version']}, {event['id']})")
+    print(f"{event['person']} {verb} {where}")
 
 
 async def consume(bootstrap: str, topic: str, group: str) -> None:

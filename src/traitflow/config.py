@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from traitflow.exceptions import ConfigError
 
 LOOPBACK = "127.0.0.1"
+JUNK_IDS = ("null", "undefined", "none", "nil", "0", "-1", "anonymous", "unknown", "n/a")
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -89,6 +90,22 @@ class Settings(BaseSettings):
     )
     future_tolerance_s: float = Field(
         300.0, ge=0, description="Messages dated further ahead than this are dead-lettered."
+    )
+    identity_traits: list[str] = Field(
+        default_factory=lambda: ["email"],
+        description="Traits that identify a person: two profiles with the same value merge.",
+    )
+    identity_junk_ids: list[str] = Field(
+        default_factory=lambda: list(JUNK_IDS),
+        description="Id values never used to link people (compared case-insensitively).",
+    )
+    identity_max_ids: int = Field(
+        50, ge=2, description="Most ids one person may have; a merge beyond is refused."
+    )
+    identity_trait_rules: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per trait, how a merge picks its value: "most_recent" (default), '
+        '"oldest" or "non_empty".',
     )
     clock_file: Path | None = Field(
         None, description="Tests and demos: read the current time (epoch ms) from this file."

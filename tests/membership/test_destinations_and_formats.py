@@ -9,8 +9,9 @@ import pytest
 from traitflow.exceptions import InvalidDefinition
 from traitflow.jsonschemas import compile_schema
 from traitflow.membership import Cause, Transition, membership_event
+from traitflow.membership.events import merged_event
 from traitflow.membership.formats import render
-from traitflow.profiles import Profile
+from traitflow.profiles import Membership, Profile
 from traitflow.segments import segment_from_spec
 
 
@@ -119,3 +120,38 @@ def test_render_segment_identify_sets_the_audience_trait() -> None:
 
 def test_an_event_with_destinations_matches_the_published_schema() -> None:
     compile_schema("membership-event.json")(event_for(CRM, ADS))
+
+
+def merged_for(*destinations: dict[str, Any]) -> dict[str, Any]:
+    survivor = Profile("ada", user_id="ada", traits={"email": "ada@example.com"})
+    survivor.memberships["trial"] = Membership(member=True, version=1, since_ms=0)
+    absorbed = Profile("anon-1", anonymous_id="anon-1")
+    cause = Cause("m3", "identify", kind="merge", merged=("ada", "anon-1"))
+    return merged_event(
+        absorbed,
+        "trial",
+        2,
+        survivor,
+        cause,
+        1_795_420_800_000,
+        segment(*destinations).destinations,
+    )
+
+
+def test_a_merged_event_matches_the_schema_and_names_both_ids() -> None:
+    event = merged_for(CRM)
+    compile_schema("membership-event.json")(event)
+    assert (event["type"], event["person"], event["version"]) == ("audience.merged", "anon-1", 2)
+    assert event["merged_into"] == {
+        "person": "ada", "user_id": "ada", "anonymous_id": None, "version": 1,
+    }  # fmt: skip
+    assert event["cause"]["merged"] == {"into": "ada", "from": "anon-1"}
+    assert event["destinations"]["crm"]["traits"] == {"Email": "ada@example.com"}
+
+
+@pytest.mark.parametrize("format_", ["segment-track", "segment-identify"])
+def test_segment_formats_render_a_merge_as_an_alias(format_: str) -> None:
+    alias = render(merged_for({**CRM, "format": format_}), "crm")
+    assert (alias["type"], alias["previousId"], alias["userId"]) == ("alias", "anon-1", "ada")
+    assert "anonymousId" not in alias
+    assert alias["messageId"] == merged_for(CRM)["id"]

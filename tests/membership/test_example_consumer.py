@@ -47,6 +47,13 @@ def test_repeats_and_stale_events_are_dropped() -> None:
     assert seen[("ada", "trial")] == 2
 
 
+def test_a_merge_replaces_the_id_instead_of_leaving(capsys: pytest.CaptureFixture[str]) -> None:
+    merged = {**event("anon-1", "trial", 2), "type": "audience.merged",
+              "merged_into": {"person": "ada"}}  # fmt: skip
+    example().act(merged)
+    assert capsys.readouterr().out == "anon-1 is now ada in trial (v2, anon-1/trial/2)\n"
+
+
 @pytest.mark.integration
 async def test_the_example_consumer_acts_once_per_transition_on_a_real_topic(
     settings: Settings, capsys: pytest.CaptureFixture[str]

@@ -44,9 +44,18 @@ def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]
 
 PROFILE = {
     "type": "object",
-    "required": ["person", "traits", "memberships", "computed"],
+    "required": ["person", "identities", "traits", "memberships", "computed"],
     "properties": {
-        "person": {"type": "string"},
+        "person": {"type": "string", "description": "The canonical id."},
+        "requested": {
+            "type": "string",
+            "description": "Present when the id asked for was merged into this person.",
+        },
+        "identities": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The person's other ids (trait ids as <trait>:<value>).",
+        },
         "traits": {"type": "object"},
         "memberships": {"type": "object"},
         "computed": {"type": "object"},

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import faust
 
+from traitflow.admin.client import person_path
 from traitflow.admin.documents import (
     counts_document,
     explanation_document,
@@ -54,6 +55,20 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
     guarded = _guard(token)
     profiles: Any = context.store.profiles  # the Faust table
 
+    async def follow(view: Any, request: Any, person: str, *rest: str) -> Any:
+        """For an id merged into another person: that person's answer, from its owner."""
+        pointer = context.store.canonical_of(person)
+        if pointer is None:
+            return None
+        owner = str(app.router.key_store("profiles", pointer.to.value)).rstrip("/")
+        headers = {"Authorization": request.headers.get("Authorization", "")}
+        url = owner + person_path(pointer.to.value, *rest)
+        async with app.http_client.get(url, headers=headers) as answer:
+            body = await answer.json(content_type=None)
+            if answer.status == 200:
+                body["requested"] = person
+            return view.json(body, status=answer.status)
+
     @app.page("/openapi.json")
     async def openapi(view: Any, request: Any) -> Any:
         return view.json(admin_openapi())
@@ -64,7 +79,9 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
     async def profile(view: Any, request: Any, person: str) -> Any:
         found = context.store.load(person.encode())
         if found is None:
-            return _error(view, 404, "not_found", f"no profile for {person!r}")
+            return await follow(view, request, person) or _error(
+                view, 404, "not_found", f"no profile for {person!r}"
+            )
         now = context.clock.now_ms()
         return view.json(profile_document(person, found, context.registry, now))
 
@@ -76,7 +93,9 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
             return _error(view, 404, "not_found", f"no live segment {segment!r}")
         found = context.store.load(person.encode())
         if found is None:
-            return _error(view, 404, "not_found", f"no profile for {person!r}")
+            return await follow(view, request, person, "segments", segment) or _error(
+                view, 404, "not_found", f"no profile for {person!r}"
+            )
         now = context.clock.now_ms()
         return view.json(explanation_document(person, found, context.registry, segment, now))
 

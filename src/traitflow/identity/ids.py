@@ -16,11 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from traitflow.config import JUNK_IDS
 from traitflow.ingest.messages import Message, identify_traits
 
 USER, ANONYMOUS, TRAIT = "user", "anonymous", "trait"
 RANKS = {USER: 2, ANONYMOUS: 1, TRAIT: 0}
-DEFAULT_JUNK = ("null", "undefined", "none", "nil", "0", "-1", "anonymous", "unknown", "n/a")
+DEFAULT_JUNK = JUNK_IDS
 
 
 @dataclass(frozen=True, slots=True)

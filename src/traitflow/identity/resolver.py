@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from traitflow.config import Settings
 from traitflow.identity.ids import (
     ANONYMOUS,
     Identifier,
@@ -46,7 +47,9 @@ from traitflow.segments import Registry
 from traitflow.worker.pipeline import process
 
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
+FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
 IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM)
+CAP_REFUSAL = "identifier cap"  # how a refusal by the cap begins (dead-letter reason)
 
 
 class IdentityView(Protocol):
@@ -99,6 +102,29 @@ def encode(command: Command) -> tuple[bytes, str, bytes]:
         Unclaim: lambda c: c.canonical,
     }[type(command)](command)
     return key.encode(), KINDS[type(command)], orjson.dumps(asdict(command))
+
+
+def forwarded_headers(person: Identifier) -> list[tuple[str, bytes]]:
+    return [(FORWARDED_HEADER, person.kind.encode())]
+
+
+def forwarded_kind(headers: Any) -> str | None:
+    """The kind a forwarded message's key was recorded with; None for a producer's record."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in pairs:
+        if name == FORWARDED_HEADER:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+def identity_rules(settings: Settings) -> IdentityRules:
+    return IdentityRules(
+        identity_traits=tuple(settings.identity_traits),
+        junk=JunkFilter(settings.identity_junk_ids),
+        max_identifiers=settings.identity_max_ids,
+        trait_rules=dict(settings.identity_trait_rules),
+        unset_marker=settings.unset_marker,
+    )
 
 
 def decode(kind: str, raw: bytes) -> Command:
@@ -201,9 +227,8 @@ class Resolver:
                 continue
             if len(known) >= self.max_identifiers:
                 step.refusals.append(
-                    f"identifier cap: {profile.person!r} has {len(known)} identifiers, "
-                    f"the limit (max_identifiers) is {self.max_identifiers}; "
-                    f"{identifier.value!r} not linked"
+                    f"{CAP_REFUSAL}: the person has {len(known)} identifiers, the limit "
+                    f"(identity_max_ids) is {self.max_identifiers}; a new one was not linked"
                 )
                 continue
             profile.identities = sorted({*profile.identities, identifier.value})
@@ -233,9 +258,8 @@ class Resolver:
             total = len(profile.identities) + 1 + link.count
             if total > self.max_identifiers:
                 step.refusals.append(
-                    f"identifier cap: merging {here.value!r} into {canonical.value!r} would "
-                    f"give {total} identifiers, the limit (max_identifiers) is "
-                    f"{self.max_identifiers}"
+                    f"{CAP_REFUSAL}: the merge would give {total} identifiers, the limit "
+                    f"(identity_max_ids) is {self.max_identifiers}"
                 )
                 step.sends.append(Unclaim(link.canonical, link.identifier))
                 return step

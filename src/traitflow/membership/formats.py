@@ -6,7 +6,9 @@
 - ``segment-identify``: Segment Engage's identify with ``{<audience_key>: true|false}``.
 
 Both Segment shapes carry ``context.personas`` and use the event id as ``messageId``, so a
-repeated event stays recognisable downstream.
+repeated event stays recognisable downstream. An ``audience.merged`` event (two ids found
+to be one member) becomes, in both, Segment's ``alias`` from the absorbed id to the
+surviving one: the member stays, under the surviving id.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def render(event: dict[str, Any], destination: str | None = None) -> dict[str, A
     if routed is None:
         return {k: v for k, v in event.items() if k != "destinations"}
     traits: dict[str, Any] = routed["traits"]
+    if routed["format"].startswith("segment-") and event["type"] == "audience.merged":
+        return _segment_alias(event, traits)
     if routed["format"] == "segment-track":
         return _segment_track(event, traits)
     if routed["format"] == "segment-identify":
@@ -45,6 +49,19 @@ def _segment_identify(event: dict[str, Any], traits: dict[str, Any]) -> dict[str
         **_segment_common(event, traits),
         "type": "identify",
         "traits": {**traits, key: event["type"] == "audience.entered"},
+    }
+
+
+def _segment_alias(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
+    survivor = event["merged_into"]
+    common = _segment_common(event, traits)
+    common.pop("anonymousId", None)
+    previous = event.get("user_id") or event.get("anonymous_id") or event["person"]
+    return {
+        **common,
+        "type": "alias",
+        "previousId": previous,
+        "userId": survivor.get("user_id") or survivor["person"],
     }
 
 

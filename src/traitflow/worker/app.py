@@ -64,7 +64,11 @@ def create_app(
         "value_type": bytes,
         "partitions": settings.partitions,
     }
-    store = ProfileStore(app.Table("profiles", **tables), app.Table("schedule", **tables))
+    store = ProfileStore(
+        app.Table("profiles", **tables),
+        app.Table("schedule", **tables),
+        app.Table("identities", **tables),
+    )
     registry = Registry()
     feed = (
         None
@@ -78,7 +82,7 @@ def create_app(
         metrics.published(transitions)
         counts.observe(partition, transitions)
 
-    sinks = _sinks(app, settings, events, testing, published)
+    sinks = _sinks(app, settings, events, testing, published, counts.drop)
     loaded = feed.loaded if feed else _loaded
     backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
     handler = EventHandler(settings, registry, store, sinks, clock, backfiller, metrics)
@@ -208,7 +212,12 @@ async def _loaded(version: int) -> None:
 
 
 def _sinks(
-    app: faust.App, settings: Settings, events: Any, testing: bool, published: Observer
+    app: faust.App,
+    settings: Settings,
+    events: Any,
+    testing: bool,
+    published: Observer,
+    removed: Callable[[int, Any], None],
 ) -> Sinks:
     if testing:
         events, membership, deadletter, status = (app.channel() for _ in range(4))
@@ -220,4 +229,5 @@ def _sinks(
         deadletter=app.topic(topics.deadletter, partitions=settings.partitions, **RAW),
         status=app.topic(topics.status, partitions=1, **RAW),
         published=published,
+        removed=removed,
     )

@@ -32,7 +32,18 @@ class MembershipCounts:
         if counted is None:
             return
         for event in events:
+            if _ends_an_absorbed_membership(event):
+                continue  # counted off where the absorbed profile lived (``drop``)
             counted[str(event["segment"])] += 1 if event["type"] == ENTERED else -1
+
+    def drop(self, partition: int, profile: Any) -> None:
+        """A profile left the partition (merged into another person's)."""
+        counted = self._by_partition.get(partition)
+        if counted is None:
+            return
+        for key, membership in profile.memberships.items():
+            if membership.member:
+                counted[key] -= 1
 
     def forget(self) -> None:
         self._by_partition.clear()
@@ -44,3 +55,8 @@ def count_members(memberships: Iterable[dict[str, Any]]) -> Counter[str]:
     for membership in memberships:
         counted.update(key for key, state in membership.items() if state.get("member"))
     return counted
+
+
+def _ends_an_absorbed_membership(event: dict[str, Any]) -> bool:
+    merged = event.get("cause", {}).get("merged")
+    return bool(merged) and merged.get("from") == event.get("person")

@@ -13,17 +13,31 @@ from typing import Any
 import orjson
 
 from traitflow.clock import Clock
-from traitflow.commands import BackfillCommand, TickCommand, command_kind
+from traitflow.commands import BackfillCommand, TickCommand, command_headers, command_kind
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
-from traitflow.ingest.messages import Message, parse_message
+from traitflow.identity.resolver import (
+    CAP_REFUSAL,
+    IDENTITY_COMMANDS,
+    Absorb,
+    Command,
+    Link,
+    MergeInto,
+    Resolver,
+    Step,
+    decode,
+    encode,
+    forwarded_headers,
+    forwarded_kind,
+    identity_rules,
+)
+from traitflow.ingest.messages import parse_message
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.metrics import WorkerMetrics, reason_kind
-from traitflow.worker.pipeline import Outcome, process
-from traitflow.worker.sinks import Sinks, deliver, publish_transitions
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.sinks import OutRecord, Sinks, deliver, publish_transitions
+from traitflow.worker.state import IdentityTables, ProfileStore
 from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
@@ -58,6 +72,7 @@ class EventHandler:
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, sinks)
         self.metrics = metrics
+        self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
 
     async def handle(
@@ -81,9 +96,10 @@ class EventHandler:
                 fallback_timestamp_ms=origin.timestamp_ms,
                 latest_ms=now + int(self.settings.future_tolerance_s * 1000),
             )
-            person = message.person.encode()
             with self.metrics.evaluation.time():
-                decided = self._decide(message, now, origin.offset) if key == person else None
+                step = self.resolver.on_message(
+                    _text(key), forwarded_kind(headers), message, now, origin.offset
+                )
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
             return
@@ -91,33 +107,36 @@ class EventHandler:
             log.exception("cannot process %s", origin)
             await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
             return
-        if decided is None:
-            await deliver(self.sinks.events, [(person, raw, None)])  # re-key to its person
-            return
-        outcome, previous_due = decided
-        await publish_transitions(self.sinks, person, origin.partition, outcome.events)
-        self.store.save(person, outcome.profile, previous_due)
-        self.metrics.messages.labels(message.type).inc()
-        if outcome.events:
-            self.metrics.end_to_end.observe(max(0, now_ms() - message.timestamp_ms) / 1000)
+        await self._carry_out(step, key, raw, origin)
+        if step.forward is None and step.saves:
+            self.metrics.messages.labels(message.type).inc()
+            if step.events:
+                self.metrics.end_to_end.observe(max(0, now_ms() - message.timestamp_ms) / 1000)
 
-    def _decide(self, message: Message, now_ms: int, offset: int) -> tuple[Outcome, int | None]:
-        """Process ``message`` unless the stored profile already applied it.
-
-        After a crash Kafka redelivers records past the last committed offset, though the
-        profile may already hold their effect (Faust writes the changelog before it commits
-        offsets). Applying one twice would count its event twice, so the profile records the
-        offset it applied last. A repeat publishes nothing and saves the profile unchanged,
-        which re-sends its changelog record in case the crash lost it.
-        """
-        profile = self.store.load(message.person.encode())
-        previous_due = profile.next_due_ms() if profile is not None else None
-        if profile is not None and offset <= profile.applied_offset:
-            log.debug("offset %d already applied to its profile", offset)
-            return Outcome(profile, []), previous_due
-        outcome = process(profile, message, self.registry, self.settings.unset_marker, now_ms)
-        outcome.profile.applied_offset = offset
-        return outcome, previous_due
+    async def _carry_out(self, step: Step, key: bytes | None, raw: bytes, origin: Origin) -> None:
+        """Publish what ``step`` sends and wait for Kafka, then write the tables."""
+        records: list[OutRecord] = []
+        if step.forward is not None:
+            records.append((step.forward.value.encode(), raw, forwarded_headers(step.forward)))
+        for command in step.sends:
+            command_key, command_name, value = encode(command)
+            records.append((command_key, value, command_headers(command_name)))
+        await deliver(self.sinks.events, records)
+        await publish_transitions(self.sinks, origin.partition, step.events)
+        for reason in step.refusals:
+            if reason.startswith(CAP_REFUSAL):
+                self.metrics.identity_refusals.inc()
+            await self._dead_letter(key, raw, reason, origin)
+        for identifier, pointer in step.pointers.items():
+            self.store.point(identifier, pointer)
+        for identifier in step.unpointed:
+            self.store.unpoint(identifier)
+        for profile, due in step.removals:
+            self.store.remove(profile, due)
+            self.sinks.removed(origin.partition, profile)
+            self.metrics.identity_merges.inc()
+        for profile, due in step.saves:
+            self.store.save(profile.person.encode(), profile, due)
 
     async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
         try:
@@ -125,10 +144,22 @@ class EventHandler:
                 await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
             elif kind == "backfill":
                 await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
+            elif kind in IDENTITY_COMMANDS:
+                step = self._identity_step(decode(kind, raw))
+                await self._carry_out(step, key, raw, origin)
             else:
                 await self._dead_letter(key, raw, f"unknown command {kind!r}", origin)
-        except (orjson.JSONDecodeError, TypeError) as exc:
-            await self._dead_letter(key, raw, f"invalid {kind} command: {exc}", origin)
+        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+            await self._dead_letter(key, raw, f"invalid {kind} command: {exc!r}", origin)
+
+    def _identity_step(self, command: Command) -> Step:
+        if isinstance(command, Link):
+            return self.resolver.on_link(command)
+        if isinstance(command, MergeInto):
+            return self.resolver.on_merge_into(command)
+        if isinstance(command, Absorb):
+            return self.resolver.on_absorb(command, self.clock.now_ms())
+        return self.resolver.on_unclaim(command)
 
     async def _dead_letter(
         self, key: bytes | None, raw: bytes, reason: str, origin: Origin
@@ -142,3 +173,7 @@ class EventHandler:
             ("traitflow-source", f"{origin.topic}/{origin.partition}/{origin.offset}".encode()),
         ]
         await deliver(self.sinks.deadletter, [(key, raw, headers)])
+
+
+def _text(key: bytes | None) -> str | None:
+    return key.decode(errors="replace") if key is not None else None

@@ -25,6 +25,8 @@ REASON_KINDS = (
     ("in the future", "future_timestamp"),
     ("invalid timestamp", "invalid_timestamp"),
     ("internal error", "internal_error"),
+    ("identifier cap", "identifier_cap"),
+    ("junk identifiers only", "junk_identifier"),
     ("invalid", "invalid_message"),
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -72,6 +74,16 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
         )
 
+        self.identity_merges = Counter(
+            "traitflow_identity_merges",
+            "Profiles merged into another person's (counted where the absorbed one lived).",
+            registry=self.registry,
+        )
+        self.identity_refusals = Counter(
+            "traitflow_identity_refusals",
+            "Links refused by the identifier cap (each also dead-lettered with its reason).",
+            registry=self.registry,
+        )
         self.backfill_profiles = Counter(
             "traitflow_backfill_profiles",
             "Stored profiles re-evaluated by backfills after definitions changed.",
@@ -86,7 +98,7 @@ class WorkerMetrics:
 
     def published(self, events: list[dict[str, Any]]) -> None:
         for event in events:
-            direction = "entered" if event["type"] == "audience.entered" else "exited"
+            direction = str(event["type"]).removeprefix("audience.")
             self.transitions.labels(str(event["segment"]), direction).inc()
 
 

@@ -18,6 +18,10 @@ def _nobody(partition: int, events: list[Event]) -> None:
     """Agent tests observe the membership channel itself."""
 
 
+def _nothing(partition: int, profile: Any) -> None:
+    """Agent tests keep no member counts."""
+
+
 class Sink(Protocol):
     async def send(
         self,
@@ -36,6 +40,7 @@ class Sinks:
     deadletter: Sink
     status: Sink
     published: Observer = _nobody  # told of every transition once Kafka has it
+    removed: Callable[[int, Any], None] = _nothing  # a profile merged away from a partition
 
 
 async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | None = None) -> None:
@@ -48,12 +53,11 @@ async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | Non
         await acknowledgement
 
 
-async def publish_transitions(
-    sinks: Sinks, person: bytes, partition: int, events: list[Event]
-) -> None:
-    """One person's membership events, acknowledged by Kafka, then told to the observer
-    (metrics, member counts) with the events partition that owns the person."""
+async def publish_transitions(sinks: Sinks, partition: int, events: list[Event]) -> None:
+    """Membership events, keyed by their person, acknowledged by Kafka, then told to the
+    observer (metrics, member counts) with the events partition that decided them."""
     if not events:
         return
-    await deliver(sinks.membership, [(person, orjson.dumps(event), None) for event in events])
+    records = [(str(event["person"]).encode(), orjson.dumps(event), None) for event in events]
+    await deliver(sinks.membership, records)
     sinks.published(partition, events)

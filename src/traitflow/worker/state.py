@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from traitflow.identity.ids import Identifier, Pointer
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
@@ -34,9 +35,32 @@ def person_of(key: bytes) -> tuple[int, bytes]:
 
 
 class ProfileStore:
-    def __init__(self, profiles: Table, schedule: Table) -> None:
+    def __init__(self, profiles: Table, schedule: Table, identities: Table | None = None) -> None:
         self.profiles = profiles
         self.schedule = schedule
+        self.identities: Table = identities if identities is not None else {}
+
+    def canonical_of(self, identifier: str) -> Pointer | None:
+        """The ``identities`` entry of an id: where its person's profile lives now."""
+        stored = self.identities.get(identifier.encode())
+        if stored is None:
+            return None
+        entry = orjson.loads(stored)
+        return Pointer(Identifier(entry["to"], entry["to_kind"]), entry["kind"])
+
+    def point(self, identifier: str, pointer: Pointer) -> None:
+        entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind}
+        self.identities[identifier.encode()] = orjson.dumps(entry)
+
+    def unpoint(self, identifier: str) -> None:
+        self.identities.pop(identifier.encode(), None)
+
+    def remove(self, profile: Profile, previous_due: int | None) -> None:
+        """Drop a profile merged into another person, with its schedule entry."""
+        person = profile.person.encode()
+        self.profiles.pop(person, None)
+        if previous_due is not None:
+            self.schedule.pop(schedule_key(previous_due, person), None)
 
     @property
     def profiles_store(self) -> Any:
@@ -92,6 +116,19 @@ class ProfileStore:
         return max(0, int(database.property_int_value("rocksdb.estimate-num-keys") or 0) - 1)
 
 
+class IdentityTables:
+    """The store as the identity resolver reads it (ids as text)."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        self.store = store
+
+    def canonical_of(self, identifier: str) -> Pointer | None:
+        return self.store.canonical_of(identifier)
+
+    def load(self, person: str) -> Profile | None:
+        return self.store.load(person.encode())
+
+
 async def re_decide(
     store: ProfileStore,
     sinks: Sinks,
@@ -112,7 +149,7 @@ async def re_decide(
         log.exception("skipped an unreadable profile (%d-byte key)", len(person))
         return
     events = [membership_event(profile, t, c, registry.destinations(t.segment)) for t, c in flips]
-    await publish_transitions(sinks, person, partition, events)
+    await publish_transitions(sinks, partition, events)
     store.save(person, profile, previous_due)
 
 
