@@ -17,7 +17,9 @@ from typing import Any
 import faust
 import orjson
 
+from traitflow.commands import command_kind
 from traitflow.config import Settings
+from traitflow.logs import logging_config
 from traitflow.worker.app import RAW, broker_urls, create_app
 
 
@@ -26,11 +28,11 @@ class Stopwatch:
         self.total, self.result = total, result
         self.count, self.started = 0, 0.0
 
-    def tick(self) -> None:
-        if self.count == 0:
+    def tick(self, count: int = 1) -> None:
+        if not self.started:
             self.started = time.perf_counter()
-        self.count += 1
-        if self.count == self.total:
+        self.count += count
+        if self.count >= self.total and not self.result.exists():
             elapsed = time.perf_counter() - self.started
             self.result.write_text(
                 orjson.dumps({"events": self.total, "seconds": elapsed}).decode()
@@ -67,14 +69,24 @@ def naive_app(settings: Settings, watch: Stopwatch) -> faust.App:
 
 
 def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
+    """Counts the topic's messages (not the commands the worker sends itself) once their
+    batch is acknowledged; the clock starts at the first record handled."""
     built = create_app(settings)
-    handle = built.handler.handle
+    handle, closed = built.handler.handle, built.batcher.closed
 
-    async def timed(*args: Any) -> None:
+    async def started(*args: Any) -> None:
+        if not watch.started:
+            watch.started = time.perf_counter()
         await handle(*args)
-        watch.tick()
 
-    built.handler.handle = timed  # type: ignore[method-assign]
+    def counted(events: list[Any]) -> None:
+        closed(events)
+        messages = sum(command_kind(e.message.headers) is None for e in events)
+        if messages:
+            watch.tick(messages)
+
+    built.handler.handle = started  # type: ignore[method-assign]
+    built.batcher.closed = counted
     return built.app
 
 
@@ -87,7 +99,13 @@ def main() -> None:
     )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    faust.Worker(build(settings, watch), loop=loop, loglevel="warning").execute_from_commandline()
+    faust.Worker(
+        build(settings, watch),
+        loop=loop,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings),  # as `traitflow worker` runs
+        quiet=True,
+    ).execute_from_commandline()
 
 
 if __name__ == "__main__":

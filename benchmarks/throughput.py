@@ -1,9 +1,10 @@
 """Benchmark v0: how close the traitflow worker gets to the ceiling, measured in one run.
 
-Fills an events topic with N realistic messages, then measures over that same topic:
+Fills an events topic with N messages of the standard workload (benchmarks/README.md),
+then measures over that same topic:
   (a) raw aiokafka getmany + orjson.loads: the ceiling for a Python consumer;
   (b) a naive Faust agent doing one RocksDB table read + write per event;
-  (c) the traitflow worker (validation, profiles, example definitions, membership events).
+  (c) the traitflow worker (validation, identity, profiles, 100 segments, membership events).
 Prints events/s and the ratios (c)/(a) and (c)/(b). Uses the embedded broker unless
 KAFKA_BOOTSTRAP is set. Usage: python benchmarks/throughput.py [--events N]
 """
@@ -12,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+import workload
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from common import broker_for_run, faust_run, fill, spread
+from common import broker_for_run, faust_run, fill
 
-from traitflow.assets import asset_dir
 from traitflow.config import Settings
-from traitflow.ingest.demo import demo_message
-from traitflow.segments import load_definitions
 from traitflow.segments.topic import apply_definitions
 
 
@@ -54,17 +52,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--people", type=int, default=2_000)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--people", type=int, default=workload.PEOPLE)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-"))
     with broker_for_run() as settings_for:
         settings = settings_for(workdir, args.partitions)
-        definitions = load_definitions(asset_dir("examples") / "segments.yaml")
-        asyncio.run(apply_definitions(settings, definitions))
-        rng = random.Random(7)
-        messages = spread([demo_message(rng) for _ in range(args.events)], args.people)
+        asyncio.run(apply_definitions(settings, workload.definitions()))
+        messages = workload.messages(args.events, args.people)
         print(f"filling {settings.topics.events}: {args.events} messages, {args.people} people")
         asyncio.run(fill(settings, messages))
         ceiling = asyncio.run(raw_ceiling(settings, args.events))

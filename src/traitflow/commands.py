@@ -13,6 +13,7 @@ import orjson
 
 COMMAND_HEADER = "traitflow-command"
 COMMAND_KEY = b"\x00traitflow-command"
+SCANNING_COMMANDS = ("tick", "backfill")  # they scan tables: a batch closes before them
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     future_tolerance_s: float = Field(
         300.0, ge=0, description="Messages dated further ahead than this are dead-lettered."
     )
+    batch_max_records: int = Field(
+        1000, ge=1, description="Records a worker handles before it settles a batch."
+    )
+    batch_max_wait_s: float = Field(
+        0.02, gt=0, description="Longest a batch stays open (bounds the added latency)."
+    )
     identity_traits: list[str] = Field(
         default_factory=lambda: ["email"],
         description="Traits that identify a person: two profiles with the same value merge.",

@@ -8,7 +8,7 @@ definitions need (see ``traitflow.segments.features``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -54,7 +54,7 @@ class Profile:
     absorbed: list[str] = field(default_factory=list)  # profiles merged into it
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson writes dataclasses itself, ~10x faster than asdict
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Profile:

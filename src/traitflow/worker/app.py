@@ -14,9 +14,11 @@ from faust.types import TP
 from traitflow.admin.views import AdminContext, install_admin
 from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.clock import Clock, clock_for
+from traitflow.commands import SCANNING_COMMANDS, command_kind
 from traitflow.config import Settings
 from traitflow.segments import Registry
 from traitflow.worker.backfill import Backfiller
+from traitflow.worker.batch import Batcher
 from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.metrics import StateCollector, StateReadings, WorkerMetrics, directory_bytes
@@ -42,6 +44,7 @@ class WorkerApp:
     registry: Registry
     handler: EventHandler
     scheduler: TickScheduler
+    batcher: Batcher
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -89,22 +92,47 @@ def create_app(
     owned = _owned(app, events)
     scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, owned)
 
+    async def process(event: Any) -> None:
+        message = event.message
+        origin = Origin(
+            message.topic, message.partition, message.offset, int(message.timestamp * 1000)
+        )
+        await handler.handle(message.key, message.value, origin, message.headers)
+
+    batcher = Batcher(
+        process,
+        handler.outbox,
+        store.flush,
+        scans=lambda event: command_kind(event.message.headers) in SCANNING_COMMANDS,
+        max_records=1 if testing else settings.batch_max_records,
+        max_wait_s=settings.batch_max_wait_s,
+        closed=lambda events: metrics.batch_records.observe(len(events)),
+    )
+
     @app.on_partitions_revoked.connect
     def forget_partition_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Another worker may own these partitions next: counts and offsets start over."""
+        """Another worker may own these partitions next: counts, offsets and the batch's
+        records of those partitions start over."""
         counts.forget()
         handler.processed.clear()
+        topic = events.get_topic_name()
+        revoked = args[0] if args else set()
+        batcher.discard({tp.partition for tp in revoked if tp.topic == topic}, store.discard)
 
     @app.agent(events, name="process-events")
     async def process_events(stream: Any) -> None:
         if feed is not None:
             await feed.ready.wait()
-        async for event in stream.events():
-            message = event.message
-            origin = Origin(
-                message.topic, message.partition, message.offset, int(message.timestamp * 1000)
-            )
-            await handler.handle(message.key, message.value, origin, message.headers)
+        manual = stream.noack()  # acked by the batcher, once the batch's writes are done
+        batcher.ack = manual.ack
+        batcher.idle = manual.channel.empty
+        async for event in manual.events():
+            await batcher.add(event)
+
+    async def close_quiet_batches() -> None:
+        await batcher.close_if_old()
+
+    app.timer(interval=settings.batch_max_wait_s)(close_quiet_batches)
 
     if feed is not None:
         app.task(feed.run)
@@ -114,7 +142,7 @@ def create_app(
         recovered = _recovered(app)
         context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
         install_admin(app, context)
-    return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler)
+    return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher)
 
 
 def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed) -> None:

@@ -2,6 +2,8 @@
 
 Order matters for no loss: membership events are acknowledged by Kafka before the profile
 that records them is written, so a crash can repeat an event (same id), never lose one.
+Records are handled in batches (``traitflow.worker.batch``): sends go to ``outbox`` and
+table writes are held until the batch closes.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from traitflow.ingest.messages import parse_message
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
+from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics, reason_kind
-from traitflow.worker.sinks import OutRecord, Sinks, deliver, publish_transitions
+from traitflow.worker.sinks import OutRecord, Sinks
 from traitflow.worker.state import IdentityTables, ProfileStore
 from traitflow.worker.timers import Ticker
 
@@ -72,6 +75,7 @@ class EventHandler:
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, sinks)
         self.metrics = metrics
+        self.outbox = Outbox(sinks)
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
 
@@ -84,6 +88,7 @@ class EventHandler:
         without committing, and the record is processed again after restart.
         """
         self.processed[origin.partition] = origin.offset
+        self.store.writing_for(origin.partition)
         kind = command_kind(headers)
         if kind is not None:
             await self._command(kind, key, raw, origin)
@@ -111,18 +116,23 @@ class EventHandler:
         if step.forward is None and step.saves:
             self.metrics.messages.labels(message.type).inc()
             if step.events:
-                self.metrics.end_to_end.observe(max(0, now_ms() - message.timestamp_ms) / 1000)
+                stamp = message.timestamp_ms
+                self.outbox.after_settling(lambda: self._observe_end_to_end(stamp))
+
+    def _observe_end_to_end(self, timestamp_ms: int) -> None:
+        self.metrics.end_to_end.observe(max(0, now_ms() - timestamp_ms) / 1000)
 
     async def _carry_out(self, step: Step, key: bytes | None, raw: bytes, origin: Origin) -> None:
-        """Publish what ``step`` sends and wait for Kafka, then write the tables."""
+        """Publish what ``step`` sends, then write the tables (held until the batch's sends
+        are acknowledged)."""
         records: list[OutRecord] = []
         if step.forward is not None:
             records.append((step.forward.value.encode(), raw, forwarded_headers(step.forward)))
         for command in step.sends:
             command_key, command_name, value = encode(command)
             records.append((command_key, value, command_headers(command_name)))
-        await deliver(self.sinks.events, records)
-        await publish_transitions(self.sinks, origin.partition, step.events)
+        await self.outbox.send(self.sinks.events, records)
+        await self.outbox.publish_transitions(origin.partition, step.events)
         for reason in step.refusals:
             if reason.startswith(CAP_REFUSAL):
                 self.metrics.identity_refusals.inc()
@@ -172,7 +182,7 @@ class EventHandler:
             ("traitflow-reason", reason.encode()),
             ("traitflow-source", f"{origin.topic}/{origin.partition}/{origin.offset}".encode()),
         ]
-        await deliver(self.sinks.deadletter, [(key, raw, headers)])
+        await self.outbox.send(self.sinks.deadletter, [(key, raw, headers)])
 
 
 def _text(key: bytes | None) -> str | None:

@@ -67,6 +67,12 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self.batch_records = Histogram(
+            "traitflow_batch_records",
+            "Records per batch: their sends acknowledged together, their writes made once.",
+            registry=self.registry,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+        )
         self.end_to_end = Histogram(
             "traitflow_end_to_end_seconds",
             "From a message's timestamp to its membership events being acknowledged.",

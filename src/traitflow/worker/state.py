@@ -1,5 +1,8 @@
 """The worker's tables: profiles, and the schedule of their next due instants.
 
+Writes go through ``WriteBehind`` (see ``traitflow.worker.batch``): they reach the Faust
+tables when the worker's batch closes, after Kafka acknowledged the batch's sends.
+
 The schedule holds one key per person, ``<instant, 13 digits>/<person>``, in the same
 partition as the profile: RocksDB keeps keys sorted, so what is due is a prefix scan and
 an idle profile costs nothing per tick. Both tables are changelogged, so due instants
@@ -18,6 +21,7 @@ from traitflow.identity.ids import Identifier, Pointer
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
+from traitflow.worker.batch import WriteBehind
 from traitflow.worker.sinks import Sinks, publish_transitions
 
 log = logging.getLogger(__name__)
@@ -36,13 +40,31 @@ def person_of(key: bytes) -> tuple[int, bytes]:
 
 class ProfileStore:
     def __init__(self, profiles: Table, schedule: Table, identities: Table | None = None) -> None:
-        self.profiles = profiles
+        self.profiles = profiles  # the Faust tables, for scans and routing
         self.schedule = schedule
         self.identities: Table = identities if identities is not None else {}
+        self._profiles = WriteBehind(self.profiles)
+        self._schedule = WriteBehind(self.schedule)
+        self._identities = WriteBehind(self.identities)
+        self.held = (self._profiles, self._schedule, self._identities)
+
+    def writing_for(self, partition: int) -> None:
+        """The events partition whose record is being processed: where writes belong."""
+        for table in self.held:
+            table.partition = partition
+
+    def flush(self, partition: int) -> int:
+        """Write one partition's held writes to the tables (see ``Batcher``)."""
+        return sum(table.flush(partition) for table in self.held)
+
+    def discard(self, partition: int) -> None:
+        """Forget a revoked partition's held writes: its records will be processed again."""
+        for table in self.held:
+            table.discard(partition)
 
     def canonical_of(self, identifier: str) -> Pointer | None:
         """The ``identities`` entry of an id: where its person's profile lives now."""
-        stored = self.identities.get(identifier.encode())
+        stored = self._identities.get(identifier.encode())
         if stored is None:
             return None
         entry = orjson.loads(stored)
@@ -50,36 +72,36 @@ class ProfileStore:
 
     def point(self, identifier: str, pointer: Pointer) -> None:
         entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind}
-        self.identities[identifier.encode()] = orjson.dumps(entry)
+        self._identities[identifier.encode()] = orjson.dumps(entry)
 
     def unpoint(self, identifier: str) -> None:
-        self.identities.pop(identifier.encode(), None)
+        self._identities.pop(identifier.encode())
 
     def remove(self, profile: Profile, previous_due: int | None) -> None:
         """Drop a profile merged into another person, with its schedule entry."""
         person = profile.person.encode()
-        self.profiles.pop(person, None)
+        self._profiles.pop(person)
         if previous_due is not None:
-            self.schedule.pop(schedule_key(previous_due, person), None)
+            self._schedule.pop(schedule_key(previous_due, person))
 
     @property
     def profiles_store(self) -> Any:
         return _store(self.profiles)
 
     def load(self, person: bytes) -> Profile | None:
-        stored = self.profiles.get(person)
+        stored = self._profiles.get(person)
         return Profile.from_bytes(stored) if stored is not None else None
 
     def save(self, person: bytes, profile: Profile, previous_due: int | None) -> None:
         """Write the profile and move its schedule entry if its next due instant changed."""
-        self.profiles[person] = profile.to_bytes()
+        self._profiles[person] = profile.to_bytes()
         due = profile.next_due_ms()
         if due == previous_due:
             return
         if previous_due is not None:
-            self.schedule.pop(schedule_key(previous_due, person), None)
+            self._schedule.pop(schedule_key(previous_due, person))
         if due is not None:
-            self.schedule[schedule_key(due, person)] = b""
+            self._schedule[schedule_key(due, person)] = b""
 
     def due(self, partition: int, until_ms: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` (instant, person) due by ``until_ms`` in one partition, oldest first."""

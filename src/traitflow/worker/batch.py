@@ -1,0 +1,196 @@
+"""Batches of records: many sends acknowledged at once, one table write per changed key.
+
+Per record, the worker used to wait for Kafka to acknowledge its membership events, then
+write the profile (one changelog record per write). In a batch, every record's sends go
+out at once and the tables' writes are held back; when the batch closes, the worker waits
+for every acknowledgement, then writes each changed key once, then acknowledges the
+records to Faust, which commits their offsets only after flushing those table writes.
+The order that makes "a crash repeats, never loses" hold per record holds per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from typing import Any
+
+import orjson
+from faust.streams import _current_event
+
+from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks
+
+Table = MutableMapping[bytes, bytes]
+_DELETED = None
+
+
+class WriteBehind:
+    """A table whose writes wait in memory for ``flush``; reads see them at once.
+
+    Each held write remembers the events partition it was made for: Faust tables write to
+    the RocksDB database and changelog partition of the event being processed, so the
+    flush replays each partition's writes under an event of that partition.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.held: dict[bytes, tuple[int, bytes | None]] = {}
+        self.partition = 0  # of the record being processed
+
+    def get(self, key: bytes) -> bytes | None:
+        held = self.held.get(key)
+        if held is not None:
+            return held[1]
+        return self.table.get(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.held[key] = (self.partition, value)
+
+    def pop(self, key: bytes) -> None:
+        self.held[key] = (self.partition, _DELETED)
+
+    def discard(self, partition: int) -> None:
+        for key in [key for key, (p, _) in self.held.items() if p == partition]:
+            del self.held[key]
+
+    def flush(self, partition: int) -> int:
+        """Write the held writes of one partition; how many."""
+        mine = [(key, value) for key, (p, value) in self.held.items() if p == partition]
+        for key, value in mine:
+            del self.held[key]
+            if value is _DELETED:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+        return len(mine)
+
+
+class Outbox:
+    """Sends of a batch: published at once, acknowledged together when the batch closes."""
+
+    def __init__(self, sinks: Sinks) -> None:
+        self.sinks = sinks
+        self.acks: list[Awaitable[Any]] = []
+        self.transitions: list[tuple[int, list[Event]]] = []
+        self.afterwards: list[Callable[[], None]] = []
+
+    async def send(self, sink: Sink, records: Sequence[OutRecord]) -> None:
+        for key, value, headers in records:
+            self.acks.append(await sink.send(key=key, value=value, headers=headers))
+
+    async def publish_transitions(self, partition: int, events: list[Event]) -> None:
+        if events:
+            await self.send(self.sinks.membership, _membership_records(events))
+            self.transitions.append((partition, events))
+
+    def after_settling(self, call: Callable[[], None]) -> None:
+        """Run ``call`` once this batch's sends are acknowledged (e.g. a latency metric)."""
+        self.afterwards.append(call)
+
+    async def settle(self) -> None:
+        """Wait for every acknowledgement; then tell the observers what Kafka has."""
+        acks, self.acks = self.acks, []
+        for acknowledgement in acks:
+            await acknowledgement
+        transitions, self.transitions = self.transitions, []
+        for partition, events in transitions:
+            self.sinks.published(partition, events)
+        afterwards, self.afterwards = self.afterwards, []
+        for call in afterwards:
+            call()
+
+    def discard(self, partitions: set[int]) -> None:
+        """A rebalance took ``partitions`` away: their records will be processed elsewhere
+        (what was sent for them is acknowledged still, and repeated there with same ids)."""
+        self.transitions = [(p, e) for p, e in self.transitions if p not in partitions]
+
+
+def _membership_records(events: list[Event]) -> list[OutRecord]:
+    return [(str(event["person"]).encode(), orjson.dumps(event), None) for event in events]
+
+
+@contextlib.contextmanager
+def as_current(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, as during its own processing (see WriteBehind)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Batcher:
+    """Collects a stream's records into batches closed when no record waits (so a quiet
+    stream adds no delay, and a busy one makes large batches), by size, by age, or before
+    a record that scans the tables (a tick or backfill command must see every earlier
+    write).
+
+    ``process`` handles one record inside the batch; closing settles the batch's sends,
+    flushes the held writes of each partition under one of its events, then acks them.
+    """
+
+    def __init__(
+        self,
+        process: Callable[[Any], Awaitable[None]],
+        outbox: Outbox,
+        flush: Callable[[int], int],
+        scans: Callable[[Any], bool],
+        max_records: int,
+        max_wait_s: float,
+        closed: Callable[[list[Any]], None] = lambda events: None,
+        idle: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.process = process
+        self.outbox = outbox
+        self.flush = flush
+        self.scans = scans
+        self.max_records = max_records
+        self.max_wait_s = max_wait_s
+        self.closed = closed  # told each batch's records once they are acked
+        self.idle = idle  # no record is waiting in the stream
+        self.ack: Callable[[Any], Awaitable[Any]] | None = None  # the stream's, once it runs
+        self.events: list[Any] = []
+        self.opened = 0.0
+        self.lock = asyncio.Lock()
+
+    async def add(self, event: Any) -> None:
+        async with self.lock:
+            now = asyncio.get_running_loop().time()
+            if self.events and (self.scans(event) or now - self.opened >= self.max_wait_s):
+                await self._close()
+            if not self.events:
+                self.opened = now
+            self.events.append(event)
+            await self.process(event)
+            if len(self.events) >= self.max_records or self.idle():
+                await self._close()
+
+    async def close_if_old(self) -> None:
+        """Called periodically: a quiet stream still closes its batch within max_wait_s."""
+        async with self.lock:
+            age = asyncio.get_running_loop().time() - self.opened
+            if self.events and age >= self.max_wait_s:
+                await self._close()
+
+    def discard(self, partitions: set[int], forget: Callable[[int], None]) -> None:
+        """After a rebalance revoked ``partitions``: drop their records and held writes
+        unacknowledged; the new owner processes them again from the committed offset."""
+        self.events = [e for e in self.events if e.message.partition not in partitions]
+        for partition in partitions:
+            forget(partition)
+        self.outbox.discard(partitions)
+
+    async def _close(self) -> None:
+        events, self.events = self.events, []
+        await self.outbox.settle()
+        last_of: dict[int, Any] = {}
+        for event in events:
+            last_of[event.message.partition] = event
+        for partition, event in last_of.items():
+            with as_current(event):
+                self.flush(partition)
+        assert self.ack is not None, "the batcher runs inside the agent's stream"
+        for event in events:
+            await self.ack(event)
+        self.closed(events)

@@ -1,0 +1,169 @@
+"""Batches: sends acknowledged before held writes reach the tables, before records are acked."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.streams import current_event
+
+from traitflow.worker.batch import Batcher, Outbox, WriteBehind
+from traitflow.worker.sinks import Sinks
+
+
+@dataclass
+class Message:
+    partition: int
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Record:
+    name: str
+    message: Message
+
+
+class RecordingSink:
+    """Sends resolve only when the test says the broker acknowledged them."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, *, key: Any = None, value: Any = None, headers: Any = None,
+                   partition: Any = None) -> asyncio.Future[None]:  # fmt: skip
+        self.log.append(f"send {value!r}")
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        return ack
+
+
+def sinks_for(sink: RecordingSink, published: list[Any]) -> Sinks:
+    return Sinks(sink, sink, sink, sink, published=lambda p, events: published.append(events))
+
+
+def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed() -> None:
+    table: dict[bytes, bytes] = {b"old": b"1", b"gone": b"2"}
+    held = WriteBehind(table)
+    held.partition = 3
+    held[b"new"] = b"3"
+    held.pop(b"gone")
+    assert (held.get(b"new"), held.get(b"gone"), held.get(b"old")) == (b"3", None, b"1")
+    assert table == {b"old": b"1", b"gone": b"2"}
+    assert held.flush(partition=0) == 0  # another partition's writes stay held
+    assert held.flush(partition=3) == 2
+    assert table == {b"old": b"1", b"new": b"3"}
+
+
+def test_a_revoked_partition_s_held_writes_are_forgotten() -> None:
+    table: dict[bytes, bytes] = {}
+    held = WriteBehind(table)
+    held.partition = 1
+    held[b"a"] = b"1"
+    held.discard(1)
+    assert held.get(b"a") is None and held.flush(1) == 0 and table == {}
+
+
+async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:
+    log: list[str] = []
+    sink, published = RecordingSink(log), []
+    outbox = Outbox(sinks_for(sink, published))
+    table: dict[bytes, bytes] = {}
+    held = WriteBehind(table)
+
+    async def process(record: Record) -> None:
+        held.partition = record.message.partition
+        held[record.name.encode()] = b"x"
+        await outbox.publish_transitions(record.message.partition, [{"person": record.name}])
+
+    def flush(partition: int) -> int:
+        current = current_event()
+        assert current is not None and current.message.partition == partition  # type: ignore[attr-defined]
+        log.append(f"flush {partition}")
+        return held.flush(partition)
+
+    async def ack(record: Record) -> None:
+        log.append(f"ack {record.name}")
+
+    batcher = Batcher(process, outbox, flush, lambda r: False, max_records=2, max_wait_s=60)
+    batcher.ack = ack
+    await batcher.add(Record("a", Message(0)))
+    closing = asyncio.create_task(batcher.add(Record("b", Message(1))))
+    await asyncio.sleep(0.01)
+    assert not closing.done() and table == {}  # waiting for the broker
+    for acknowledgement in sink.acks:
+        acknowledgement.set_result(None)
+    await closing
+    assert [line.split()[0] for line in log] == ["send", "send", "flush", "flush", "ack", "ack"]
+    assert table == {b"a": b"x", b"b": b"x"}
+    assert published == [[{"person": "a"}], [{"person": "b"}]]
+
+
+async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
+    closed: list[list[str]] = []
+    outbox = Outbox(sinks_for(RecordingSink([]), []))
+
+    async def process(record: Record) -> None:
+        pass
+
+    async def ack(record: Record) -> None:
+        pass
+
+    def scans(record: Record) -> bool:
+        return record.name == "tick"
+
+    batcher = Batcher(process, outbox, lambda p: 0, scans, max_records=100, max_wait_s=0.05,
+                      closed=lambda records: closed.append([r.name for r in records]))  # fmt: skip
+    batcher.ack = ack
+    for name in ("m1", "m2", "tick", "m3"):
+        await batcher.add(Record(name, Message(0)))
+    assert closed == [["m1", "m2"]]
+    await batcher.close_if_old()
+    assert closed == [["m1", "m2"]]  # not old yet
+    await asyncio.sleep(0.06)
+    await batcher.close_if_old()
+    assert closed == [["m1", "m2"], ["tick", "m3"]]
+
+
+async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> None:
+    acked: list[str] = []
+    forgotten: list[int] = []
+    outbox = Outbox(sinks_for(RecordingSink([]), []))
+
+    async def process(record: Record) -> None:
+        pass
+
+    async def ack(record: Record) -> None:
+        acked.append(record.name)
+
+    batcher = Batcher(process, outbox, lambda p: 0, lambda r: False, 100, max_wait_s=0.02)
+    batcher.ack = ack
+    await batcher.add(Record("kept", Message(0)))
+    await batcher.add(Record("moved", Message(1)))
+    batcher.discard({1}, forgotten.append)
+    await asyncio.sleep(0.03)
+    await batcher.close_if_old()
+    assert acked == ["kept"] and forgotten == [1]
+
+
+async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
+    closed: list[list[str]] = []
+    waiting = ["m2"]
+
+    async def process(record: Record) -> None:
+        pass
+
+    async def ack(record: Record) -> None:
+        pass
+
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), lambda p: 0,
+                      lambda r: False, max_records=100, max_wait_s=60,
+                      closed=lambda records: closed.append([r.name for r in records]),
+                      idle=lambda: not waiting)  # fmt: skip
+    batcher.ack = ack
+    await batcher.add(Record("m1", Message(0)))
+    assert closed == []  # m2 is waiting: the batch stays open for it
+    waiting.clear()
+    await batcher.add(Record("m2", Message(0)))
+    assert closed == [["m1", "m2"]]
