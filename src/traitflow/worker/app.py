@@ -23,7 +23,7 @@ from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.metrics import StateCollector, StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
-from traitflow.worker.sinks import Observer, Sinks
+from traitflow.worker.sinks import Observer, ProducerSink, Sinks
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
@@ -85,7 +85,7 @@ def create_app(
         metrics.published(transitions)
         counts.observe(partition, transitions)
 
-    sinks = _sinks(app, settings, events, testing, published, counts.drop)
+    sinks = _sinks(app, settings, testing, published, counts.drop)
     loaded = feed.loaded if feed else _loaded
     backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
     handler = EventHandler(settings, registry, store, sinks, clock, backfiller, metrics)
@@ -242,7 +242,6 @@ async def _loaded(version: int) -> None:
 def _sinks(
     app: faust.App,
     settings: Settings,
-    events: Any,
     testing: bool,
     published: Observer,
     removed: Callable[[int, Any], None],
@@ -252,10 +251,10 @@ def _sinks(
         return Sinks(events, membership, deadletter, status)
     topics = settings.topics
     return Sinks(
-        events=events,
-        membership=app.topic(topics.membership, partitions=settings.partitions, **RAW),
-        deadletter=app.topic(topics.deadletter, partitions=settings.partitions, **RAW),
-        status=app.topic(topics.status, partitions=1, **RAW),
+        events=ProducerSink(app, topics.events),
+        membership=ProducerSink(app, topics.membership),
+        deadletter=ProducerSink(app, topics.deadletter),
+        status=ProducerSink(app, topics.status),
         published=published,
         removed=removed,
     )

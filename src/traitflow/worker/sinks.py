@@ -33,6 +33,29 @@ class Sink(Protocol):
     ) -> Awaitable[Any]: ...
 
 
+class ProducerSink:
+    """A topic written through the app's Kafka producer directly: one aiokafka send per
+    record, without Faust's per-message bookkeeping (a sixth of the worker's time went
+    there). Faust flushes this producer before it commits, as for its own sends."""
+
+    def __init__(self, app: Any, topic: str) -> None:
+        self.app = app
+        self.topic = topic
+
+    async def send(
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> Awaitable[Any]:
+        sent: Awaitable[Any] = await self.app.producer.send(
+            self.topic, key, value, partition, None, headers
+        )
+        return sent
+
+
 @dataclass(frozen=True, slots=True)
 class Sinks:
     events: Sink
