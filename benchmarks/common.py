@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from traitflow.broker.clients import producer
+from traitflow.broker.clients import producer, publish_bundled
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
@@ -64,14 +64,15 @@ def broker_for_run() -> Iterator[Callable[..., Settings]]:
             embedded.stop()
 
 
-async def fill(settings: Settings, messages: list[dict[str, Any]]) -> None:
+async def fill(settings: Settings, messages: list[dict[str, Any]], bundled: bool = False) -> None:
+    """One record per message keyed by person, or (``bundled``) records carrying many
+    messages of one partition (``traitflow.ingest.bundles``)."""
+    keyed = [(str(m["userId"]).encode(), orjson.dumps(m)) for m in messages]
+    if bundled:
+        await publish_bundled(settings, settings.topics.events, keyed)
+        return
     async with producer(settings) as client:
-        pending = [
-            await client.send(
-                settings.topics.events, orjson.dumps(m), key=str(m["userId"]).encode()
-            )
-            for m in messages
-        ]
+        pending = [await client.send(settings.topics.events, v, key=k) for k, v in keyed]
         for acknowledgement in pending:
             await acknowledgement
 

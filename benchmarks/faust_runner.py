@@ -19,6 +19,7 @@ import orjson
 
 from traitflow.commands import command_kind
 from traitflow.config import Settings
+from traitflow.ingest.bundles import bundle_size
 from traitflow.logs import logging_config
 from traitflow.worker.app import RAW, broker_urls, create_app
 
@@ -74,14 +75,18 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
     built = create_app(settings)
     handle, closed = built.handler.handle, built.batcher.closed
 
-    async def started(*args: Any) -> None:
+    async def started(*args: Any) -> int:
         if not watch.started:
             watch.started = time.perf_counter()
-        await handle(*args)
+        return await handle(*args)
 
     def counted(events: list[Any]) -> None:
         closed(events)
-        messages = sum(command_kind(e.message.headers) is None for e in events)
+        messages = sum(
+            bundle_size(e.message.headers) or 1
+            for e in events
+            if command_kind(e.message.headers) is None
+        )
         if messages:
             watch.tick(messages)
 

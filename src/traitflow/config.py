@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     future_tolerance_s: float = Field(
         300.0, ge=0, description="Messages dated further ahead than this are dead-lettered."
     )
-    batch_max_records: int = Field(
-        1000, ge=1, description="Records a worker handles before it settles a batch."
+    batch_max_messages: int = Field(
+        2000, ge=1, description="Messages a worker handles before it settles a batch."
     )
     batch_max_wait_s: float = Field(
         0.02, gt=0, description="Longest a batch stays open (bounds the added latency)."

@@ -7,6 +7,8 @@ import orjson
 import pytest
 
 from traitflow.config import Settings
+from traitflow.ingest.bundles import BUNDLE_HEADER, position
+from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.app import WorkerApp, create_app
 
@@ -177,4 +179,39 @@ async def test_a_redelivered_record_is_not_applied_twice(worker: WorkerApp) -> N
     profile = worker.handler.store.load(b"u1")
     assert profile is not None
     assert profile.memberships["once"].member
-    assert profile.applied_offset == 1
+    assert profile.applied_position == position(1)
+
+
+async def test_a_bundle_applies_each_line_as_a_message_of_its_own(worker: WorkerApp) -> None:
+    worker.registry.put(
+        segment_from_spec(
+            {"key": "twice", "condition": {"event": "Opened", "count": {"at_least": 2}}}
+        )
+    )
+    membership = subscribe(worker.handler.sinks.membership)
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    events = subscribe(worker.handler.sinks.events)
+    mine = partition_of(b"u1", 4)
+    elsewhere = next(f"u{n}" for n in range(2, 50) if partition_of(f"u{n}".encode(), 4) != mine)
+    opened = {
+        "type": "track",
+        "userId": "u1",
+        "event": "Opened",
+        "timestamp": "2026-11-23T08:00:00Z",
+    }
+    lines = [
+        orjson.dumps(opened),
+        b"{broken",
+        orjson.dumps({**opened, "timestamp": "2026-11-23T08:01:00Z"}),  # same offset, line 2
+        identify(elsewhere, "trial"),  # belongs to another partition
+    ]
+    headers = {BUNDLE_HEADER: str(len(lines)).encode()}
+    async with worker.agent.test_context() as agent:
+        await agent.put(b"\n".join(lines), key=None, partition=mine, headers=headers)
+        entered = await next_value(membership)
+        refused = await deadletter.get(timeout=5)
+        forwarded = await events.get(timeout=5)
+    assert (entered["person"], entered["segment"]) == ("u1", "twice")
+    assert refused.value == b"{broken"
+    assert dict(refused.headers)["traitflow-source"].endswith(b"#1")
+    assert (forwarded.key, forwarded.value) == (elsewhere.encode(), lines[3])

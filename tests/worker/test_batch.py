@@ -72,10 +72,11 @@ async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records(
     table: dict[bytes, bytes] = {}
     held = WriteBehind(table)
 
-    async def process(record: Record) -> None:
+    async def process(record: Record) -> int:
         held.partition = record.message.partition
         held[record.name.encode()] = b"x"
         await outbox.publish_transitions(record.message.partition, [{"person": record.name}])
+        return 1
 
     def flush(partition: int) -> int:
         current = current_event()
@@ -86,7 +87,7 @@ async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records(
     async def ack(record: Record) -> None:
         log.append(f"ack {record.name}")
 
-    batcher = Batcher(process, outbox, flush, lambda r: False, max_records=2, max_wait_s=60)
+    batcher = Batcher(process, outbox, flush, lambda r: False, max_messages=2, max_wait_s=60)
     batcher.ack = ack
     await batcher.add(Record("a", Message(0)))
     closing = asyncio.create_task(batcher.add(Record("b", Message(1))))
@@ -104,8 +105,8 @@ async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
     closed: list[list[str]] = []
     outbox = Outbox(sinks_for(RecordingSink([]), []))
 
-    async def process(record: Record) -> None:
-        pass
+    async def process(record: Record) -> int:
+        return 1
 
     async def ack(record: Record) -> None:
         pass
@@ -113,7 +114,7 @@ async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
     def scans(record: Record) -> bool:
         return record.name == "tick"
 
-    batcher = Batcher(process, outbox, lambda p: 0, scans, max_records=100, max_wait_s=0.05,
+    batcher = Batcher(process, outbox, lambda p: 0, scans, max_messages=100, max_wait_s=0.05,
                       closed=lambda records: closed.append([r.name for r in records]))  # fmt: skip
     batcher.ack = ack
     for name in ("m1", "m2", "tick", "m3"):
@@ -131,8 +132,8 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     forgotten: list[int] = []
     outbox = Outbox(sinks_for(RecordingSink([]), []))
 
-    async def process(record: Record) -> None:
-        pass
+    async def process(record: Record) -> int:
+        return 1
 
     async def ack(record: Record) -> None:
         acked.append(record.name)
@@ -151,14 +152,14 @@ async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
     closed: list[list[str]] = []
     waiting = ["m2"]
 
-    async def process(record: Record) -> None:
-        pass
+    async def process(record: Record) -> int:
+        return 1
 
     async def ack(record: Record) -> None:
         pass
 
     batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), lambda p: 0,
-                      lambda r: False, max_records=100, max_wait_s=60,
+                      lambda r: False, max_messages=100, max_wait_s=60,
                       closed=lambda records: closed.append([r.name for r in records]),
                       idle=lambda: not waiting)  # fmt: skip
     batcher.ack = ack

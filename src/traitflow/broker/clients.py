@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
+from traitflow.ingest.bundles import bundle
 
 Record = tuple[bytes | None, bytes | None]
 
@@ -67,6 +68,23 @@ async def stop_consumer(client: AIOKafkaConsumer) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
+
+
+async def publish_bundled(
+    settings: Settings, topic: str, keyed: Iterable[tuple[bytes, bytes]]
+) -> int:
+    """Send (routing key, message) pairs as bundles, a record per partition's messages
+    (``traitflow.ingest.bundles``), and wait for every acknowledgement; return how many
+    records were sent."""
+    async with producer(settings) as client:
+        partitions = len(await client.partitions_for(topic))
+        pending = [
+            await client.send(topic, value, partition=partition, headers=headers)
+            for partition, value, headers in bundle(keyed, partitions)
+        ]
+        for acknowledgement in pending:
+            await acknowledgement
+    return len(pending)
 
 
 async def publish(

@@ -169,20 +169,20 @@ class Resolver:
 
     def on_message(
         self, key: str | None, forwarded_kind: str | None, message: Message, now_ms: int,
-        offset: int,
+        position: int,
     ) -> Step:  # fmt: skip
         """A message record keyed ``key``: forwarded records (``forwarded_kind`` set) are
         for the person they are keyed by; a producer's key must be the message's best id."""
         if forwarded_kind is not None and key is not None:
-            return self._apply(Identifier(key, forwarded_kind), message, now_ms, offset)
+            return self._apply(Identifier(key, forwarded_kind), message, now_ms, position)
         routing = routing_identifier(message, self.rules.junk)
         if routing is None:
             return Step(refusals=["no usable userId or anonymousId (junk identifiers only)"])
         if key != routing.value:
             return Step(forward=routing)
-        return self._apply(routing, message, now_ms, offset)
+        return self._apply(routing, message, now_ms, position)
 
-    def _apply(self, person: Identifier, message: Message, now_ms: int, offset: int) -> Step:
+    def _apply(self, person: Identifier, message: Message, now_ms: int, position: int) -> Step:
         step = Step()
         pointer = self.tables.canonical_of(person.value)
         if pointer is not None:
@@ -198,12 +198,12 @@ class Resolver:
         if profile is not None and stronger(person.kind, profile.kind):
             profile.kind = person.kind
         previous_due = profile.next_due_ms() if profile is not None else None
-        if profile is not None and offset <= profile.applied_offset:
+        if profile is not None and position <= profile.applied_position:
             step.saves.append((profile, previous_due))  # a redelivery: re-save, no events
             return step
         new = Profile(person=person.value, kind=person.kind)
         outcome = process(profile, message, self.registry, self.rules.unset_marker, now_ms, new=new)
-        outcome.profile.applied_offset = offset
+        outcome.profile.applied_position = position
         named = message_identifiers(message, self.rules.identity_traits, self.rules.junk)
         claimed = self.claim(outcome.profile, named)
         step.sends += claimed.sends

@@ -7,10 +7,10 @@ hashes to one partition; its last record there is the profile.
 from __future__ import annotations
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
 
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
+from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
 from traitflow.profiles.profile import Profile
 
@@ -19,11 +19,6 @@ TABLE = "profiles"
 
 def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-{TABLE}-changelog"
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2), as producers and Faust use it."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 async def read_profile(settings: Settings, person: str) -> Profile | None:

@@ -48,7 +48,7 @@ class Profile:
     definitions_version: int = -1
     first_seen_ms: int = 0
     last_seen_ms: int = 0
-    applied_offset: int = -1  # the events-topic offset of the last message applied
+    applied_position: int = -1  # of the last message applied (``ingest.bundles.position``)
     kind: str = "user"  # of the id it is kept under: user or anonymous (see identity.ids)
     identities: list[str] = field(default_factory=list)  # other ids resolving to it
     absorbed: list[str] = field(default_factory=list)  # profiles merged into it
@@ -59,6 +59,8 @@ class Profile:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Profile:
         data = orjson.loads(raw)
+        if "applied_offset" in data:  # written before bundles: an offset, line 0
+            data["applied_position"] = data.pop("applied_offset") << 16
         memberships = {key: Membership(**value) for key, value in data["memberships"].items()}
         due = {key: (int(value[0]), str(value[1])) for key, value in data["due"].items()}
         return cls(**{**data, "memberships": memberships, "due": due})

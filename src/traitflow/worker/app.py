@@ -89,22 +89,24 @@ def create_app(
     loaded = feed.loaded if feed else _loaded
     backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
     handler = EventHandler(settings, registry, store, sinks, clock, backfiller, metrics)
+    if not testing:
+        handler.partitions = lambda: _events_partitions(app, settings)
     owned = _owned(app, events)
     scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, owned)
 
-    async def process(event: Any) -> None:
+    async def process(event: Any) -> int:
         message = event.message
         origin = Origin(
             message.topic, message.partition, message.offset, int(message.timestamp * 1000)
         )
-        await handler.handle(message.key, message.value, origin, message.headers)
+        return await handler.handle(message.key, message.value, origin, message.headers)
 
     batcher = Batcher(
         process,
         handler.outbox,
         store.flush,
         scans=lambda event: command_kind(event.message.headers) in SCANNING_COMMANDS,
-        max_records=1 if testing else settings.batch_max_records,
+        max_messages=1 if testing else settings.batch_max_messages,
         max_wait_s=settings.batch_max_wait_s,
         closed=lambda events: metrics.batch_records.observe(len(events)),
     )
@@ -198,6 +200,15 @@ def _readings(
         timers=timers,
         disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
     )
+
+
+def _events_partitions(app: faust.App, settings: Settings) -> int:
+    """The events topic's partitions as the consumer sees them (the setting until then)."""
+    try:
+        seen = app.consumer.topic_partitions(settings.topics.events)
+    except Exception:  # the consumer is not started yet
+        seen = None
+    return seen or settings.partitions
 
 
 def _recovered(app: faust.App) -> Callable[[], bool]:

@@ -16,10 +16,9 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
-import orjson
 from faust.streams import _current_event
 
-from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks
+from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
 
 Table = MutableMapping[bytes, bytes]
 _DELETED = None
@@ -81,7 +80,7 @@ class Outbox:
 
     async def publish_transitions(self, partition: int, events: list[Event]) -> None:
         if events:
-            await self.send(self.sinks.membership, _membership_records(events))
+            await self.send(self.sinks.membership, membership_records(events))
             self.transitions.append((partition, events))
 
     def after_settling(self, call: Callable[[], None]) -> None:
@@ -106,10 +105,6 @@ class Outbox:
         self.transitions = [(p, e) for p, e in self.transitions if p not in partitions]
 
 
-def _membership_records(events: list[Event]) -> list[OutRecord]:
-    return [(str(event["person"]).encode(), orjson.dumps(event), None) for event in events]
-
-
 @contextlib.contextmanager
 def as_current(event: Any) -> Iterator[None]:
     """Make ``event`` Faust's current event, as during its own processing (see WriteBehind)."""
@@ -126,17 +121,18 @@ class Batcher:
     a record that scans the tables (a tick or backfill command must see every earlier
     write).
 
-    ``process`` handles one record inside the batch; closing settles the batch's sends,
-    flushes the held writes of each partition under one of its events, then acks them.
+    ``process`` handles one record inside the batch and says how many messages it held;
+    closing settles the batch's sends, flushes the held writes of each partition under
+    one of its events, then acks the records.
     """
 
     def __init__(
         self,
-        process: Callable[[Any], Awaitable[None]],
+        process: Callable[[Any], Awaitable[int]],
         outbox: Outbox,
         flush: Callable[[int], int],
         scans: Callable[[Any], bool],
-        max_records: int,
+        max_messages: int,
         max_wait_s: float,
         closed: Callable[[list[Any]], None] = lambda events: None,
         idle: Callable[[], bool] = lambda: False,
@@ -145,7 +141,8 @@ class Batcher:
         self.outbox = outbox
         self.flush = flush
         self.scans = scans
-        self.max_records = max_records
+        self.max_messages = max_messages
+        self.messages = 0
         self.max_wait_s = max_wait_s
         self.closed = closed  # told each batch's records once they are acked
         self.idle = idle  # no record is waiting in the stream
@@ -162,8 +159,8 @@ class Batcher:
             if not self.events:
                 self.opened = now
             self.events.append(event)
-            await self.process(event)
-            if len(self.events) >= self.max_records or self.idle():
+            self.messages += await self.process(event)
+            if self.messages >= self.max_messages or self.idle():
                 await self._close()
 
     async def close_if_old(self) -> None:
@@ -182,7 +179,7 @@ class Batcher:
         self.outbox.discard(partitions)
 
     async def _close(self) -> None:
-        events, self.events = self.events, []
+        events, self.events, self.messages = self.events, [], 0
         await self.outbox.settle()
         last_of: dict[int, Any] = {}
         for event in events:

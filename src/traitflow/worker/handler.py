@@ -9,15 +9,18 @@ table writes are held until the batch closes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
 from traitflow.commands import BackfillCommand, TickCommand, command_headers, command_kind
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
+from traitflow.identity.ids import routing_identifier
 from traitflow.identity.resolver import (
     CAP_REFUSAL,
     IDENTITY_COMMANDS,
@@ -33,7 +36,8 @@ from traitflow.identity.resolver import (
     forwarded_kind,
     identity_rules,
 )
-from traitflow.ingest.messages import parse_message
+from traitflow.ingest.bundles import bundle_size, position, unbundle
+from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
@@ -48,12 +52,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a record came from, for dead-letter headers and fallback event time."""
+    """Where a record (or a bundle's line ``index``) came from, for dead-letter headers,
+    fallback event time and the profile's applied position."""
 
     topic: str
     partition: int
     offset: int
     timestamp_ms: int
+    index: int = 0
+
+    @property
+    def position(self) -> int:
+        return position(self.offset, self.index)
+
+    def __str__(self) -> str:
+        line = f"#{self.index}" if self.index else ""
+        return f"{self.topic}/{self.partition}/{self.offset}{line}"
 
 
 class EventHandler:
@@ -78,11 +92,13 @@ class EventHandler:
         self.outbox = Outbox(sinks)
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
+        self.partitions: Callable[[], int] = lambda: settings.partitions  # events topic
 
     async def handle(
         self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
-    ) -> None:
-        """Process one record; bad input and failures to decide go to the dead-letter topic.
+    ) -> int:
+        """Process one record; return how many messages it carried. Bad input and failures
+        to decide go to the dead-letter topic.
 
         Failing to *publish* is not the input's fault: it propagates, the worker stops
         without committing, and the record is processed again after restart.
@@ -92,7 +108,20 @@ class EventHandler:
         kind = command_kind(headers)
         if kind is not None:
             await self._command(kind, key, raw, origin)
-            return
+            return 0
+        if bundle_size(headers) is None:
+            await self._message(key, raw, origin, forwarded_kind(headers))
+            return 1
+        lines = unbundle(raw)
+        for index, line in enumerate(lines):
+            await self._message(None, line, replace(origin, index=index), None)
+        return len(lines)
+
+    async def _message(
+        self, key: bytes | None, raw: bytes, origin: Origin, forwarded: str | None
+    ) -> None:
+        """One message; ``key`` None for a bundle's line: its own routing id, if this is
+        its partition (a record of its own is forwarded there otherwise)."""
         now = self.clock.now_ms()
         try:
             message = parse_message(
@@ -101,9 +130,11 @@ class EventHandler:
                 fallback_timestamp_ms=origin.timestamp_ms,
                 latest_ms=now + int(self.settings.future_tolerance_s * 1000),
             )
+            if key is None:
+                key = self._bundled_key(message, origin.partition)
             with self.metrics.evaluation.time():
                 step = self.resolver.on_message(
-                    _text(key), forwarded_kind(headers), message, now, origin.offset
+                    _text(key), forwarded, message, now, origin.position
                 )
         except InvalidMessage as exc:
             await self._dead_letter(key, raw, exc.reason, origin)
@@ -118,6 +149,13 @@ class EventHandler:
             if step.events:
                 stamp = message.timestamp_ms
                 self.outbox.after_settling(lambda: self._observe_end_to_end(stamp))
+
+    def _bundled_key(self, message: Message, partition: int) -> bytes | None:
+        routing = routing_identifier(message, self.resolver.rules.junk)
+        if routing is None:
+            return None
+        key = routing.value.encode()
+        return key if partition_of(key, self.partitions()) == partition else None
 
     def _observe_end_to_end(self, timestamp_ms: int) -> None:
         self.metrics.end_to_end.observe(max(0, now_ms() - timestamp_ms) / 1000)
@@ -174,13 +212,11 @@ class EventHandler:
     async def _dead_letter(
         self, key: bytes | None, raw: bytes, reason: str, origin: Origin
     ) -> None:
-        log.warning(
-            "dead-lettered %s[%d]@%d: %s", origin.topic, origin.partition, origin.offset, reason
-        )
+        log.warning("dead-lettered %s: %s", origin, reason)
         self.metrics.dead_letters.labels(reason_kind(reason)).inc()
         headers = [
             ("traitflow-reason", reason.encode()),
-            ("traitflow-source", f"{origin.topic}/{origin.partition}/{origin.offset}".encode()),
+            ("traitflow-source", str(origin).encode()),
         ]
         await self.outbox.send(self.sinks.deadletter, [(key, raw, headers)])
 

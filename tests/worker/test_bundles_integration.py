@@ -1,0 +1,47 @@
+"""Bundled records on the real broker: every line of a record counts, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.kafka_helpers import membership_events, read_records
+from traitflow.broker.clients import publish_bundled
+from traitflow.config import Settings
+from traitflow.segments import segment_from_spec
+from traitflow.segments.topic import apply_definitions
+from traitflow.worker.process import start_worker, stop_process
+
+pytestmark = pytest.mark.integration
+
+THREE_OPENS = {"event": "Opened", "count": {"at_least": 3}}
+
+
+def opened(user: str, minute: int) -> tuple[bytes, bytes]:
+    body: dict[str, Any] = {"type": "track", "userId": user, "event": "Opened",
+                            "messageId": f"{user}-{minute}",
+                            "timestamp": f"2026-11-23T08:{minute:02d}:00Z"}  # fmt: skip
+    return user.encode(), orjson.dumps(body)
+
+
+async def test_bundled_messages_each_count_once(settings: Settings, tmp_path: Path) -> None:
+    await apply_definitions(
+        settings, [segment_from_spec({"key": "fans", "condition": THREE_OPENS})]
+    )
+    people = [f"user-{n}" for n in range(12)]
+    keyed = [opened(user, minute) for minute in range(3) for user in people]
+    sent = await publish_bundled(settings, settings.topics.events, [*keyed, (b"x", b"{oops")])
+    assert sent <= settings.partitions  # a record per partition, not per message
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        events = await membership_events(settings, len(people), settle=2.0)
+        assert sorted(e["person"] for e in events) == sorted(people)  # each once, at 3
+        assert {e["type"] for e in events} == {"audience.entered"}
+        [refused] = await read_records(settings, settings.topics.deadletter, 1)
+        assert refused.value == b"{oops"
+    finally:
+        assert stop_process(worker) == 0, log.read_text()[-3000:]
