@@ -10,6 +10,7 @@ from tests.cli.helpers import run_cli
 from tests.kafka_helpers import read_records
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
+from traitflow.ingest.bundles import BUNDLE_HEADER, unbundle
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 
@@ -46,3 +47,20 @@ def test_tail_prints_readable_lines_or_json(settings: Settings) -> None:
     assert "entered" in readable.output and "trial" in readable.output and "ada" in readable.output
     raw = run_cli(settings, "tail", "--from-beginning", "--count", "1", "--json")
     assert orjson.loads(raw.output) == event
+
+
+def test_send_bundle_packs_each_partition_s_messages_into_one_record(
+    settings: Settings, tmp_path: Path
+) -> None:
+    lines = [
+        orjson.dumps({"type": "track", "userId": f"u{n}", "event": "Opened"}) for n in range(9)
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = run_cli(settings, "send", "--bundle", str(path))
+    assert result.exit_code == 0 and "sent 9 messages" in result.output
+    records = asyncio.run(read_records(settings, settings.topics.events, 1, settle=1.0))
+    assert len(records) <= settings.partitions
+    assert all(dict(r.headers)[BUNDLE_HEADER] for r in records)
+    sent = [line for r in records for line in unbundle(r.value)]
+    assert sorted(sent) == sorted(lines)

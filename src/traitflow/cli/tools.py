@@ -25,9 +25,13 @@ def send(
     raw: Annotated[
         bool, typer.Option(help="Send invalid lines too (they go to the dead-letter topic).")
     ] = False,
+    bundle: Annotated[
+        bool,
+        typer.Option(help="Pack each partition's messages into few records (faster to process)."),
+    ] = False,
 ) -> None:
     """Publish messages to the events topic, keyed by person."""
-    report = asyncio.run(send_file(file, ctx.obj, check=not raw))
+    report = asyncio.run(send_file(file, ctx.obj, check=not raw, bundled=bundle))
     for number, reason in report.rejected:
         console.print(f"[red]{file}:{number}: not sent: {reason}[/]")
     console.print(f"sent {report.sent} messages to {ctx.obj.topics.events}")

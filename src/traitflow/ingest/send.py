@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traitflow.broker.clients import Record, publish
+from traitflow.broker.clients import Record, publish, publish_bundled
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import parse_message, routing_key
@@ -39,9 +39,17 @@ def read_jsonl(
     return records, report
 
 
-async def send_file(path: Path, settings: Settings, *, check: bool = True) -> SendReport:
+async def send_file(
+    path: Path, settings: Settings, *, check: bool = True, bundled: bool = False
+) -> SendReport:
+    """Publish the file's lines; ``bundled`` packs each partition's into few records."""
     records, report = read_jsonl(path, settings, check=check)
-    report.sent = await publish(settings, settings.topics.events, records)
+    if bundled:
+        keyed = [(key or b"", value or b"") for key, value in records]
+        await publish_bundled(settings, settings.topics.events, keyed)
+        report.sent = len(keyed)
+    else:
+        report.sent = await publish(settings, settings.topics.events, records)
     return report
 
 
