@@ -31,6 +31,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
 	$(BIN)/python benchmarks/time_latency.py
