@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from traitflow.config import Settings
-from traitflow.ingest.bundles import BUNDLE_HEADER, position
+from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION, position
 from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.app import WorkerApp, create_app
@@ -215,3 +215,15 @@ async def test_a_bundle_applies_each_line_as_a_message_of_its_own(worker: Worker
     assert refused.value == b"{broken"
     assert dict(refused.headers)["traitflow-source"].endswith(b"#1")
     assert (forwarded.key, forwarded.value) == (elsewhere.encode(), lines[3])
+
+
+async def test_a_bundle_too_long_to_order_its_lines_is_dead_lettered_whole(
+    worker: WorkerApp,
+) -> None:
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    too_long = b"\n".join([b"{}"] * (LINES_PER_POSITION + 1))
+    async with worker.agent.test_context() as agent:
+        await agent.put(too_long, key=None, headers={BUNDLE_HEADER: b"65537"})
+        event = await deadletter.get(timeout=5)
+    assert event.value == too_long
+    assert dict(event.headers)["traitflow-reason"].startswith(b"invalid bundle: 65537 lines")

@@ -17,7 +17,8 @@ from traitflow.broker.partitioner import partition_of
 
 BUNDLE_HEADER = "traitflow-bundle"
 MAX_BUNDLE_BYTES = 512 * 1024
-MAX_BUNDLE_MESSAGES = 4096  # below 2**16: see ``position``
+LINES_PER_POSITION = 1 << 16  # a bundle with more lines cannot be applied: see ``position``
+MAX_BUNDLE_MESSAGES = 4096  # what ``bundle`` makes, well below
 
 BundleRecord = tuple[int, bytes, list[tuple[str, bytes]]]
 

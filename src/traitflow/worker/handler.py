@@ -36,7 +36,7 @@ from traitflow.identity.resolver import (
     forwarded_kind,
     identity_rules,
 )
-from traitflow.ingest.bundles import bundle_size, position, unbundle
+from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
@@ -113,6 +113,10 @@ class EventHandler:
             await self._message(key, raw, origin, forwarded_kind(headers))
             return 1
         lines = unbundle(raw)
+        if len(lines) > LINES_PER_POSITION:
+            reason = f"invalid bundle: {len(lines)} lines, at most {LINES_PER_POSITION}"
+            await self._dead_letter(key, raw, reason, origin)
+            return 0
         for index, line in enumerate(lines):
             await self._message(None, line, replace(origin, index=index), None)
         return len(lines)
