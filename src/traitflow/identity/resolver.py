@@ -241,13 +241,8 @@ class Resolver:
     def on_link(self, link: Link) -> Step:
         """At the partition of ``link.identifier``."""
         step = Step()
-        pointer = self.tables.canonical_of(link.identifier)
         canonical = Identifier(link.canonical, link.canonical_kind)
-        if pointer is not None:  # another person's id: the link goes on to that person
-            if pointer.to.value != link.canonical:
-                to = pointer.to
-                step.sends.append(Link(to.value, to.kind, canonical.value, canonical.kind,
-                                       link.count))  # fmt: skip
+        if self._passed_on(link.identifier, canonical, link.count, step):
             return step
         profile = self.tables.load(link.identifier)
         kind = link.kind
@@ -272,16 +267,22 @@ class Resolver:
             step.pointers[link.identifier] = Pointer(canonical, here.kind)
         return step
 
+    def _passed_on(self, identifier: str, target: Identifier, count: int, step: Step) -> bool:
+        """When ``identifier`` already belongs to another person, the link goes on to that
+        person (unless it is ``target`` already); True when so."""
+        pointer = self.tables.canonical_of(identifier)
+        if pointer is None:
+            return False
+        if pointer.to.value != target.value:
+            to = pointer.to
+            step.sends.append(Link(to.value, to.kind, target.value, target.kind, count))
+        return True
+
     def on_merge_into(self, command: MergeInto) -> Step:
         """At the loser's partition."""
         step = Step()
-        pointer = self.tables.canonical_of(command.loser)
         survivor = Identifier(command.survivor, command.survivor_kind)
-        if pointer is not None:
-            if pointer.to.value != survivor.value:
-                to = pointer.to
-                step.sends.append(Link(to.value, to.kind, survivor.value, survivor.kind,
-                                       command.count))  # fmt: skip
+        if self._passed_on(command.loser, survivor, command.count, step):
             return step
         profile = self.tables.load(command.loser)
         if profile is None:

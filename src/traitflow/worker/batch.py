@@ -1,10 +1,11 @@
 """Batches of records: many sends acknowledged at once, one table write per changed key.
 
-Per record, the worker used to wait for Kafka to acknowledge its membership events, then
-write the profile (one changelog record per write). In a batch, every record's sends go
-out at once and the tables' writes are held back; when the batch closes, the worker waits
-for every acknowledgement, then writes each changed key once, then acknowledges the
-records to Faust, which commits their offsets only after flushing those table writes.
+Waiting, per record, for Kafka to acknowledge its membership events before writing the
+profile (one changelog record per write) costs a round trip and a changelog record per
+message. In a batch, every record's sends go out at once and the tables' writes are
+held back; when the batch closes, the worker waits for every acknowledgement, then
+writes each changed key once, then acknowledges the records to Faust, which commits
+their offsets only after flushing those table writes.
 The order that makes "a crash repeats, never loses" hold per record holds per batch.
 """
 
