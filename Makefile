@@ -30,8 +30,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python benchmarks/throughput.py
-	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
 	$(BIN)/python benchmarks/time_latency.py

@@ -84,10 +84,13 @@ def spread(messages: list[dict[str, Any]], people: int, seed: int = 7) -> list[d
     return messages
 
 
-def faust_run(mode: str, settings: Settings, total: int, workdir: Path) -> float:
-    """Run ``faust_runner.py MODE``; return events/s from first event to the last."""
-    result = workdir / f"{mode}-{settings.topic_prefix}.json"
-    log_path = workdir / f"{mode}-{settings.topic_prefix}.log"
+@contextmanager
+def faust_process(
+    mode: str, settings: Settings, total: int, workdir: Path, name: str = ""
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A ``faust_runner.py MODE`` process and the file its result will be written to."""
+    stem = f"{mode}-{settings.topic_prefix}{name}"
+    result, log_path = workdir / f"{stem}.json", workdir / f"{stem}.log"
     env = {**os.environ, **settings_env(settings)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -98,13 +101,40 @@ def faust_run(mode: str, settings: Settings, total: int, workdir: Path) -> float
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 900
-            while not result.exists():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{mode} run failed; see {log_path}")
-                time.sleep(0.2)
-            time.sleep(0.2)
-            figures = orjson.loads(result.read_bytes())
-            return float(figures["events"] / figures["seconds"])
+            yield process, result
         finally:
             stop_process(process)
+
+
+def wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float = 900) -> Any:
+    """The JSON a runner writes to ``path``; exits if the runner dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{process.args} failed; see its log next to {path}")
+        time.sleep(0.2)
+    time.sleep(0.2)
+    return orjson.loads(path.read_bytes())
+
+
+def faust_run(mode: str, settings: Settings, total: int, workdir: Path) -> float:
+    """Run ``faust_runner.py MODE``; return events/s from first event to the last."""
+    with faust_process(mode, settings, total, workdir) as (process, result):
+        figures = wait_for(result, process)
+        return float(figures["events"] / figures["seconds"])
+
+
+def memory_of(pid: int) -> dict[str, int]:
+    """Resident set size now and at its peak, in bytes (Linux ``/proc``)."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) * 1024
+    return {"rss": found["VmRSS"], "peak_rss": found["VmHWM"]}
+
+
+def save_figures(path: str | None, figures: dict[str, Any]) -> None:
+    """``--json PATH``: the script's figures for ``report.py``'s table."""
+    if path:
+        Path(path).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))

@@ -1,6 +1,6 @@
 """Runs one Faust pipeline over the benchmark topic and writes its events/s to a file.
 
-``python benchmarks/faust_runner.py naive|traitflow N RESULT_FILE``; settings come from the
+``python benchmarks/faust_runner.py naive|traitflow|recover N RESULT_FILE``; settings come from the
 ``TRAITFLOW_*`` environment like any worker. Timing starts at the first event processed,
 so start-up and the consumer-group join are not counted.
 """
@@ -25,14 +25,25 @@ from traitflow.worker.app import RAW, broker_urls, create_app
 
 
 class Stopwatch:
+    """Counts events; writes the result once ``total`` are done, and (for runs of several
+    workers sharing a topic) its progress in wall-clock time to ``<result>.progress``."""
+
     def __init__(self, total: int, result: Path) -> None:
         self.total, self.result = total, result
-        self.count, self.started = 0, 0.0
+        self.progress = result.with_suffix(".progress")
+        self.count, self.started, self.wall_started, self.written = 0, 0.0, 0.0, 0.0
+
+    def start(self) -> None:
+        if not self.started:
+            self.started, self.wall_started = time.perf_counter(), time.time()
 
     def tick(self, count: int = 1) -> None:
-        if not self.started:
-            self.started = time.perf_counter()
+        self.start()
         self.count += count
+        if time.perf_counter() - self.written > 0.2 or self.count >= self.total:
+            self.written = time.perf_counter()
+            figures = {"count": self.count, "started": self.wall_started, "last": time.time()}
+            self.progress.write_bytes(orjson.dumps(figures))
         if self.count >= self.total and not self.result.exists():
             elapsed = time.perf_counter() - self.started
             self.result.write_text(
@@ -76,8 +87,7 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
     handle, closed = built.handler.handle, built.batcher.closed
 
     async def started(*args: Any) -> int:
-        if not watch.started:
-            watch.started = time.perf_counter()
+        watch.start()
         return await handle(*args)
 
     def counted(events: list[Any]) -> None:
@@ -95,13 +105,40 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
     return built.app
 
 
+def recovering_app(settings: Settings, watch: Stopwatch) -> faust.App:
+    """The worker, timed from its first partition assignment until its tables are
+    recovered from their changelogs; the result counts the profiles it then holds."""
+    built = create_app(settings)
+    app: Any = built.app
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        watch.start()
+
+    @app.task
+    async def timed() -> None:
+        await app.tables.recovery.completed.wait()
+        elapsed = time.perf_counter() - watch.started
+        owned = sorted({tp.partition for tp in app.assignor.assigned_actives()})
+        profiles = sum(built.handler.store.profile_count(p) for p in owned)
+        figures = {"profiles": profiles, "seconds": elapsed}
+        watch.result.write_bytes(orjson.dumps(figures))
+
+    return built.app
+
+
+BUILDERS: dict[str, Callable[[Settings, Stopwatch], faust.App]] = {
+    "naive": naive_app,
+    "traitflow": traitflow_app,
+    "recover": recovering_app,
+}
+
+
 def main() -> None:
     mode, total, result = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     settings = Settings()
     watch = Stopwatch(total, result)
-    build: Callable[[Settings, Stopwatch], faust.App] = (
-        naive_app if mode == "naive" else traitflow_app
-    )
+    build = BUILDERS[mode]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     faust.Worker(

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 import workload
-from common import broker_for_run, faust_run, fill
+from common import broker_for_run, faust_run, fill, save_figures
 
 from traitflow.broker.clients import producer, reader
 from traitflow.config import Settings
@@ -97,6 +97,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = half the max")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-e2e-"))
     with broker_for_run() as settings_for:
@@ -125,6 +126,10 @@ def main() -> None:
     print("| p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: |")
     row = [percentile(latencies, q) for q in (0.5, 0.9, 0.99)] + [latencies[-1]]
     print("| " + " | ".join(f"{value:.0f} ms" for value in row) + " |")
+    names = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+    save_figures(
+        args.json, {"rate": rate, "events": len(latencies), **dict(zip(names, row, strict=True))}
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 import workload
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from common import broker_for_run, faust_run, fill
+from common import broker_for_run, faust_run, fill, save_figures
 
 from traitflow.config import Settings
 from traitflow.segments.topic import apply_definitions
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=workload.PEOPLE)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-"))
     messages = workload.messages(args.events, args.people)
@@ -91,6 +92,11 @@ def main() -> None:
         f"(d)/(a') = {ours_bundled / bundled_ceiling:.3f}   (d)/(a) = {ours_bundled / ceiling:.3f}"
         f"   (d)/(b) = {ours_bundled / naive:.2f}"
     )
+    save_figures(
+        args.json,
+        {"ceiling": ceiling, "naive": naive, "single": ours,
+         "bundled_ceiling": bundled_ceiling, "bundled": ours_bundled},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,12 +1,22 @@
 """Event time as integer milliseconds since the epoch, printed as ISO-8601 UTC."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def iso_from_ms(ms: int) -> str:
     """``2026-11-23T08:00:00.123Z``."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, millis = divmod(ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    """Messages of a stream are close in time: most stamps share a second with a recent one."""
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]
 
 
 def now_ms() -> int:
@@ -21,4 +31,4 @@ def ms_from_iso(stamp: str) -> int:
     moment = datetime.fromisoformat(stamp)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // _MILLISECOND  # exact: floats lose a millisecond

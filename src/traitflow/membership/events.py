@@ -6,6 +6,7 @@ produces the same transition and so the same id, which lets consumers drop repea
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,13 @@ class Transition:
 
 
 def event_id(person: str, segment: str, version: int) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{person}\x1f{segment}\x1f{version}"))
+    """``uuid.uuid5`` of the three, written out directly (UUID objects cost a third of it)."""
+    name = f"{person}\x1f{segment}\x1f{version}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE.bytes + name).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def membership_event(

@@ -37,12 +37,11 @@ class CountFeature:
     matcher: EventMatcher
     window: Window
     keep: int
+    id: str = field(init=False, compare=False)  # read per evaluation: hashed once
 
-    @property
-    def id(self) -> str:
-        return feature_id(
-            "count", self.matcher, self.window, self.keep if self.window.last_ms else 0
-        )
+    def __post_init__(self) -> None:
+        keep = self.keep if self.window.last_ms else 0
+        object.__setattr__(self, "id", feature_id("count", self.matcher, self.window, keep))
 
     def update(self, state: Any, at_ms: int) -> Any:
         if self.window.last_ms is not None:
