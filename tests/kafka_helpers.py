@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 from traitflow.broker.clients import publish, reader
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
+from traitflow.ingest.bundles import bundle_size, unbundle
 from traitflow.ingest.messages import routing_key
 
 Record = ConsumerRecord[bytes, bytes]
@@ -48,6 +49,27 @@ async def read_records(
                 deadline = min(deadline, time.monotonic() + settle)
                 if not settle:
                     break
+    return found
+
+
+async def read_messages(
+    settings: Settings, count: int, timeout: float = 20.0
+) -> list[dict[str, Any]]:
+    """The first ``count`` messages of the events topic, bundles opened, in record order."""
+    records = await read_records(settings, settings.topics.events, 1, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while len(opened := messages_of(records)) < count and time.monotonic() < deadline:
+        more = len(records) + 1
+        records = await read_records(settings, settings.topics.events, more, timeout=1.0)
+    return opened
+
+
+def messages_of(records: list[Record]) -> list[dict[str, Any]]:
+    """The messages records carry: one each, or a bundle's lines."""
+    found = []
+    for record in records:
+        lines = unbundle(record.value) if bundle_size(record.headers) else [record.value]
+        found += [orjson.loads(line) for line in lines]
     return found
 
 

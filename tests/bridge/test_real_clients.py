@@ -14,7 +14,7 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
 from tests.bridge.conftest import WRITE_KEY
-from tests.kafka_helpers import membership_events, read_records
+from tests.kafka_helpers import membership_events, read_messages, read_records
 from traitflow.config import Settings
 from traitflow.profiles.lookup import read_profile
 from traitflow.segments.definition import segment_from_spec
@@ -92,6 +92,5 @@ async def test_the_readme_python_snippet_works(bridge: str, bridge_settings: Set
     assert 'host="http://127.0.0.1:8088"' in code and '"demo-write-key"' in code
     code = code.replace("http://127.0.0.1:8088", bridge).replace("demo-write-key", WRITE_KEY)
     await asyncio.to_thread(exec, code, {})
-    records = await read_records(bridge_settings, bridge_settings.topics.events, 2, timeout=20)
-    messages = [orjson.loads(record.value) for record in records]
+    messages = await read_messages(bridge_settings, 2)
     assert [(m["type"], m["userId"]) for m in messages] == [("identify", "zoe"), ("track", "zoe")]

@@ -13,10 +13,12 @@ import pytest
 
 from tests.bridge.conftest import SOURCE_KEY, WEBHOOK_SECRET, WRITE_KEY
 from tests.conftest import free_port
-from tests.kafka_helpers import read_records
+from tests.kafka_helpers import messages_of, read_messages, read_records
 from traitflow.bridge.auth import signature
 from traitflow.bridge.server import running_bridge
+from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
+from traitflow.ingest.bundles import bundle_size
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +39,7 @@ async def post(
 
 
 async def events_on_topic(settings: Settings, count: int) -> list[dict[str, Any]]:
-    records = await read_records(settings, settings.topics.events, count, timeout=20)
-    return [orjson.loads(record.value) for record in records]
+    return await read_messages(settings, count)
 
 
 AUTH = basic(WRITE_KEY)
@@ -120,6 +121,18 @@ async def test_a_message_over_32kb_is_rejected_by_index(bridge: str) -> None:
     assert body["accepted"] == 1
     assert body["rejected"][0]["index"] == 1
     assert "too large" in body["rejected"][0]["reason"]
+
+
+async def test_a_batchs_messages_of_one_partition_travel_as_one_bundle(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    batch = [track("u1", "A"), track("u1", "B"), track("u1", "C")]
+    status, _, _ = await post(f"{bridge}/v1/batch", {"batch": batch}, basic(WRITE_KEY))
+    assert status == 200
+    records = await read_records(bridge_settings, bridge_settings.topics.events, 1, settle=0.5)
+    assert len(records) == 1 and bundle_size(records[0].headers) == 3
+    assert [m["event"] for m in messages_of(records)] == ["A", "B", "C"]
+    assert records[0].partition == partition_of(b"u1", bridge_settings.partitions)
 
 
 async def test_one_persons_messages_stay_in_order_on_one_partition(

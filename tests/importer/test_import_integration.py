@@ -7,12 +7,14 @@ import shutil
 from pathlib import Path
 from subprocess import Popen
 
+import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records
 from traitflow.assets import asset_dir
 from traitflow.config import Settings
+from traitflow.ingest.bundles import bundle_size, unbundle
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,11 @@ async def test_import_fills_profiles_and_a_segment_of_the_import(
     assert sorted(e["person"] for e in events) == ["ada", "grace", "linus"]
     profile = await asyncio.to_thread(run_cli, settings, "profile", "ada")
     assert '"country": "GB"' in profile.output and '"vip": true' in profile.output
+    records = await read_records(settings, settings.topics.events, 1, settle=0.5)
+    bundles = [r for r in records if bundle_size(r.headers) is not None]
+    rows = [orjson.loads(line) for r in bundles for line in unbundle(r.value)]
+    assert sorted(row["userId"] for row in rows) == ["ada", "grace", "linus"]
+    assert len(bundles) <= settings.partitions  # a record per partition's rows
 
     again = await asyncio.to_thread(run_cli, settings, "import", str(csv_file), "--resume")
     assert "skipped 3 already done" in again.output

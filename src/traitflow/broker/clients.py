@@ -77,14 +77,21 @@ async def publish_bundled(
     (``traitflow.ingest.bundles``), and wait for every acknowledgement; return how many
     records were sent."""
     async with producer(settings) as client:
-        partitions = len(await client.partitions_for(topic))
-        pending = [
-            await client.send(topic, value, partition=partition, headers=headers)
-            for partition, value, headers in bundle(keyed, partitions)
-        ]
+        pending = await send_bundled(client, topic, keyed)
         for acknowledgement in pending:
             await acknowledgement
     return len(pending)
+
+
+async def send_bundled(
+    client: AIOKafkaProducer, topic: str, keyed: Iterable[tuple[bytes, bytes]]
+) -> list[asyncio.Future[Any]]:
+    """Send (routing key, message) pairs as bundles; the acknowledgements to wait for."""
+    partitions = len(await client.partitions_for(topic))
+    return [
+        await client.send(topic, value, partition=partition, headers=headers)
+        for partition, value, headers in bundle(keyed, partitions)
+    ]
 
 
 async def publish(

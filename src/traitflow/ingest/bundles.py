@@ -43,6 +43,26 @@ def bundle(keyed: Iterable[tuple[bytes, bytes]], partitions: int) -> list[Bundle
     return records
 
 
+def pack(
+    records: Iterable[tuple[bytes | None, bytes]], partitions: int
+) -> list[tuple[bytes | None, int | None, bytes, list[tuple[str, bytes]]]]:
+    """(key, partition, value, headers) to send for a request's records: a partition's
+    messages as bundles, except a lone message (or one without a key), which stays a plain
+    keyed record as other Kafka tools expect. Order per partition is kept."""
+    by_partition: dict[int | None, list[tuple[bytes | None, bytes]]] = {}
+    for key, value in records:
+        partition = partition_of(key, partitions) if key is not None else None
+        by_partition.setdefault(partition, []).append((key, value))
+    packed: list[tuple[bytes | None, int | None, bytes, list[tuple[str, bytes]]]] = []
+    for partition, group in by_partition.items():
+        if partition is None or len(group) == 1:
+            packed += [(key, partition, value, []) for key, value in group]
+        else:
+            keyed = [(key, value) for key, value in group if key is not None]
+            packed += [(None, p, value, headers) for p, value, headers in bundle(keyed, partitions)]
+    return packed
+
+
 def _record(partition: int, lines: list[bytes]) -> BundleRecord:
     return partition, b"\n".join(lines), [(BUNDLE_HEADER, str(len(lines)).encode())]
 
