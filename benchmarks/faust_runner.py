@@ -31,7 +31,7 @@ class Stopwatch:
     def __init__(self, total: int, result: Path) -> None:
         self.total, self.result = total, result
         self.progress = result.with_suffix(".progress")
-        self.count, self.started, self.wall_started, self.written = 0, 0.0, 0.0, 0.0
+        self.count, self.started, self.wall_started = 0, 0.0, 0.0
 
     def start(self) -> None:
         if not self.started:
@@ -40,10 +40,10 @@ class Stopwatch:
     def tick(self, count: int = 1) -> None:
         self.start()
         self.count += count
-        if time.perf_counter() - self.written > 0.2 or self.count >= self.total:
-            self.written = time.perf_counter()
-            figures = {"count": self.count, "started": self.wall_started, "last": time.time()}
-            self.progress.write_bytes(orjson.dumps(figures))
+        figures = {"count": self.count, "started": self.wall_started, "last": time.time()}
+        partial = self.progress.with_suffix(".partial")  # replaced whole: never read half
+        partial.write_bytes(orjson.dumps(figures))  # every batch: the last one counts
+        partial.replace(self.progress)
         if self.count >= self.total and not self.result.exists():
             elapsed = time.perf_counter() - self.started
             self.result.write_text(

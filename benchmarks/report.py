@@ -82,14 +82,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--people", default="1000000", help="profiles for state.py")
+    parser.add_argument("--saved", type=Path, help="print the table of figures saved there")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="traitflow-report-"))
-    figures = (
-        run("throughput.py", workdir),
-        run("latency.py", workdir),
-        run("scaleout.py", workdir),
-        run("state.py", workdir, "--people", args.people),
-    )
+    if args.saved:
+        names = ("throughput.py", "latency.py", "scaleout.py", "state.py")
+        figures = tuple(orjson.loads((args.saved / f"{name}.json").read_bytes()) for name in names)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="traitflow-report-"))
+        print(f"figures are saved in {workdir} (--saved {workdir} prints the table again)")
+        figures = (
+            run("throughput.py", workdir),
+            run("latency.py", workdir),
+            run("scaleout.py", workdir),
+            run("state.py", workdir, "--people", args.people),
+        )
     print(f"\n## Issue 10 figures, one run on {machine()}\n")
     print("| figure | measured | target | met |")
     print("| --- | --- | --- | --- |")
