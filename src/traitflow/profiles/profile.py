@@ -77,15 +77,13 @@ class Profile:
 def observe(profile: Profile, body: dict[str, Any], at_ms: int, user_id: str | None,
             anonymous_id: str | None) -> set[str]:  # fmt: skip
     """Record activity, identifiers and built-in traits; return the built-ins that changed."""
-    found: dict[str, Any] = {}
-    if profile.first_seen_ms == 0 or at_ms < profile.first_seen_ms:
-        profile.first_seen_ms = at_ms
-        found["$first_seen"] = iso_from_ms(at_ms)
-    if at_ms > profile.last_seen_ms or "$last_seen" not in profile.derived:
-        profile.last_seen_ms = max(profile.last_seen_ms, at_ms)
-        found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
+    first = profile.first_seen_ms == 0 or at_ms < profile.first_seen_ms
+    profile.first_seen_ms = at_ms if first else profile.first_seen_ms
+    profile.last_seen_ms = max(profile.last_seen_ms, at_ms)
     profile.user_id = profile.user_id or user_id
     profile.anonymous_id = profile.anonymous_id or anonymous_id
+    found = {"$first_seen": iso_from_ms(profile.first_seen_ms)}
+    found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
     context = body.get("context")
     for name, path in CONTEXT_TRAITS.items():
         value = value_at(context, path)
