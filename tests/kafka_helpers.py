@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,9 +31,15 @@ async def send_messages(settings: Settings, *messages: dict[str, Any] | bytes) -
 
 
 async def read_records(
-    settings: Settings, topic: str, count: int, timeout: float = 60.0, settle: float = 0.0
+    settings: Settings,
+    topic: str,
+    count: int,
+    timeout: float = 60.0,
+    settle: float = 0.0,
+    size: Callable[[list[Record]], int] = len,
 ) -> list[Record]:
-    """Records from the start of ``topic``: at least ``count`` of them within ``timeout``.
+    """Records from the start of ``topic``: at least ``count`` of them (as ``size``
+    counts them) within ``timeout``.
 
     With ``settle``, keep reading that many seconds after ``count`` is reached, so a test can
     show that no *extra* record (a duplicate event) arrives.
@@ -45,7 +52,7 @@ async def read_records(
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             found.extend(record for records in batch.values() for record in records)
-            if len(found) >= count:
+            if size(found) >= count:
                 deadline = min(deadline, time.monotonic() + settle)
                 if not settle:
                     break
@@ -56,12 +63,14 @@ async def read_messages(
     settings: Settings, count: int, timeout: float = 20.0
 ) -> list[dict[str, Any]]:
     """The first ``count`` messages of the events topic, bundles opened, in record order."""
-    records = await read_records(settings, settings.topics.events, 1, timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while len(opened := messages_of(records)) < count and time.monotonic() < deadline:
-        more = len(records) + 1
-        records = await read_records(settings, settings.topics.events, more, timeout=1.0)
-    return opened
+    records = await read_records(
+        settings, settings.topics.events, count, timeout, size=_message_count
+    )
+    return messages_of(records)
+
+
+def _message_count(records: list[Record]) -> int:
+    return sum(bundle_size(record.headers) or 1 for record in records)
 
 
 def messages_of(records: list[Record]) -> list[dict[str, Any]]:

@@ -13,13 +13,15 @@ from typing import Any
 import orjson
 
 from traitflow.bridge.refusals import RequestRefused
-from traitflow.broker.clients import Record
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import MESSAGE_TYPES, check_message, routing_key
 from traitflow.timeutil import iso_from_ms, ms_from_iso
 
 BATCH_ENDPOINTS = ("batch", "import")
 SHARED_FIELDS = ("context", "integrations")
+
+
+MessageRecord = tuple[bytes | None, bytes]  # (routing key, message): a value always
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Rejection:
 class Intake:
     """What one request yields: records to publish, and the messages refused."""
 
-    records: list[Record] = field(default_factory=list)
+    records: list[MessageRecord] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
     @property
@@ -104,7 +106,7 @@ def take_in(items: list[Any], envelope: Envelope, rules: Rules) -> Intake:
     return intake
 
 
-def prepare(item: Any, envelope: Envelope, rules: Rules) -> Record:
+def prepare(item: Any, envelope: Envelope, rules: Rules) -> MessageRecord:
     """One message as the Kafka record the worker reads: keyed by person, enriched."""
     if not isinstance(item, dict):
         raise InvalidMessage(f"not a JSON object: got {type(item).__name__}")

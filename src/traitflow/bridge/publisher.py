@@ -8,7 +8,8 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from traitflow.broker.clients import Record, producer_options
+from traitflow.bridge.intake import MessageRecord
+from traitflow.broker.clients import producer_options
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.ingest.bundles import pack
@@ -29,7 +30,7 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
-    async def publish(self, topic: str, records: list[Record]) -> None:
+    async def publish(self, topic: str, records: list[MessageRecord]) -> None:
         """Send ``records`` in order and wait for every acknowledgement. A batch's messages
         of one partition go as one bundle (``traitflow.ingest.bundles``): the worker
         applies them several times faster than a record each."""
@@ -41,7 +42,7 @@ class Publisher:
                 partitions = len(await client.partitions_for(topic))
                 pending = [
                     await client.send(topic, value, key=key, partition=partition, headers=headers)
-                    for key, partition, value, headers in pack(_valued(records), partitions)
+                    for key, partition, value, headers in pack(records, partitions)
                 ]
                 await asyncio.gather(*pending)
         except (KafkaError, TimeoutError) as exc:
@@ -76,7 +77,3 @@ class Publisher:
             log.warning("Kafka at %s is unreachable: %r", self.settings.kafka_bootstrap, exc)
             raise KafkaUnavailable(f"Kafka is unreachable: {exc!r}") from exc
         return client
-
-
-def _valued(records: list[Record]) -> list[tuple[bytes | None, bytes]]:
-    return [(key, value or b"") for key, value in records]
