@@ -168,3 +168,25 @@ async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
     waiting.clear()
     await batcher.add(Record("m2", Message(0)))
     assert closed == [["m1", "m2"]]
+
+
+async def test_a_record_delivered_a_loop_turn_later_joins_the_batch() -> None:
+    """Faust puts fetched records in the channel one per loop turn or two: a channel that is
+    empty right after a record does not close the batch until it stays empty."""
+    closed: list[list[str]] = []
+    waiting: list[str] = []
+
+    async def process(record: Record) -> int:
+        asyncio.get_running_loop().call_soon(waiting.append, "m2")  # delivery in flight
+        return 1
+
+    async def ack(record: Record) -> None:
+        pass
+
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), lambda p: 0,
+                      lambda r: False, max_messages=100, max_wait_s=60,
+                      closed=lambda records: closed.append([r.name for r in records]),
+                      idle=lambda: not waiting)  # fmt: skip
+    batcher.ack = ack
+    await batcher.add(Record("m1", Message(0)))
+    assert closed == [] and waiting == ["m2"]

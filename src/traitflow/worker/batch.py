@@ -22,6 +22,7 @@ from faust.streams import _current_event, current_event
 from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
 
 Table = MutableMapping[bytes, bytes]
+QUIET_TURNS = 3  # event-loop turns a batch waits for a record in flight (see Batcher._quiet)
 _DELETED = None
 
 
@@ -174,8 +175,18 @@ class Batcher:
                 self.opened = now
             self.events.append(event)
             self.messages += await self.process(event)
-            if self.messages >= self.max_messages or self.idle():
+            if self.messages >= self.max_messages or await self._quiet():
                 await self._close()
+
+    async def _quiet(self) -> bool:
+        """No record waits, even after a few turns of the event loop: Faust delivers a
+        fetched batch one record per turn or two, so an empty channel right after a record
+        is usually a delivery in flight (closing then made batches of one record each)."""
+        for _ in range(QUIET_TURNS):
+            if not self.idle():
+                return False
+            await asyncio.sleep(0)
+        return self.idle()
 
     async def close_if_old(self) -> None:
         """Called periodically: a quiet stream still closes its batch within max_wait_s."""
