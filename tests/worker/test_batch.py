@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from faust.streams import current_event
 
-from traitflow.worker.batch import Batcher, Outbox, WriteBehind
+from traitflow.worker.batch import Batcher, Outbox, WriteBehind, flush_held
 from traitflow.worker.sinks import Sinks
 
 
@@ -39,11 +40,15 @@ class RecordingSink:
         return ack
 
 
+async def nothing_held(last_events: Mapping[int, Any]) -> int:
+    return 0
+
+
 def sinks_for(sink: RecordingSink, published: list[Any]) -> Sinks:
     return Sinks(sink, sink, sink, sink, published=lambda p, events: published.append(events))
 
 
-def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed() -> None:
+async def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed() -> None:
     table: dict[bytes, bytes] = {b"old": b"1", b"gone": b"2"}
     held = WriteBehind(table)
     held.partition = 3
@@ -51,18 +56,43 @@ def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed() -> No
     held.pop(b"gone")
     assert (held.get(b"new"), held.get(b"gone"), held.get(b"old")) == (b"3", None, b"1")
     assert table == {b"old": b"1", b"gone": b"2"}
-    assert held.flush(partition=0) == 0  # another partition's writes stay held
-    assert held.flush(partition=3) == 2
+    assert await held.flush(partition=0) == 0  # another partition's writes stay held
+    assert await held.flush(partition=3) == 2
     assert table == {b"old": b"1", b"new": b"3"}
 
 
-def test_a_revoked_partition_s_held_writes_are_forgotten() -> None:
+async def test_a_revoked_partition_s_held_writes_are_forgotten() -> None:
     table: dict[bytes, bytes] = {}
     held = WriteBehind(table)
     held.partition = 1
     held[b"a"] = b"1"
     held.discard(1)
-    assert held.get(b"a") is None and held.flush(1) == 0 and table == {}
+    assert held.get(b"a") is None and await held.flush(1) == 0 and table == {}
+
+
+class FaustLikeTable(dict[bytes, bytes]):
+    """Writes into the partition of the event being processed, as a Faust table does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.partitions: dict[bytes, int] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        current = current_event()
+        assert current is not None, "a Faust table is written during an event"
+        self.partitions[key] = current.message.partition  # type: ignore[attr-defined]
+        super().__setitem__(key, value)
+
+
+async def test_held_writes_are_flushed_under_an_event_of_their_own_partition() -> None:
+    table = FaustLikeTable()
+    held = WriteBehind(table)
+    for partition, key in ((0, b"a"), (2, b"b"), (0, b"c")):
+        held.partition = partition
+        held[key] = b"x"
+    last = {0: Record("r1", Message(0)), 2: Record("r2", Message(2))}
+    assert await flush_held([held], last) == 3
+    assert table.partitions == {b"a": 0, b"b": 2, b"c": 0} and current_event() is None
 
 
 async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:
@@ -78,11 +108,9 @@ async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records(
         await outbox.publish_transitions(record.message.partition, [{"person": record.name}])
         return 1
 
-    def flush(partition: int) -> int:
-        current = current_event()
-        assert current is not None and current.message.partition == partition  # type: ignore[attr-defined]
-        log.append(f"flush {partition}")
-        return held.flush(partition)
+    async def flush(last_events: Mapping[int, Any]) -> int:
+        log.extend(f"flush {partition}" for partition in last_events)
+        return await flush_held([held], last_events)
 
     async def ack(record: Record) -> None:
         log.append(f"ack {record.name}")
@@ -114,7 +142,7 @@ async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
     def scans(record: Record) -> bool:
         return record.name == "tick"
 
-    batcher = Batcher(process, outbox, lambda p: 0, scans, max_messages=100, max_wait_s=0.05,
+    batcher = Batcher(process, outbox, nothing_held, scans, max_messages=100, max_wait_s=0.05,
                       closed=lambda records: closed.append([r.name for r in records]))  # fmt: skip
     batcher.ack = ack
     for name in ("m1", "m2", "tick", "m3"):
@@ -138,7 +166,7 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     async def ack(record: Record) -> None:
         acked.append(record.name)
 
-    batcher = Batcher(process, outbox, lambda p: 0, lambda r: False, 100, max_wait_s=0.02)
+    batcher = Batcher(process, outbox, nothing_held, lambda r: False, 100, max_wait_s=0.02)
     batcher.ack = ack
     await batcher.add(Record("kept", Message(0)))
     await batcher.add(Record("moved", Message(1)))
@@ -158,7 +186,7 @@ async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
     async def ack(record: Record) -> None:
         pass
 
-    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), lambda p: 0,
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), nothing_held,
                       lambda r: False, max_messages=100, max_wait_s=60,
                       closed=lambda records: closed.append([r.name for r in records]),
                       idle=lambda: not waiting)  # fmt: skip
@@ -183,7 +211,7 @@ async def test_a_record_delivered_a_loop_turn_later_joins_the_batch() -> None:
     async def ack(record: Record) -> None:
         pass
 
-    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), lambda p: 0,
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), nothing_held,
                       lambda r: False, max_messages=100, max_wait_s=60,
                       closed=lambda records: closed.append([r.name for r in records]),
                       idle=lambda: not waiting)  # fmt: skip

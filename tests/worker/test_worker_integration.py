@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from subprocess import Popen
 
+import orjson
 import pytest
+from rocksdict import AccessType, Options, Rdict
 
 from tests.kafka_helpers import identify, membership_events, read_records, send_messages
 from traitflow.config import Settings
@@ -94,6 +96,35 @@ async def test_restart_recovers_profiles_from_the_changelog_without_a_second_ent
         ("audience.entered", 1),
         ("audience.exited", 2),
     ]
+
+
+async def test_profiles_reach_rocksdb_and_the_changelog_with_the_offset_it_holds(
+    settings: Settings, worker_log: Path
+) -> None:
+    """A batch writes each profile to its partition's RocksDB database and changelog, and
+    records there the changelog offset the database holds: a restart replays only newer."""
+    await apply_definitions(settings, [TRIAL])
+    worker = start_worker(settings, worker_log)
+    try:
+        await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
+        await send_messages(settings, identify("ada", "2026-11-23T09:00:00Z", "m2", seats=2))
+        changelog = await read_records(
+            settings,
+            f"{settings.app_id}-profiles-changelog",
+            1,
+            size=lambda records: sum(b'"seats"' in record.value for record in records),
+        )
+    finally:
+        assert stop_process(worker) == 0, worker_log.read_text()[-3000:]
+    newest = changelog[-1]
+    [path] = settings.data_dir.rglob(f"profiles-{newest.partition}.db")
+    database = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+    try:
+        assert database[b"ada"] == newest.value
+        assert orjson.loads(newest.value)["traits"] == {"plan": "trial", "seats": 2}
+        assert database[b"__faust\0offset__"] == str(newest.offset).encode()
+    finally:
+        database.close()
 
 
 async def test_segment_applied_at_runtime_is_picked_up_without_restart(

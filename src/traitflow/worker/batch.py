@@ -4,8 +4,8 @@ Waiting, per record, for Kafka to acknowledge its membership events before writi
 profile (one changelog record per write) costs a round trip and a changelog record per
 message. In a batch, every record's sends go out at once and the tables' writes are
 held back; when the batch closes, the worker waits for every acknowledgement, then
-writes each changed key once, then acknowledges the records to Faust, which commits
-their offsets only after flushing those table writes.
+writes each changed key once (to RocksDB and the changelog), waits for the changelog's
+acknowledgements, then acknowledges the records to Faust, which commits their offsets.
 The order that makes "a crash repeats, never loses" hold per record holds per batch.
 """
 
@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import Any, cast
 
 from faust.streams import _current_event, current_event
+from faust.types import TP
+from rocksdict import WriteBatch
 
 from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
 
@@ -29,15 +31,16 @@ _DELETED = None
 class WriteBehind:
     """A table whose writes wait in memory for ``flush``; reads see them at once.
 
-    Each held write remembers the events partition it was made for: Faust tables write to
-    the RocksDB database and changelog partition of the event being processed, so the
-    flush replays each partition's writes under an event of that partition.
+    Each held write remembers the events partition it was made for: a Faust table's
+    partition N lives in its own RocksDB database and changelog partition N, the events
+    partition N's.
     """
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.held: dict[bytes, tuple[int, bytes | None]] = {}
         self.partition = 0  # of the record being processed
+        self.sent: list[tuple[int, Awaitable[Any]]] = []  # changelog records in flight
 
     def get(self, key: bytes) -> bytes | None:
         held = self.held.get(key)
@@ -50,9 +53,9 @@ class WriteBehind:
         database directly, as Faust would: its table layer checks membership first and
         reads twice (a tenth of a worker's time). Elsewhere (admin reads, the memory
         store of agent tests) through the table, which finds the key's partition."""
-        store: Any = getattr(self.table, "data", None)
+        store = _rocksdb_store(self.table)
         event = current_event()
-        if event is not None and hasattr(store, "_db_for_partition"):
+        if event is not None and store is not None:
             database = store._db_for_partition(event.message.partition)
             value: bytes | None = database.get(key)
             return value
@@ -68,16 +71,79 @@ class WriteBehind:
         for key in [key for key, (p, _) in self.held.items() if p == partition]:
             del self.held[key]
 
-    def flush(self, partition: int) -> int:
-        """Write the held writes of one partition; how many."""
+    async def flush(self, partition: int) -> int:
+        """Write the held writes of one partition; how many. ``settle`` then waits for
+        their changelog records."""
         mine = [(key, value) for key, (p, value) in self.held.items() if p == partition]
-        for key, value in mine:
+        for key, _ in mine:
             del self.held[key]
+        store = _rocksdb_store(self.table)
+        if store is None:  # memory tables of agent tests, dicts of unit tests
+            self._write_through(mine)
+        elif mine:
+            await self._write_direct(store, partition, mine)
+        return len(mine)
+
+    def _write_through(self, writes: list[tuple[bytes, bytes | None]]) -> None:
+        """Through the table (Faust: into the current event's partition, changelog soon)."""
+        for key, value in writes:
             if value is _DELETED:
                 self.table.pop(key, None)
             else:
                 self.table[key] = value
-        return len(mine)
+
+    async def _write_direct(
+        self, store: Any, partition: int, writes: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """What Faust's table does for each write, once per batch: one RocksDB write batch,
+        then the changelog records sent through the producer, their acknowledgements kept
+        for ``settle``. Faust's own path holds each record in a buffer that a busy stream
+        outruns (tens of thousands of profiles waiting in memory, and unsent)."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in writes:
+            if value is _DELETED:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        store._db_for_partition(partition).write(batch)
+        table: Any = self.table
+        topic, producer = table.changelog_topic.get_topic_name(), table.app.producer
+        for key, value in writes:
+            sent = await producer.send(topic, key, value, partition, None, None)
+            self.sent.append((partition, sent))
+
+    async def settle(self) -> None:
+        """Wait for the changelog records ``flush`` sent; then record, in each partition's
+        RocksDB database, the changelog offset it holds (so a restart replays only what is
+        newer, as Faust does after each of its own changelog sends)."""
+        sent, self.sent = self.sent, []
+        newest: dict[int, int] = {}
+        for partition, acknowledgement in sent:
+            newest[partition] = (await acknowledgement).offset
+        store, table = _rocksdb_store(self.table), cast(Any, self.table)
+        for partition, offset in newest.items():
+            tp = TP(table.changelog_topic.get_topic_name(), partition)
+            store.set_persisted_offset(tp, offset)
+
+
+def _rocksdb_store(table: Table) -> Any:
+    """The Faust RocksDB store behind ``table``; None for other tables."""
+    store = getattr(table, "data", None)
+    return store if hasattr(store, "_db_for_partition") else None
+
+
+async def flush_held(tables: Sequence[WriteBehind], last_events: Mapping[int, Any]) -> int:
+    """Write the held writes of every partition with records in the batch, each under that
+    partition's last record (Faust tables write into the current event's partition); wait
+    until their changelog records are acknowledged. How many writes."""
+    written = 0
+    for partition, event in last_events.items():
+        with as_current(event):
+            for table in tables:
+                written += await table.flush(partition)
+    for table in tables:
+        await table.settle()
+    return written
 
 
 class Outbox:
@@ -137,15 +203,15 @@ class Batcher:
     write).
 
     ``process`` handles one record inside the batch and says how many messages it held;
-    closing settles the batch's sends, flushes the held writes of each partition under
-    one of its events, then acks the records.
+    closing settles the batch's sends, then ``flush`` writes the held writes of each
+    partition (given its last record), then the records are acked.
     """
 
     def __init__(
         self,
         process: Callable[[Any], Awaitable[int]],
         outbox: Outbox,
-        flush: Callable[[int], int],
+        flush: Callable[[Mapping[int, Any]], Awaitable[int]],
         scans: Callable[[Any], bool],
         max_messages: int,
         max_wait_s: float,
@@ -209,9 +275,7 @@ class Batcher:
         last_of: dict[int, Any] = {}
         for event in events:
             last_of[event.message.partition] = event
-        for partition, event in last_of.items():
-            with as_current(event):
-                self.flush(partition)
+        await self.flush(last_of)
         assert self.ack is not None, "the batcher runs inside the agent's stream"
         for event in events:
             await self.ack(event)

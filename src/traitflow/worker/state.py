@@ -12,7 +12,7 @@ survive restarts and move with their partition on a rebalance.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ from traitflow.identity.ids import Identifier, Pointer
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
-from traitflow.worker.batch import WriteBehind
+from traitflow.worker.batch import WriteBehind, flush_held
 from traitflow.worker.sinks import Sinks, publish_transitions
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,9 @@ class ProfileStore:
         for table in self.held:
             table.partition = partition
 
-    def flush(self, partition: int) -> int:
-        """Write one partition's held writes to the tables (see ``Batcher``)."""
-        return sum(table.flush(partition) for table in self.held)
+    async def flush(self, last_events: Mapping[int, Any]) -> int:
+        """Write the held writes of the batch's partitions to the tables (see ``Batcher``)."""
+        return await flush_held(self.held, last_events)
 
     def discard(self, partition: int) -> None:
         """Forget a revoked partition's held writes: its records will be processed again."""
