@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     batch_max_wait_s: float = Field(
         0.02, gt=0, description="Longest a batch stays open (bounds the added latency)."
     )
+    rocksdb_write_buffer_mb: int = Field(
+        8,
+        ge=1,
+        description="Memtable of each RocksDB database (one per table partition); two may "
+        "be held at once.",
+    )
+    rocksdb_block_cache_mb: int = Field(
+        16, ge=1, description="Read cache of each RocksDB database (one per table partition)."
+    )
     identity_traits: list[str] = Field(
         default_factory=lambda: ["email"],
         description="Traits that identify a person: two profiles with the same value merge.",

@@ -28,6 +28,7 @@ from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
 TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
+TABLES = ("profiles", "schedule", "identities")  # the order ProfileStore takes them in
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -47,6 +48,24 @@ class WorkerApp:
     batcher: Batcher
 
 
+def _table(app: faust.App, settings: Settings, testing: bool, name: str) -> Any:
+    options = None if testing else rocksdb_options(settings)
+    return app.Table(name, key_type=bytes, value_type=bytes,
+                     partitions=settings.partitions, options=options)  # fmt: skip
+
+
+def rocksdb_options(settings: Settings) -> dict[str, int]:
+    """Bounded memory per RocksDB database: Faust's defaults (three 64 MB memtables and a
+    2 GB cache each) let twelve databases (three tables of four partitions) grow past
+    any budget. Faust's store consumes the dict: a fresh one per table."""
+    mib = 1 << 20
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * mib,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * mib,
+    }
+
+
 def broker_urls(settings: Settings) -> list[str]:
     """``tansu://`` selects the embedded-broker transport (see ``traitflow.broker.compat``)."""
     scheme = "tansu" if settings.embedded else "kafka"
@@ -62,16 +81,7 @@ def create_app(
     clock = clock or clock_for(settings.clock_file)
     app = faust.App(settings.app_id, **_app_config(settings, testing))
     events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
-    tables: dict[str, Any] = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "partitions": settings.partitions,
-    }
-    store = ProfileStore(
-        app.Table("profiles", **tables),
-        app.Table("schedule", **tables),
-        app.Table("identities", **tables),
-    )
+    store = ProfileStore(*(_table(app, settings, testing, name) for name in TABLES))
     registry = Registry()
     feed = (
         None
