@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.streams import current_event
+from faust.types import TP
 
 from traitflow.worker.batch import Batcher, Outbox, WriteBehind, flush_held
 from traitflow.worker.sinks import Sinks
@@ -93,6 +96,40 @@ async def test_held_writes_are_flushed_under_an_event_of_their_own_partition() -
     last = {0: Record("r1", Message(0)), 2: Record("r2", Message(2))}
     assert await flush_held([held], last) == 3
     assert table.partitions == {b"a": 0, b"b": 2, b"c": 0} and current_event() is None
+
+
+class OffsetStore:
+    """The part of Faust's RocksDB store that keeps the changelog offset it holds."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.offsets.append(offset)
+
+
+def acknowledged(offset: int | None = None, failure: Exception | None = None) -> Any:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    if failure is not None:
+        future.set_exception(failure)
+    else:
+        future.set_result(SimpleNamespace(offset=offset))
+    return future
+
+
+async def test_the_newest_acknowledged_changelog_offset_is_persisted() -> None:
+    held, store, tp = WriteBehind({}), OffsetStore(), TP("t-profiles-changelog", 0)
+    for offset in (5, 3, 8):  # acknowledgements may complete out of order
+        held._sent(store, tp, acknowledged(offset))
+    assert store.offsets == [5, 8]
+
+
+async def test_a_lost_changelog_record_fails_the_next_flush() -> None:
+    held = WriteBehind({})
+    held._sent(OffsetStore(), TP("t-profiles-changelog", 0), acknowledged(failure=TimeoutError()))
+    held[b"k"] = b"v"
+    with pytest.raises(TimeoutError):
+        await held.flush(0)
 
 
 async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:

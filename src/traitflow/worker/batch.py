@@ -4,8 +4,9 @@ Waiting, per record, for Kafka to acknowledge its membership events before writi
 profile (one changelog record per write) costs a round trip and a changelog record per
 message. In a batch, every record's sends go out at once and the tables' writes are
 held back; when the batch closes, the worker waits for every acknowledgement, then
-writes each changed key once (to RocksDB and the changelog), waits for the changelog's
-acknowledgements, then acknowledges the records to Faust, which commits their offsets.
+writes each changed key once (to RocksDB and the changelog), then acknowledges the
+records to Faust, which commits their offsets only after flushing its producer (the
+changelog records with it).
 The order that makes "a crash repeats, never loses" hold per record holds per batch.
 """
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from faust.streams import _current_event, current_event
 from faust.types import TP
@@ -40,7 +42,8 @@ class WriteBehind:
         self.table = table
         self.held: dict[bytes, tuple[int, bytes | None]] = {}
         self.partition = 0  # of the record being processed
-        self.sent: list[tuple[int, Awaitable[Any]]] = []  # changelog records in flight
+        self.persisted: dict[int, int] = {}  # newest changelog offset acknowledged
+        self.failure: BaseException | None = None  # of a changelog send
 
     def get(self, key: bytes) -> bytes | None:
         held = self.held.get(key)
@@ -72,8 +75,9 @@ class WriteBehind:
             del self.held[key]
 
     async def flush(self, partition: int) -> int:
-        """Write the held writes of one partition; how many. ``settle`` then waits for
-        their changelog records."""
+        """Write the held writes of one partition; how many."""
+        if self.failure is not None:  # a changelog record of an earlier batch was lost
+            raise self.failure
         mine = [(key, value) for key, (p, value) in self.held.items() if p == partition]
         for key, _ in mine:
             del self.held[key]
@@ -96,9 +100,9 @@ class WriteBehind:
         self, store: Any, partition: int, writes: list[tuple[bytes, bytes | None]]
     ) -> None:
         """What Faust's table does for each write, once per batch: one RocksDB write batch,
-        then the changelog records sent through the producer, their acknowledgements kept
-        for ``settle``. Faust's own path holds each record in a buffer that a busy stream
-        outruns (tens of thousands of profiles waiting in memory, and unsent)."""
+        then the changelog records sent through the app's producer, which Faust flushes
+        before it commits the records' offsets. Faust's own path holds each record in a
+        buffer that a busy stream outruns (tens of thousands of profiles in memory)."""
         batch = WriteBatch(raw_mode=True)
         for key, value in writes:
             if value is _DELETED:
@@ -110,19 +114,19 @@ class WriteBehind:
         topic, producer = table.changelog_topic.get_topic_name(), table.app.producer
         for key, value in writes:
             sent = await producer.send(topic, key, value, partition, None, None)
-            self.sent.append((partition, sent))
+            sent.add_done_callback(functools.partial(self._sent, store, TP(topic, partition)))
 
-    async def settle(self) -> None:
-        """Wait for the changelog records ``flush`` sent; then record, in each partition's
-        RocksDB database, the changelog offset it holds (so a restart replays only what is
-        newer, as Faust does after each of its own changelog sends)."""
-        sent, self.sent = self.sent, []
-        newest: dict[int, int] = {}
-        for partition, acknowledgement in sent:
-            newest[partition] = (await acknowledgement).offset
-        store, table = _rocksdb_store(self.table), cast(Any, self.table)
-        for partition, offset in newest.items():
-            tp = TP(table.changelog_topic.get_topic_name(), partition)
+    def _sent(self, store: Any, tp: TP, acknowledgement: asyncio.Future[Any]) -> None:
+        """Kafka has a changelog record: record, in the partition's RocksDB database, the
+        changelog offset it holds (a restart replays only what is newer), as Faust does
+        after each of its own sends. A lost record fails the next flush: the worker stops
+        rather than commit offsets past writes its changelog lacks."""
+        if acknowledgement.cancelled() or acknowledgement.exception() is not None:
+            self.failure = acknowledgement.exception() or asyncio.CancelledError()
+            return
+        offset = acknowledgement.result().offset
+        if offset > self.persisted.get(tp.partition, -1):
+            self.persisted[tp.partition] = offset
             store.set_persisted_offset(tp, offset)
 
 
@@ -134,15 +138,13 @@ def _rocksdb_store(table: Table) -> Any:
 
 async def flush_held(tables: Sequence[WriteBehind], last_events: Mapping[int, Any]) -> int:
     """Write the held writes of every partition with records in the batch, each under that
-    partition's last record (Faust tables write into the current event's partition); wait
-    until their changelog records are acknowledged. How many writes."""
+    partition's last record (Faust tables write into the current event's partition). How
+    many writes."""
     written = 0
     for partition, event in last_events.items():
         with as_current(event):
             for table in tables:
                 written += await table.flush(partition)
-    for table in tables:
-        await table.settle()
     return written
 
 
