@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -213,12 +213,10 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     assert acked == ["kept"] and forgotten == [1]
 
 
-async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
-    closed: list[list[str]] = []
-    waiting = ["m2"]
-
-    async def process(record: Record) -> int:
-        return 1
+def idle_closing_batcher(
+    process: Callable[[Record], Awaitable[int]], closed: list[list[str]], waiting: list[str]
+) -> Batcher:
+    """A batcher that only closes when no record waits (``waiting`` is empty)."""
 
     async def ack(record: Record) -> None:
         pass
@@ -228,6 +226,17 @@ async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
                       closed=lambda records: closed.append([r.name for r in records]),
                       idle=lambda: not waiting)  # fmt: skip
     batcher.ack = ack
+    return batcher
+
+
+async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
+    closed: list[list[str]] = []
+    waiting = ["m2"]
+
+    async def process(record: Record) -> int:
+        return 1
+
+    batcher = idle_closing_batcher(process, closed, waiting)
     await batcher.add(Record("m1", Message(0)))
     assert closed == []  # m2 is waiting: the batch stays open for it
     waiting.clear()
@@ -245,13 +254,6 @@ async def test_a_record_delivered_a_loop_turn_later_joins_the_batch() -> None:
         asyncio.get_running_loop().call_soon(waiting.append, "m2")  # delivery in flight
         return 1
 
-    async def ack(record: Record) -> None:
-        pass
-
-    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), nothing_held,
-                      lambda r: False, max_messages=100, max_wait_s=60,
-                      closed=lambda records: closed.append([r.name for r in records]),
-                      idle=lambda: not waiting)  # fmt: skip
-    batcher.ack = ack
+    batcher = idle_closing_batcher(process, closed, waiting)
     await batcher.add(Record("m1", Message(0)))
     assert closed == [] and waiting == ["m2"]
