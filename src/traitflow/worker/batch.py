@@ -112,9 +112,10 @@ class WriteBehind:
         store._db_for_partition(partition).write(batch)
         table: Any = self.table
         topic, producer = table.changelog_topic.get_topic_name(), table.app.producer
+        acknowledged = functools.partial(self._sent, store, TP(topic, partition))
         for key, value in writes:
             sent = await producer.send(topic, key, value, partition, None, None)
-            sent.add_done_callback(functools.partial(self._sent, store, TP(topic, partition)))
+            sent.add_done_callback(acknowledged)
 
     def _sent(self, store: Any, tp: TP, acknowledgement: asyncio.Future[Any]) -> None:
         """Kafka has a changelog record: record, in the partition's RocksDB database, the
