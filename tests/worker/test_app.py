@@ -1,5 +1,6 @@
 """The Faust agent, run with ``test_context()``: memory store, channels instead of topics."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -227,3 +228,27 @@ async def test_a_bundle_too_long_to_order_its_lines_is_dead_lettered_whole(
         event = await deadletter.get(timeout=5)
     assert event.value == too_long
     assert dict(event.headers)["traitflow-reason"].startswith(b"invalid bundle: 65537 lines")
+
+
+async def test_a_send_kafka_refuses_stops_the_worker_with_the_record_unacked(
+    worker: WorkerApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restarting the agent would carry on past a record never acked, whose offset (and
+    every later one) would never be committed: the worker stops, and a restart repeats."""
+
+    async def refused(**record: Any) -> asyncio.Future[Any]:
+        acknowledgement = asyncio.get_running_loop().create_future()
+        acknowledgement.set_exception(TimeoutError("no acknowledgement"))
+        return acknowledgement
+
+    monkeypatch.setattr(worker.handler.sinks.membership, "send", refused)
+    acked: list[Any] = []
+    async with worker.agent.test_context() as agent:
+        worker.batcher.closed = acked.extend
+        await agent.put(identify("u1", "trial"), key=b"u1")
+        for _ in range(50):
+            if worker.app.crashed:
+                break
+            await asyncio.sleep(0.01)
+    assert worker.app.crashed and isinstance(worker.app.crash_reason, TimeoutError)
+    assert acked == [] and worker.profiles.get(b"u1") is None

@@ -43,8 +43,34 @@ class RecordingSink:
         return ack
 
 
-async def nothing_held(last_events: Mapping[int, Any]) -> int:
-    return 0
+class NothingHeld:
+    def seal(self) -> None:
+        pass
+
+    async def flush(self, last_events: Mapping[int, Any]) -> int:
+        return 0
+
+    def discard(self, partition: int) -> None:
+        pass
+
+
+class HeldTables:
+    """Held writes of the given tables, recording each flush in ``log``."""
+
+    def __init__(self, tables: list[WriteBehind], log: list[str]) -> None:
+        self.tables, self.log = tables, log
+
+    def seal(self) -> None:
+        for table in self.tables:
+            table.seal()
+
+    async def flush(self, last_events: Mapping[int, Any]) -> int:
+        self.log.extend(f"flush {partition}" for partition in last_events)
+        return await flush_held(self.tables, last_events)
+
+    def discard(self, partition: int) -> None:
+        for table in self.tables:
+            table.discard(partition)
 
 
 def sinks_for(sink: RecordingSink, published: list[Any]) -> Sinks:
@@ -59,9 +85,26 @@ async def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed()
     held.pop(b"gone")
     assert (held.get(b"new"), held.get(b"gone"), held.get(b"old")) == (b"3", None, b"1")
     assert table == {b"old": b"1", b"gone": b"2"}
+    held.seal()
     assert await held.flush(partition=0) == 0  # another partition's writes stay held
     assert await held.flush(partition=3) == 2
     assert table == {b"old": b"1", b"new": b"3"}
+
+
+async def test_a_sealed_batch_s_writes_are_read_until_written_and_a_newer_batch_s_win() -> None:
+    table: dict[bytes, bytes] = {}
+    held = WriteBehind(table)
+    held[b"a"], held[b"b"] = b"first", b"first"
+    held.seal()
+    held[b"a"] = b"second"  # the next batch, processed while the first settles
+    assert (held.get(b"a"), held.get(b"b")) == (b"second", b"first")
+    assert await held.flush(0) == 2  # the first batch's writes only
+    held.release()
+    assert table == {b"a": b"first", b"b": b"first"} and held.get(b"a") == b"second"
+    held.seal()
+    await held.flush(0)
+    held.release()
+    assert table == {b"a": b"second", b"b": b"first"} and not held.sealed
 
 
 async def test_a_revoked_partition_s_held_writes_are_forgotten() -> None:
@@ -69,8 +112,12 @@ async def test_a_revoked_partition_s_held_writes_are_forgotten() -> None:
     held = WriteBehind(table)
     held.partition = 1
     held[b"a"] = b"1"
+    held.seal()
+    held[b"b"] = b"2"
     held.discard(1)
-    assert held.get(b"a") is None and await held.flush(1) == 0 and table == {}
+    held.seal()
+    assert held.get(b"a") is None and held.get(b"b") is None
+    assert await held.flush(1) == 0 and table == {}
 
 
 class FaustLikeTable(dict[bytes, bytes]):
@@ -93,6 +140,7 @@ async def test_held_writes_are_flushed_under_an_event_of_their_own_partition() -
     for partition, key in ((0, b"a"), (2, b"b"), (0, b"c")):
         held.partition = partition
         held[key] = b"x"
+    held.seal()
     last = {0: Record("r1", Message(0)), 2: Record("r2", Message(2))}
     assert await flush_held([held], last) == 3
     assert table.partitions == {b"a": 0, b"b": 2, b"c": 0} and current_event() is None
@@ -128,12 +176,15 @@ async def test_a_lost_changelog_record_fails_the_next_flush() -> None:
     held = WriteBehind({})
     held._sent(OffsetStore(), TP("t-profiles-changelog", 0), acknowledged(failure=TimeoutError()))
     held[b"k"] = b"v"
+    held.seal()
     with pytest.raises(TimeoutError):
         await held.flush(0)
 
 
-async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:
-    log: list[str] = []
+def logging_batcher(
+    log: list[str], max_messages: int = 2
+) -> tuple[Batcher, RecordingSink, dict[bytes, bytes], list[Any]]:
+    """A batcher whose records each hold a write and publish a transition, all logged."""
     sink, published = RecordingSink(log), []
     outbox = Outbox(sinks_for(sink, published))
     table: dict[bytes, bytes] = {}
@@ -141,29 +192,83 @@ async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records(
 
     async def process(record: Record) -> int:
         held.partition = record.message.partition
-        held[record.name.encode()] = b"x"
+        held[record.name.encode()] = record.name.encode()
         await outbox.publish_transitions(record.message.partition, [{"person": record.name}])
         return 1
-
-    async def flush(last_events: Mapping[int, Any]) -> int:
-        log.extend(f"flush {partition}" for partition in last_events)
-        return await flush_held([held], last_events)
 
     async def ack(record: Record) -> None:
         log.append(f"ack {record.name}")
 
-    batcher = Batcher(process, outbox, flush, lambda r: False, max_messages=2, max_wait_s=60)
+    batcher = Batcher(process, outbox, HeldTables([held], log), lambda r: r.name == "tick",
+                      max_messages=max_messages, max_wait_s=60)  # fmt: skip
     batcher.ack = ack
-    await batcher.add(Record("a", Message(0)))
-    closing = asyncio.create_task(batcher.add(Record("b", Message(1))))
-    await asyncio.sleep(0.01)
-    assert not closing.done() and table == {}  # waiting for the broker
+    return batcher, sink, table, published
+
+
+def acknowledge(sink: RecordingSink, failure: Exception | None = None) -> None:
     for acknowledgement in sink.acks:
-        acknowledgement.set_result(None)
-    await closing
+        if not acknowledgement.done():
+            if failure is None:
+                acknowledgement.set_result(None)
+            else:
+                acknowledgement.set_exception(failure)
+
+
+async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:
+    log: list[str] = []
+    batcher, sink, table, published = logging_batcher(log)
+    await batcher.add(Record("a", Message(0)))
+    await batcher.add(Record("b", Message(1)))  # closes the batch; it settles meanwhile
+    await asyncio.sleep(0.01)
+    assert table == {} and "ack a" not in log  # waiting for the broker
+    acknowledge(sink)
+    await batcher.drain()
     assert [line.split()[0] for line in log] == ["send", "send", "flush", "flush", "ack", "ack"]
-    assert table == {b"a": b"x", b"b": b"x"}
+    assert table == {b"a": b"a", b"b": b"b"}
     assert published == [[{"person": "a"}], [{"person": "b"}]]
+
+
+async def test_the_next_batch_is_processed_while_one_settles_and_batches_settle_in_order() -> None:
+    log: list[str] = []
+    batcher, sink, table, _ = logging_batcher(log, max_messages=1)
+    await batcher.add(Record("a", Message(0)))  # closed: it settles in the background
+    second = asyncio.create_task(batcher.add(Record("b", Message(0))))
+    await asyncio.sleep(0.01)
+    assert [line.split()[0] for line in log] == ["send", "send"] and table == {}
+    assert not second.done()  # "b" is processed; closed, it waits for "a" to settle
+    sink.acks[0].set_result(None)
+    await second
+    assert table == {b"a": b"a"} and log[-1] == "ack a"
+    acknowledge(sink)
+    await batcher.drain()
+    assert [line for line in log if line.startswith("ack")] == ["ack a", "ack b"]
+    assert table == {b"a": b"a", b"b": b"b"}
+
+
+async def test_a_scanning_record_waits_until_every_earlier_write_is_in_the_tables() -> None:
+    log: list[str] = []
+    batcher, sink, table, _ = logging_batcher(log, max_messages=100)
+    await batcher.add(Record("a", Message(0)))
+    tick = asyncio.create_task(batcher.add(Record("tick", Message(0))))
+    await asyncio.sleep(0.01)
+    assert not tick.done() and table == {}
+    acknowledge(sink)
+    await asyncio.sleep(0.01)
+    assert tick.done() and b"a" in table and b"tick" not in table
+
+
+async def test_a_refused_send_stops_acking_and_fails_every_later_batch() -> None:
+    log: list[str] = []
+    failures: list[BaseException] = []
+    batcher, sink, table, _ = logging_batcher(log, max_messages=1)
+    batcher.failed = failures.append
+    await batcher.add(Record("a", Message(0)))
+    acknowledge(sink, failure=TimeoutError())
+    await asyncio.sleep(0.01)
+    assert len(failures) == 1 and isinstance(failures[0], TimeoutError)
+    with pytest.raises(TimeoutError):
+        await batcher.add(Record("b", Message(0)))
+    assert not [line for line in log if line.startswith("ack")] and table == {}
 
 
 async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
@@ -179,38 +284,32 @@ async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
     def scans(record: Record) -> bool:
         return record.name == "tick"
 
-    batcher = Batcher(process, outbox, nothing_held, scans, max_messages=100, max_wait_s=0.05,
+    batcher = Batcher(process, outbox, NothingHeld(), scans, max_messages=100, max_wait_s=0.05,
                       closed=lambda records: closed.append([r.name for r in records]))  # fmt: skip
     batcher.ack = ack
     for name in ("m1", "m2", "tick", "m3"):
         await batcher.add(Record(name, Message(0)))
     assert closed == [["m1", "m2"]]
     await batcher.close_if_old()
+    await asyncio.sleep(0.01)
     assert closed == [["m1", "m2"]]  # not old yet
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.05)
     await batcher.close_if_old()
+    await asyncio.sleep(0.01)
     assert closed == [["m1", "m2"], ["tick", "m3"]]
 
 
 async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> None:
-    acked: list[str] = []
-    forgotten: list[int] = []
-    outbox = Outbox(sinks_for(RecordingSink([]), []))
-
-    async def process(record: Record) -> int:
-        return 1
-
-    async def ack(record: Record) -> None:
-        acked.append(record.name)
-
-    batcher = Batcher(process, outbox, nothing_held, lambda r: False, 100, max_wait_s=0.02)
-    batcher.ack = ack
+    log: list[str] = []
+    batcher, sink, table, published = logging_batcher(log, max_messages=2)
     await batcher.add(Record("kept", Message(0)))
-    await batcher.add(Record("moved", Message(1)))
-    batcher.discard({1}, forgotten.append)
-    await asyncio.sleep(0.03)
-    await batcher.close_if_old()
-    assert acked == ["kept"] and forgotten == [1]
+    await batcher.add(Record("moved", Message(1)))  # the batch closed: it settles
+    await batcher.add(Record("moved-later", Message(1)))  # open, in the next batch
+    batcher.discard({1})
+    acknowledge(sink)
+    await batcher.drain()
+    assert [line for line in log if line.startswith("ack")] == ["ack kept"]
+    assert table == {b"kept": b"kept"} and published == [[{"person": "kept"}]]
 
 
 def idle_closing_batcher(
@@ -221,7 +320,7 @@ def idle_closing_batcher(
     async def ack(record: Record) -> None:
         pass
 
-    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), nothing_held,
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), NothingHeld(),
                       lambda r: False, max_messages=100, max_wait_s=60,
                       closed=lambda records: closed.append([r.name for r in records]),
                       idle=lambda: not waiting)  # fmt: skip
@@ -241,6 +340,7 @@ async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
     assert closed == []  # m2 is waiting: the batch stays open for it
     waiting.clear()
     await batcher.add(Record("m2", Message(0)))
+    await asyncio.sleep(0.01)  # the closed batch settles in the background
     assert closed == [["m1", "m2"]]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
+
+log = logging.getLogger(__name__)
 
 TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 TABLES = ("profiles", "schedule", "identities")  # the order ProfileStore takes them in
@@ -114,11 +117,12 @@ def create_app(
     batcher = Batcher(
         process,
         handler.outbox,
-        store.flush,
+        store,
         scans=lambda event: command_kind(event.message.headers) in SCANNING_COMMANDS,
         max_messages=1 if testing else settings.batch_max_messages,
         max_wait_s=settings.batch_max_wait_s,
         closed=lambda events: metrics.batch_records.observe(len(events)),
+        failed=lambda exc: _stop_soon(app, exc),
     )
 
     @app.on_partitions_revoked.connect
@@ -129,7 +133,7 @@ def create_app(
         handler.processed.clear()
         topic = events.get_topic_name()
         revoked = args[0] if args else set()
-        batcher.discard({tp.partition for tp in revoked if tp.topic == topic}, store.discard)
+        batcher.discard({tp.partition for tp in revoked if tp.topic == topic})
 
     @app.agent(events, name="process-events")
     async def process_events(stream: Any) -> None:
@@ -138,8 +142,11 @@ def create_app(
         manual = stream.noack()  # acked by the batcher, once the batch's writes are done
         batcher.ack = manual.ack
         batcher.idle = manual.channel.empty
-        async for event in manual.events():
-            await batcher.add(event)
+        try:
+            async for event in manual.events():
+                await batcher.add(event)
+        except Exception as exc:  # Faust would restart the agent past unacked records
+            await stop_on_failure(app, exc)
 
     async def close_quiet_batches() -> None:
         await batcher.close_if_old()
@@ -155,6 +162,19 @@ def create_app(
         context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
         install_admin(app, context)
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher)
+
+
+async def stop_on_failure(app: faust.App, exc: BaseException) -> None:
+    """Kafka refused a send, or processing failed outside any one message's handling:
+    stop the worker (exit status 1) rather than restart the agent, which would carry on
+    after records that are never acked, so their offsets, and every later one, would never
+    be committed. A restarted process repeats them from the last commit."""
+    log.critical("stopping the worker: %r", exc)
+    await app.crash(exc)
+
+
+def _stop_soon(app: faust.App, exc: BaseException) -> None:
+    app.add_future(stop_on_failure(app, exc))
 
 
 def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed) -> None:

@@ -8,16 +8,23 @@ writes each changed key once (to RocksDB and the changelog), then acknowledges t
 records to Faust, which commits their offsets only after flushing its producer (the
 changelog records with it).
 The order that makes "a crash repeats, never loses" hold per record holds per batch.
+
+A closed batch settles while the next one is processed (a live stream's small batches
+otherwise spend most of their time waiting for acknowledgements): each batch's held
+writes stay in a layer of their own, read by the batches after it, until its sends are
+acknowledged. At most one batch settles at a time, and batches settle in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from faust.streams import _current_event, current_event
 from faust.types import TP
@@ -26,6 +33,7 @@ from rocksdict import WriteBatch
 from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
 
 Table = MutableMapping[bytes, bytes]
+Layer = dict[bytes, tuple[int, bytes | None]]  # key -> (events partition, value or deleted)
 QUIET_TURNS = 3  # event-loop turns a batch waits for a record in flight (see Batcher._quiet)
 _DELETED = None
 
@@ -35,18 +43,25 @@ class WriteBehind:
 
     Each held write remembers the events partition it was made for: a Faust table's
     partition N lives in its own RocksDB database and changelog partition N, the events
-    partition N's.
+    partition N's. The open batch writes into ``held``; ``seal`` closes it into a layer
+    of its own, and ``flush`` writes the oldest sealed layer.
     """
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self.held: dict[bytes, tuple[int, bytes | None]] = {}
+        self.held: Layer = {}  # the open batch's writes
+        self.sealed: collections.deque[Layer] = collections.deque()  # oldest first
         self.partition = 0  # of the record being processed
         self.persisted: dict[int, int] = {}  # newest changelog offset acknowledged
         self.failure: BaseException | None = None  # of a changelog send
 
     def get(self, key: bytes) -> bytes | None:
         held = self.held.get(key)
+        if held is None:
+            for layer in reversed(self.sealed):
+                held = layer.get(key)
+                if held is not None:
+                    break
         if held is not None:
             return held[1]
         return self._read(key)
@@ -71,22 +86,33 @@ class WriteBehind:
         self.held[key] = (self.partition, _DELETED)
 
     def discard(self, partition: int) -> None:
-        for key in [key for key, (p, _) in self.held.items() if p == partition]:
-            del self.held[key]
+        for layer in (self.held, *self.sealed):
+            for key in [key for key, (p, _) in layer.items() if p == partition]:
+                del layer[key]
+
+    def seal(self) -> None:
+        """The open batch closed: its writes wait in a layer of their own for ``flush``."""
+        self.sealed.append(self.held)
+        self.held = {}
 
     async def flush(self, partition: int) -> int:
-        """Write the held writes of one partition; how many."""
+        """Write the oldest sealed layer's writes of one partition; how many."""
         if self.failure is not None:  # a changelog record of an earlier batch was lost
             raise self.failure
-        mine = [(key, value) for key, (p, value) in self.held.items() if p == partition]
-        for key, _ in mine:
-            del self.held[key]
+        layer = self.sealed[0]
+        mine = [(key, value) for key, (p, value) in layer.items() if p == partition]
         store = _rocksdb_store(self.table)
         if store is None:  # memory tables of agent tests, dicts of unit tests
             self._write_through(mine)
         elif mine:
             await self._write_direct(store, partition, mine)
+        for key, _ in mine:  # written: reads find them in the table now
+            del layer[key]
         return len(mine)
+
+    def release(self) -> None:
+        """The oldest sealed layer is written: forget it."""
+        self.sealed.popleft()
 
     def _write_through(self, writes: list[tuple[bytes, bytes | None]]) -> None:
         """Through the table (Faust: into the current event's partition, changelog soon)."""
@@ -138,55 +164,61 @@ def _rocksdb_store(table: Table) -> Any:
 
 
 async def flush_held(tables: Sequence[WriteBehind], last_events: Mapping[int, Any]) -> int:
-    """Write the held writes of every partition with records in the batch, each under that
-    partition's last record (Faust tables write into the current event's partition). How
-    many writes."""
+    """Write the oldest sealed batch's held writes, each partition's under that partition's
+    last record (Faust tables write into the current event's partition); how many. Writes
+    are only made while a record is handled, so every partition written has one."""
     written = 0
     for partition, event in last_events.items():
         with as_current(event):
             for table in tables:
                 written += await table.flush(partition)
+    for table in tables:
+        table.release()
     return written
 
 
+@dataclass
+class Sends:
+    """One batch's sends: their acknowledgements, and what to do once Kafka has them all."""
+
+    acks: list[Awaitable[Any]] = field(default_factory=list)
+    transitions: list[tuple[int, list[Event]]] = field(default_factory=list)
+    afterwards: list[Callable[[], None]] = field(default_factory=list)
+
+
 class Outbox:
-    """Sends of a batch: published at once, acknowledged together when the batch closes."""
+    """Sends of a batch: published at once, acknowledged together after the batch closes."""
 
     def __init__(self, sinks: Sinks) -> None:
         self.sinks = sinks
-        self.acks: list[Awaitable[Any]] = []
-        self.transitions: list[tuple[int, list[Event]]] = []
-        self.afterwards: list[Callable[[], None]] = []
+        self.open = Sends()
 
     async def send(self, sink: Sink, records: Sequence[OutRecord]) -> None:
         for key, value, headers in records:
-            self.acks.append(await sink.send(key=key, value=value, headers=headers))
+            self.open.acks.append(await sink.send(key=key, value=value, headers=headers))
 
     async def publish_transitions(self, partition: int, events: list[Event]) -> None:
         if events:
             await self.send(self.sinks.membership, membership_records(events))
-            self.transitions.append((partition, events))
+            self.open.transitions.append((partition, events))
 
     def after_settling(self, call: Callable[[], None]) -> None:
         """Run ``call`` once this batch's sends are acknowledged (e.g. a latency metric)."""
-        self.afterwards.append(call)
+        self.open.afterwards.append(call)
 
-    async def settle(self) -> None:
+    def seal(self) -> Sends:
+        """The open batch closed: its sends, to ``settle``; the next batch's start empty."""
+        sealed, self.open = self.open, Sends()
+        return sealed
+
+    async def settle(self, sends: Sends) -> None:
         """Wait for every acknowledgement; then tell the observers what Kafka has."""
-        acks, self.acks = self.acks, []
-        for acknowledgement in acks:
+        for acknowledgement in sends.acks:
             await acknowledgement
-        transitions, self.transitions = self.transitions, []
-        for partition, events in transitions:
+        for partition, events in sends.transitions:
             self.sinks.published(partition, events)
-        afterwards, self.afterwards = self.afterwards, []
-        for call in afterwards:
+        for call in sends.afterwards:
             call()
-
-    def discard(self, partitions: set[int]) -> None:
-        """A rebalance took ``partitions`` away: their records will be processed elsewhere
-        (what was sent for them is acknowledged still, and repeated there with same ids)."""
-        self.transitions = [(p, e) for p, e in self.transitions if p not in partitions]
 
 
 @contextlib.contextmanager
@@ -199,46 +231,82 @@ def as_current(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+@dataclass
+class ClosedBatch:
+    """A batch whose records are processed: it settles, then its records are acked."""
+
+    events: list[Any]
+    sends: Sends
+
+    def discard(self, partitions: set[int]) -> None:
+        """Drop the records and transitions of revoked partitions (what was sent for them
+        is acknowledged still, and repeated by the new owner with the same ids)."""
+        self.events = [e for e in self.events if e.message.partition not in partitions]
+        self.sends.transitions = [
+            (p, events) for p, events in self.sends.transitions if p not in partitions
+        ]
+
+
+class HeldWrites(Protocol):
+    """The tables' held writes, layered by batch (see ``WriteBehind``)."""
+
+    def seal(self) -> None: ...
+
+    async def flush(self, last_events: Mapping[int, Any]) -> int: ...
+
+    def discard(self, partition: int) -> None: ...
+
+
 class Batcher:
     """Collects a stream's records into batches closed when no record waits (so a quiet
     stream adds no delay, and a busy one makes large batches), by size, by age, or before
     a record that scans the tables (a tick or backfill command must see every earlier
     write).
 
-    ``process`` handles one record inside the batch and says how many messages it held;
-    closing settles the batch's sends, then ``flush`` writes the held writes of each
-    partition (given its last record), then the records are acked.
+    ``process`` handles one record inside the batch and says how many messages it held.
+    Closing seals the batch's sends and held writes and settles it in the background
+    while the next batch is processed: wait for the acknowledgements, write the held
+    writes of each partition (given its last record), ack the records. A batch that
+    fails to settle (a send Kafka refused) calls ``failed`` and fails every later close:
+    no record after it is acked, so a restart repeats them all.
     """
 
     def __init__(
         self,
         process: Callable[[Any], Awaitable[int]],
         outbox: Outbox,
-        flush: Callable[[Mapping[int, Any]], Awaitable[int]],
+        held: HeldWrites,
         scans: Callable[[Any], bool],
         max_messages: int,
         max_wait_s: float,
         closed: Callable[[list[Any]], None] = lambda events: None,
         idle: Callable[[], bool] = lambda: False,
+        failed: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
         self.process = process
         self.outbox = outbox
-        self.flush = flush
+        self.held = held
         self.scans = scans
         self.max_messages = max_messages
         self.messages = 0
         self.max_wait_s = max_wait_s
         self.closed = closed  # told each batch's records once they are acked
         self.idle = idle  # no record is waiting in the stream
+        self.failed = failed  # told once if a batch cannot settle
         self.ack: Callable[[Any], Awaitable[Any]] | None = None  # the stream's, once it runs
         self.events: list[Any] = []
         self.opened = 0.0
         self.lock = asyncio.Lock()
+        self.settling: ClosedBatch | None = None
+        self.settled: asyncio.Task[None] | None = None
 
     async def add(self, event: Any) -> None:
         async with self.lock:
             now = asyncio.get_running_loop().time()
-            if self.events and (self.scans(event) or now - self.opened >= self.max_wait_s):
+            if self.scans(event):  # it reads the tables: every earlier write must be there
+                await self._close()
+                await self._wait_settled()
+            elif self.events and now - self.opened >= self.max_wait_s:
                 await self._close()
             if not self.events:
                 self.opened = now
@@ -264,22 +332,52 @@ class Batcher:
             if self.events and age >= self.max_wait_s:
                 await self._close()
 
-    def discard(self, partitions: set[int], forget: Callable[[int], None]) -> None:
+    async def drain(self) -> None:
+        """Close the open batch and wait until every batch has settled (tests, shutdown)."""
+        async with self.lock:
+            await self._close()
+            await self._wait_settled()
+
+    def discard(self, partitions: set[int]) -> None:
         """After a rebalance revoked ``partitions``: drop their records and held writes
         unacknowledged; the new owner processes them again from the committed offset."""
         self.events = [e for e in self.events if e.message.partition not in partitions]
+        open_sends = self.outbox.open
+        open_sends.transitions = [(p, e) for p, e in open_sends.transitions if p not in partitions]
+        if self.settling is not None:
+            self.settling.discard(partitions)
         for partition in partitions:
-            forget(partition)
-        self.outbox.discard(partitions)
+            self.held.discard(partition)
 
     async def _close(self) -> None:
-        events, self.events, self.messages = self.events, [], 0
-        await self.outbox.settle()
+        """Seal the open batch; settle it once the batch before it has settled."""
+        if not self.events:
+            return
+        batch = ClosedBatch(self.events, self.outbox.seal())
+        self.events, self.messages = [], 0
+        self.held.seal()
+        await self._wait_settled()
+        self.settling = batch
+        self.settled = asyncio.create_task(self._settle(batch))
+        self.settled.add_done_callback(self._check)
+
+    async def _wait_settled(self) -> None:
+        """Wait for the settling batch; its failure fails this close too."""
+        if self.settled is not None:
+            await asyncio.shield(self.settled)
+            self.settling = self.settled = None
+
+    async def _settle(self, batch: ClosedBatch) -> None:
+        await self.outbox.settle(batch.sends)
         last_of: dict[int, Any] = {}
-        for event in events:
+        for event in batch.events:
             last_of[event.message.partition] = event
-        await self.flush(last_of)
+        await self.held.flush(last_of)
         assert self.ack is not None, "the batcher runs inside the agent's stream"
-        for event in events:
+        for event in batch.events:
             await self.ack(event)
-        self.closed(events)
+        self.closed(batch.events)
+
+    def _check(self, settled: asyncio.Task[None]) -> None:
+        if not settled.cancelled() and settled.exception() is not None:
+            self.failed(settled.exception())  # type: ignore[arg-type]

@@ -53,8 +53,13 @@ class ProfileStore:
         for table in self.held:
             table.partition = partition
 
+    def seal(self) -> None:
+        """The batch closed: its writes wait in a layer of their own (see ``Batcher``)."""
+        for table in self.held:
+            table.seal()
+
     async def flush(self, last_events: Mapping[int, Any]) -> int:
-        """Write the held writes of the batch's partitions to the tables (see ``Batcher``)."""
+        """Write the oldest sealed batch's held writes to the tables (see ``Batcher``)."""
         return await flush_held(self.held, last_events)
 
     def discard(self, partition: int) -> None:
