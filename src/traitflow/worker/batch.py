@@ -333,7 +333,7 @@ class Batcher:
                 await self._close()
 
     async def drain(self) -> None:
-        """Close the open batch and wait until every batch has settled (tests, shutdown)."""
+        """Close the open batch and wait until every batch has settled (used by tests)."""
         async with self.lock:
             await self._close()
             await self._wait_settled()
