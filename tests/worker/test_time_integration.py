@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_NOW_MS, set_clock
+from tests.conftest import TEST_NOW_MS, free_port, set_clock
 from tests.kafka_helpers import membership_events, read_records, send_messages
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
@@ -119,7 +119,7 @@ async def test_due_instants_move_with_their_partition_on_a_rebalance(
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     a = start_worker(settings, log_a)
     b_settings = settings.model_copy(
-        update={"data_dir": settings.data_dir.parent / "b", "web_port": settings.web_port + 1}
+        update={"data_dir": settings.data_dir.parent / "b", "web_port": free_port()}
     )
     b = start_worker(b_settings, log_b)
     try:
