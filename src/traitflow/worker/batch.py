@@ -185,6 +185,11 @@ class Sends:
     transitions: list[tuple[int, list[Event]]] = field(default_factory=list)
     afterwards: list[Callable[[], None]] = field(default_factory=list)
 
+    def discard(self, partitions: set[int]) -> None:
+        """Forget the transitions of revoked partitions (what was sent for them is
+        acknowledged still, and repeated by the new owner with the same ids)."""
+        self.transitions = [(p, e) for p, e in self.transitions if p not in partitions]
+
 
 class Outbox:
     """Sends of a batch: published at once, acknowledged together after the batch closes."""
@@ -239,12 +244,9 @@ class ClosedBatch:
     sends: Sends
 
     def discard(self, partitions: set[int]) -> None:
-        """Drop the records and transitions of revoked partitions (what was sent for them
-        is acknowledged still, and repeated by the new owner with the same ids)."""
+        """Drop the records and transitions of revoked partitions."""
         self.events = [e for e in self.events if e.message.partition not in partitions]
-        self.sends.transitions = [
-            (p, events) for p, events in self.sends.transitions if p not in partitions
-        ]
+        self.sends.discard(partitions)
 
 
 class HeldWrites(Protocol):
@@ -342,8 +344,7 @@ class Batcher:
         """After a rebalance revoked ``partitions``: drop their records and held writes
         unacknowledged; the new owner processes them again from the committed offset."""
         self.events = [e for e in self.events if e.message.partition not in partitions]
-        open_sends = self.outbox.open
-        open_sends.transitions = [(p, e) for p, e in open_sends.transitions if p not in partitions]
+        self.outbox.open.discard(partitions)
         if self.settling is not None:
             self.settling.discard(partitions)
         for partition in partitions:
@@ -359,7 +360,7 @@ class Batcher:
         await self._wait_settled()
         self.settling = batch
         self.settled = asyncio.create_task(self._settle(batch))
-        self.settled.add_done_callback(self._check)
+        self.settled.add_done_callback(self._report_failure)
 
     async def _wait_settled(self) -> None:
         """Wait for the settling batch; its failure fails this close too."""
@@ -378,6 +379,6 @@ class Batcher:
             await self.ack(event)
         self.closed(batch.events)
 
-    def _check(self, settled: asyncio.Task[None]) -> None:
+    def _report_failure(self, settled: asyncio.Task[None]) -> None:
         if not settled.cancelled() and settled.exception() is not None:
             self.failed(settled.exception())  # type: ignore[arg-type]
