@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
+
+T = TypeVar("T")
 
 COMMAND_HEADER = "traitflow-command"
 COMMAND_KEY = b"\x00traitflow-command"
@@ -30,7 +35,7 @@ class BackfillCommand:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> BackfillCommand:
-        return cls(**orjson.loads(raw))
+        return load_command(cls, raw)
 
     def next(self, last_key: bytes, evaluated: int) -> BackfillCommand:
         return BackfillCommand(
@@ -49,7 +54,26 @@ class TickCommand:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TickCommand:
-        return cls(**orjson.loads(raw))
+        return load_command(cls, raw)
+
+
+def load_command(kind: type[T], raw: bytes) -> T:
+    """A command record's value as ``kind``; ``ValueError`` names what is wrong (a field
+    missing or of the wrong type), so a bad record is dead-lettered, never half-run."""
+    try:
+        found: T = _adapter(kind).validate_json(raw)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"
+            for error in exc.errors()[:5]
+        )
+        raise ValueError(problems) from None
+    return found
+
+
+@cache
+def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
 
 
 def command_headers(kind: str = "backfill") -> list[tuple[str, bytes]]:

@@ -82,6 +82,39 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         32 * 1024, gt=0, description="Larger messages go to the dead-letter topic."
     )
+    max_nesting_depth: int = Field(
+        32, ge=2, le=200, description="Deepest nesting of objects and arrays in a message."
+    )
+    max_trait_bytes: int = Field(
+        16 * 1024, gt=0, description="Largest value of one trait (encoded as JSON)."
+    )
+    max_profile_bytes: int = Field(
+        256 * 1024,
+        gt=0,
+        description="Largest profile; a message that would grow one past it is dead-lettered "
+        "and the profile is left as it was (keep it well under the topics' record limit).",
+    )
+    dedup_window_s: float = Field(
+        24 * 3600.0,
+        ge=0,
+        description="How long a person's messageIds are remembered: a message repeating "
+        "one is a retry, counted and never applied (0: no deduplication).",
+    )
+    dedup_max_ids: int = Field(
+        1000, ge=1, description="Most messageIds remembered per person (the newest kept)."
+    )
+    deadletter_max_bytes: int = Field(
+        512 * 1024,
+        gt=0,
+        description="A dead-letter copy larger than this is cut to this size; its headers "
+        "keep the original size and SHA-256.",
+    )
+    stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="An owned partition with lag and nothing fetched for this long is "
+        "stalled: /readyz says so and the worker rejoins its group.",
+    )
     unset_marker: str = Field(
         "__null__", description="A trait value equal to this clears the stored trait."
     )

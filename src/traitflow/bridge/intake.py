@@ -14,7 +14,14 @@ import orjson
 
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.exceptions import InvalidMessage
-from traitflow.ingest.messages import MESSAGE_TYPES, check_message, routing_key
+from traitflow.ingest.messages import (
+    DEFAULT_LIMITS,
+    MESSAGE_TYPES,
+    Limits,
+    check_depth,
+    check_message,
+    routing_key,
+)
 from traitflow.timeutil import iso_from_ms, ms_from_iso
 
 BATCH_ENDPOINTS = ("batch", "import")
@@ -31,6 +38,7 @@ class Rules:
     max_message_bytes: int
     max_batch: int
     future_tolerance_ms: int
+    limits: Limits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,7 @@ def prepare(item: Any, envelope: Envelope, rules: Rules) -> MessageRecord:
     """One message as the Kafka record the worker reads: keyed by person, enriched."""
     if not isinstance(item, dict):
         raise InvalidMessage(f"not a JSON object: got {type(item).__name__}")
+    check_depth(item, rules.limits.max_depth)
     message = {name: value for name, value in item.items() if name != "writeKey"}
     _merge_shared(message, envelope)
     message.setdefault("messageId", _derived_id(item))
@@ -118,6 +127,7 @@ def prepare(item: Any, envelope: Envelope, rules: Rules) -> MessageRecord:
         message,
         fallback_timestamp_ms=envelope.received_ms,
         latest_ms=envelope.received_ms + rules.future_tolerance_ms,
+        limits=rules.limits,
     )
     raw = orjson.dumps(message)
     if len(raw) > rules.max_message_bytes:

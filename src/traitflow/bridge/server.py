@@ -33,7 +33,7 @@ from traitflow.bridge.publisher import KafkaUnavailable, Publisher
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.config import Settings
 from traitflow.exceptions import ConfigError
-from traitflow.ingest.messages import MESSAGE_TYPES
+from traitflow.ingest.messages import MESSAGE_TYPES, Limits
 from traitflow.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,12 @@ class Bridge:
         self.keys = WriteKeys.from_settings(settings)
         self.secret = webhook_secret(settings)
         tolerance_ms = int(settings.future_tolerance_s * 1000)
+        limits = Limits.of(settings)
         self.tracking_rules = Rules(
-            settings.max_message_bytes, settings.bridge_max_batch, tolerance_ms
+            settings.max_message_bytes, settings.bridge_max_batch, tolerance_ms, limits
         )
         self.webhook_rules = Rules(
-            settings.max_message_bytes, settings.webhook_max_batch, tolerance_ms
+            settings.max_message_bytes, settings.webhook_max_batch, tolerance_ms, limits
         )
 
     async def tracking(self, request: web.Request) -> web.Response:

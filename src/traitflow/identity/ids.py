@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from traitflow.config import JUNK_IDS
-from traitflow.ingest.messages import Message, identify_traits
+from traitflow.ingest.messages import Message, identify_traits, usable_id
 
 USER, ANONYMOUS, TRAIT = "user", "anonymous", "trait"
 RANKS = {USER: 2, ANONYMOUS: 1, TRAIT: 0}
@@ -55,10 +55,7 @@ class JunkFilter:
         self.junk = {value.strip().lower() for value in junk}
 
     def usable(self, value: Any) -> bool:
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            return False
-        text = str(value).strip()
-        return bool(text) and text.lower() not in self.junk
+        return usable_id(value, self.junk)
 
 
 def message_identifiers(

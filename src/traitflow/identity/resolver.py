@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from traitflow.commands import load_command
 from traitflow.config import Settings
 from traitflow.identity.ids import (
     ANONYMOUS,
@@ -43,12 +44,14 @@ from traitflow.identity.merge import merge_profiles
 from traitflow.identity.reconcile import reconcile
 from traitflow.ingest.messages import Message
 from traitflow.profiles import Profile
+from traitflow.profiles.dedup import Dedup
 from traitflow.segments import Registry
 from traitflow.worker.pipeline import process
 
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
 FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
 IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM)
+DAY_MS = 24 * 3600 * 1000
 CAP_REFUSAL = "identifier cap"  # how a refusal by the cap begins (dead-letter reason)
 
 
@@ -124,12 +127,14 @@ def identity_rules(settings: Settings) -> IdentityRules:
         max_identifiers=settings.identity_max_ids,
         trait_rules=dict(settings.identity_trait_rules),
         unset_marker=settings.unset_marker,
+        dedup=Dedup(int(settings.dedup_window_s * 1000), settings.dedup_max_ids),
     )
 
 
 def decode(kind: str, raw: bytes) -> Command:
+    """``ValueError`` for a record whose fields are missing or of the wrong type."""
     types = {LINK: Link, MERGE_INTO: MergeInto, ABSORB: Absorb, UNCLAIM: Unclaim}
-    found: Command = types[kind](**orjson.loads(raw))
+    found: Command = load_command(types[kind], raw)
     return found
 
 
@@ -149,6 +154,7 @@ class Step:
     saves: list[tuple[Profile, int | None]] = field(default_factory=list)
     removals: list[tuple[Profile, int | None]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # reasons, for the dead-letter topic
+    duplicate: bool = False  # a retry of a message already applied: nothing to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,7 @@ class IdentityRules:
     max_identifiers: int = 100
     trait_rules: Mapping[str, str] = field(default_factory=dict)
     unset_marker: str = "__null__"
+    dedup: Dedup = field(default_factory=lambda: Dedup(DAY_MS, 1000))
 
 
 class Resolver:
@@ -201,9 +208,13 @@ class Resolver:
         if profile is not None and position <= profile.applied_position:
             step.saves.append((profile, previous_due))  # a redelivery: re-save, no events
             return step
+        if profile is not None and self.rules.dedup.is_repeat(profile, message.message_id, now_ms):
+            step.duplicate = True
+            return step
         new = Profile(person=person.value, kind=person.kind)
         outcome = process(profile, message, self.registry, self.rules.unset_marker, now_ms, new=new)
         outcome.profile.applied_position = position
+        self.rules.dedup.remember(outcome.profile, message.message_id, now_ms)
         named = message_identifiers(message, self.rules.identity_traits, self.rules.junk)
         claimed = self.claim(outcome.profile, named)
         step.sends += claimed.sends
@@ -306,6 +317,7 @@ class Resolver:
             return step  # a redelivered absorb
         previous_due = survivor.next_due_ms()
         merged = merge_profiles(survivor, absorbed, self.registry, self.rules.trait_rules)
+        merged.recent_ids = self.rules.dedup.unite(survivor.recent_ids, absorbed.recent_ids, now_ms)
         step.events = reconcile(survivor, absorbed, merged, self.registry, now_ms)
         step.saves.append((merged, previous_due))
         return step

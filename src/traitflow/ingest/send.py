@@ -9,7 +9,7 @@ from pathlib import Path
 from traitflow.broker.clients import Record, publish, publish_bundled
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
-from traitflow.ingest.messages import parse_message, routing_key
+from traitflow.ingest.messages import Limits, parse_message, routing_key
 from traitflow.timeutil import now_ms
 
 
@@ -25,10 +25,14 @@ def read_jsonl(
     """Records keyed by person; with ``check``, invalid lines are refused with their number."""
     records: list[Record] = []
     report = SendReport()
+    limits = Limits.of(settings)
     for number, raw in _lines(path):
         try:
             message = parse_message(
-                raw, max_bytes=settings.max_message_bytes, fallback_timestamp_ms=now_ms()
+                raw,
+                max_bytes=settings.max_message_bytes,
+                fallback_timestamp_ms=now_ms(),
+                limits=limits,
             )
             records.append((routing_key(message.body), raw))
         except InvalidMessage as exc:

@@ -52,6 +52,7 @@ class Profile:
     kind: str = "user"  # of the id it is kept under: user or anonymous (see identity.ids)
     identities: list[str] = field(default_factory=list)  # other ids resolving to it
     absorbed: list[str] = field(default_factory=list)  # profiles merged into it
+    recent_ids: dict[str, int] = field(default_factory=dict)  # see ``profiles.dedup``
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)  # orjson writes dataclasses itself, ~10x faster than asdict

@@ -26,6 +26,7 @@ from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.metrics import StateCollector, StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
+from traitflow.worker.stalls import StallWatch
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
@@ -158,7 +159,9 @@ def create_app(
     if feed is not None:
         app.task(feed.run)
         app.task(scheduler.run)
-        _serve_health_and_metrics(app, metrics, feed)
+        stalls = _stall_watch(app, events, handler, owned, settings, metrics)
+        app.task(stalls.run)
+        _serve_health_and_metrics(app, metrics, feed, stalls)
         metrics.registry.register(StateCollector(_readings(app, events, handler, store, owned)))
         recovered = _recovered(app)
         context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
@@ -190,7 +193,9 @@ def _stop_soon(app: faust.App, exc: BaseException) -> None:
     app.add_future(stop_on_failure(app, exc))
 
 
-def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed) -> None:
+def _serve_health_and_metrics(
+    app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch
+) -> None:
     """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
 
@@ -200,20 +205,41 @@ def _serve_health_and_metrics(app: faust.App, metrics: WorkerMetrics, feed: Segm
 
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:
-        """Joined the group, tables recovered, definitions loaded: it processes events."""
+        """Joined the group, tables recovered, definitions loaded, no partition stalled:
+        it processes events."""
         checks = {
             "group_joined": not app.rebalancing,
             "recovery_finished": _recovered(app)(),
             "definitions_loaded": feed.ready.is_set(),
+            "no_partition_stalled": not stalls.stalled,
         }
         ready = all(checks.values())
-        return view.json({"status": "ready" if ready else "starting", **checks},
+        status = "ready" if ready else "stalled" if stalls.stalled else "starting"
+        return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled},
                          status=200 if ready else 503)  # fmt: skip
 
 
 def _readings(
     app: faust.App, events: Any, handler: EventHandler, store: ProfileStore, owned: Any
 ) -> StateReadings:
+    def timers(partition: int) -> tuple[int, float]:
+        now = handler.clock.now_ms()
+        first = store.first_due(partition)
+        if first is None or first > now:
+            return 0, 0.0
+        return len(store.due(partition, now, TIMER_BACKLOG_CAP)), (now - first) / 1000
+
+    return StateReadings(
+        partitions=owned,
+        lag=_lag_reader(app, events, handler),
+        profiles=store.profile_count,
+        timers=timers,
+        disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
+    )
+
+
+def _lag_reader(app: faust.App, events: Any, handler: EventHandler) -> Callable[[int], int | None]:
+    """Records of an owned events partition not processed yet; None before its first fetch."""
     topic = events.get_topic_name()
 
     def lag(partition: int) -> int | None:
@@ -229,19 +255,30 @@ def _readings(
             return None
         return max(0, highwater - (done + 1 if done is not None else 0))
 
-    def timers(partition: int) -> tuple[int, float]:
-        now = handler.clock.now_ms()
-        first = store.first_due(partition)
-        if first is None or first > now:
-            return 0, 0.0
-        return len(store.due(partition, now, TIMER_BACKLOG_CAP)), (now - first) / 1000
+    return lag
 
-    return StateReadings(
-        partitions=owned,
-        lag=lag,
-        profiles=store.profile_count,
-        timers=timers,
-        disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
+
+def _stall_watch(
+    app: faust.App, events: Any, handler: EventHandler, owned: Any, settings: Settings,
+    metrics: WorkerMetrics,
+) -> StallWatch:  # fmt: skip
+    async def rejoin() -> None:
+        """Ask the consumer (it runs in Faust's consumer thread) to rejoin the group."""
+        thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+
+        async def request() -> None:
+            thread._ensure_consumer()._coordinator.request_rejoin()
+
+        await thread.call_thread(request)
+
+    return StallWatch(
+        owned=owned,
+        lag=_lag_reader(app, events, handler),
+        processed=handler.processed.get,
+        stall_after_s=settings.stall_after_s,
+        rejoin=rejoin,
+        active=_recovered(app),
+        stalled=metrics.stalls.inc,
     )
 
 
@@ -278,7 +315,14 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
         "datadir": str(settings.data_dir / settings.app_id),
         "autodiscover": False,
         "web_host": settings.web_host,
+        "web_bind": settings.web_host,  # Faust binds to web_bind (default: every interface)
         "web_port": settings.web_port,
+        # Faust's own pages would show profiles, ids and the cluster to anyone:
+        # the admin API (behind its token) answers for them instead
+        "web_tables_enabled": False,
+        "web_router_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
         "canonical_url": settings.web_advertised_url,
         "web_enabled": not testing,
         "broker_session_timeout": settings.session_timeout_s,

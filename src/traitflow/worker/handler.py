@@ -8,12 +8,13 @@ table writes are held until the batch closes.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
+from aiokafka.errors import KafkaError
 
 from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
@@ -37,7 +38,8 @@ from traitflow.identity.resolver import (
     identity_rules,
 )
 from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
-from traitflow.ingest.messages import Message, parse_message
+from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
@@ -48,6 +50,17 @@ from traitflow.worker.state import IdentityTables, ProfileStore
 from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
+MAX_REASON = 2000  # characters of a dead-letter reason
+MAX_KEY = 1024  # bytes of a dead-lettered record's key
+
+
+@dataclass(slots=True)
+class Plan:
+    """A step made ready to carry out: its records and profiles encoded, within limits."""
+
+    step: Step
+    records: list[OutRecord]
+    saves: list[tuple[Profile, int | None, bytes]]  # profile, due before, encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,7 @@ class EventHandler:
         self.metrics = metrics
         self.outbox = Outbox(sinks)
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
+        self.limits = Limits.of(settings)
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
         self.partitions: Callable[[], int] = lambda: settings.partitions  # events topic
 
@@ -125,7 +139,9 @@ class EventHandler:
         self, key: bytes | None, raw: bytes, origin: Origin, forwarded: str | None
     ) -> None:
         """One message; ``key`` None for a bundle's line: its own routing id, if this is
-        its partition (a record of its own is forwarded there otherwise)."""
+        its partition (a record of its own is forwarded there otherwise). Everything that
+        can fail on this input fails before the first send: a bad message is dead-lettered
+        whole, and the profile is left as it was."""
         now = self.clock.now_ms()
         try:
             message = parse_message(
@@ -133,6 +149,7 @@ class EventHandler:
                 max_bytes=self.settings.max_message_bytes,
                 fallback_timestamp_ms=origin.timestamp_ms,
                 latest_ms=now + int(self.settings.future_tolerance_s * 1000),
+                limits=self.limits,
             )
             if key is None:
                 key = self._bundled_key(message, origin.partition)
@@ -140,14 +157,14 @@ class EventHandler:
                 step = self.resolver.on_message(
                     _text(key), forwarded, message, now, origin.position
                 )
-        except InvalidMessage as exc:
-            await self._dead_letter(key, raw, exc.reason, origin)
-            return
+            plan = self._plan(step, raw)
         except Exception as exc:
-            log.exception("cannot process %s", origin)
-            await self._dead_letter(key, raw, f"internal error: {exc!r}", origin)
+            await self._refuse(key, raw, exc, origin)
             return
-        await self._carry_out(step, key, raw, origin)
+        if step.duplicate:
+            self.metrics.duplicates.inc()
+            return
+        await self._carry_out(plan, key, raw, origin)
         if step.forward is None and step.saves:
             self.metrics.messages.labels(message.type).inc()
             if step.events:
@@ -164,16 +181,32 @@ class EventHandler:
     def _observe_end_to_end(self, timestamp_ms: int) -> None:
         self.metrics.end_to_end.observe(max(0, now_ms() - timestamp_ms) / 1000)
 
-    async def _carry_out(self, step: Step, key: bytes | None, raw: bytes, origin: Origin) -> None:
-        """Publish what ``step`` sends, then write the tables (held until the batch's sends
-        are acknowledged)."""
+    def _plan(self, step: Step, raw: bytes) -> Plan:
+        """Encode what ``step`` sends and saves, within the limits, before anything is sent."""
         records: list[OutRecord] = []
         if step.forward is not None:
             records.append((step.forward.value.encode(), raw, forwarded_headers(step.forward)))
         for command in step.sends:
             command_key, command_name, value = encode(command)
             records.append((command_key, value, command_headers(command_name)))
-        await self.outbox.send(self.sinks.events, records)
+        saves = [(profile, due, self._encoded(profile)) for profile, due in step.saves]
+        return Plan(step, records, saves)
+
+    def _encoded(self, profile: Profile) -> bytes:
+        encoded = profile.to_bytes()
+        limit = self.settings.max_profile_bytes
+        if len(encoded) > limit:
+            raise InvalidMessage(
+                f"profile too large: it would take {len(encoded)} bytes, the limit is {limit} "
+                "(max_profile_bytes); not applied, the profile is left as it was"
+            )
+        return encoded
+
+    async def _carry_out(self, plan: Plan, key: bytes | None, raw: bytes, origin: Origin) -> None:
+        """Publish what the step sends, then write the tables (held until the batch's sends
+        are acknowledged). Only a send Kafka refuses can fail here: it stops the worker."""
+        step = plan.step
+        await self.outbox.send(self.sinks.events, plan.records)
         await self.outbox.publish_transitions(origin.partition, step.events)
         for reason in step.refusals:
             if reason.startswith(CAP_REFUSAL):
@@ -187,22 +220,26 @@ class EventHandler:
             self.store.remove(profile, due)
             self.sinks.removed(origin.partition, profile)
             self.metrics.identity_merges.inc()
-        for profile, due in step.saves:
-            self.store.save(profile.person.encode(), profile, due)
+        for profile, due, encoded in plan.saves:
+            self.store.save(profile.person.encode(), profile, due, encoded)
 
     async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
+        """A control record. One that cannot be read or decided is dead-lettered; a send
+        that Kafka refuses (a ``KafkaError``) stops the worker, as for messages."""
         try:
             if kind == "tick":
                 await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
             elif kind == "backfill":
                 await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
             elif kind in IDENTITY_COMMANDS:
-                step = self._identity_step(decode(kind, raw))
-                await self._carry_out(step, key, raw, origin)
+                plan = self._plan(self._identity_step(decode(kind, raw)), raw)
+                await self._carry_out(plan, key, raw, origin)
             else:
                 await self._dead_letter(key, raw, f"unknown command {kind!r}", origin)
-        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
-            await self._dead_letter(key, raw, f"invalid {kind} command: {exc!r}", origin)
+        except KafkaError:
+            raise
+        except Exception as exc:
+            await self._refuse(key, raw, exc, origin, f"invalid {kind} command: ")
 
     def _identity_step(self, command: Command) -> Step:
         if isinstance(command, Link):
@@ -213,16 +250,49 @@ class EventHandler:
             return self.resolver.on_absorb(command, self.clock.now_ms())
         return self.resolver.on_unclaim(command)
 
+    async def _refuse(
+        self, key: bytes | None, raw: bytes, exc: Exception, origin: Origin, prefix: str = ""
+    ) -> None:
+        """Dead-letter a record this worker cannot decide: bad input says why; anything
+        else is an internal error, logged with its traceback."""
+        if isinstance(exc, InvalidMessage):
+            reason = exc.reason
+        elif isinstance(exc, ValueError) and prefix:
+            reason = f"{prefix}{exc}"
+        else:
+            log.error("cannot process %s", origin, exc_info=exc)
+            reason = f"{prefix}internal error: {exc!r}"
+        await self._dead_letter(key, raw, reason, origin)
+
     async def _dead_letter(
         self, key: bytes | None, raw: bytes, reason: str, origin: Origin
     ) -> None:
-        log.warning("dead-lettered %s: %s", origin, reason)
+        log.warning("dead-lettered %s: %s", origin, reason[:200])
         self.metrics.dead_letters.labels(reason_kind(reason)).inc()
-        headers = [
-            ("traitflow-reason", reason.encode()),
-            ("traitflow-source", str(origin).encode()),
+        record = dead_letter_record(key, raw, reason, origin, self.settings.deadletter_max_bytes)
+        await self.outbox.send(self.sinks.deadletter, [record])
+
+
+def dead_letter_record(
+    key: bytes | None, raw: bytes, reason: str, origin: Origin, max_bytes: int
+) -> OutRecord:
+    """The original bytes with the reason and source; a copy too large for Kafka is cut to
+    ``max_bytes``, its headers keeping the original size and SHA-256, so the dead-letter
+    topic never refuses what it is given."""
+    headers = [
+        ("traitflow-reason", reason[:MAX_REASON].encode(errors="replace")),
+        ("traitflow-source", str(origin).encode()),
+    ]
+    if len(raw) > max_bytes:
+        headers += [
+            ("traitflow-original-bytes", str(len(raw)).encode()),
+            ("traitflow-original-sha256", hashlib.sha256(raw).hexdigest().encode()),
         ]
-        await self.outbox.send(self.sinks.deadletter, [(key, raw, headers)])
+        raw = raw[:max_bytes]
+    if key is not None and len(key) > MAX_KEY:
+        headers.append(("traitflow-original-key-sha256", hashlib.sha256(key).hexdigest().encode()))
+        key = key[:MAX_KEY]
+    return key, raw, headers
 
 
 def _text(key: bytes | None) -> str | None:

@@ -16,6 +16,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 REASON_KINDS = (
+    ("max_nesting_depth", "too_deep"),
+    ("max_trait_bytes", "trait_too_large"),
+    ("max_profile_bytes", "profile_too_large"),
+    ("not an exact id", "inexact_id"),
+    ("junk id", "junk_identifier"),
+    ("outside 1970", "invalid_timestamp"),
     ("not JSON", "not_json"),
     ("not a JSON object", "not_an_object"),
     ("unknown type", "unknown_type"),
@@ -80,6 +86,18 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
         )
 
+        self.duplicates = Counter(
+            "traitflow_duplicate_messages",
+            "Messages not applied: their messageId was applied to the person within the "
+            "deduplication window (a retry).",
+            registry=self.registry,
+        )
+        self.stalls = Counter(
+            "traitflow_stalled_partitions",
+            "Times an owned partition with lag fetched nothing for stall_after_s (the worker "
+            "then rejoined its group).",
+            registry=self.registry,
+        )
         self.identity_merges = Counter(
             "traitflow_identity_merges",
             "Profiles merged into another person's (counted where the absorbed one lived).",

@@ -3,15 +3,19 @@
 Writes go through ``WriteBehind`` (see ``traitflow.worker.batch``): they reach the Faust
 tables when the worker's batch closes, after Kafka acknowledged the batch's sends.
 
-The schedule holds one key per person, ``<instant, 13 digits>/<person>``, in the same
-partition as the profile: RocksDB keeps keys sorted, so what is due is a prefix scan and
-an idle profile costs nothing per tick. Both tables are changelogged, so due instants
-survive restarts and move with their partition on a rebalance.
+The schedule holds one key per person, ``<instant><person>``, the instant in epoch
+milliseconds as 8 bytes big-endian (as Kafka Streams stores window starts), in the same
+partition as the profile: RocksDB keeps keys sorted, so what is due is a prefix scan, every
+instant from 1970 to 9999 sorts in time order, and an idle profile costs nothing per tick.
+Both tables are changelogged, so due instants survive restarts and move with their
+partition on a rebalance. Keys written before 0.2 (``<13 decimal digits>/<person>``, which
+mis-sorted instants after the year 2286) are moved to the new form by the ticks.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -29,13 +33,27 @@ log = logging.getLogger(__name__)
 Table = MutableMapping[bytes, bytes]
 
 
+INSTANT = struct.Struct(">Q")
+LATEST_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+LEGACY_AFTER = b"/"  # legacy keys begin with a digit; new ones with 0x00 (instants < 2^48)
+
+
 def schedule_key(instant_ms: int, person: bytes) -> bytes:
-    return f"{instant_ms:013d}/".encode() + person
+    """Instants outside 1970-9999 are held at the nearest end (due now, or never)."""
+    return INSTANT.pack(min(max(instant_ms, 0), LATEST_INSTANT_MS)) + person
 
 
 def person_of(key: bytes) -> tuple[int, bytes]:
-    instant, _, person = key.partition(b"/")
-    return int(instant), person
+    if is_legacy(key):
+        instant, _, person = key.partition(b"/")
+        return int(instant), person
+    return INSTANT.unpack_from(key)[0], key[INSTANT.size :]
+
+
+def is_legacy(key: bytes) -> bool:
+    """A key in the pre-0.2 form, ``<decimal instant>/<person>``."""
+    head, slash, _ = key[:20].partition(b"/")
+    return bool(slash) and head.isdigit()
 
 
 class ProfileStore:
@@ -97,9 +115,12 @@ class ProfileStore:
         stored = self._profiles.get(person)
         return Profile.from_bytes(stored) if stored is not None else None
 
-    def save(self, person: bytes, profile: Profile, previous_due: int | None) -> None:
-        """Write the profile and move its schedule entry if its next due instant changed."""
-        self._profiles[person] = profile.to_bytes()
+    def save(
+        self, person: bytes, profile: Profile, previous_due: int | None, encoded: bytes = b""
+    ) -> None:
+        """Write the profile (``encoded`` already, if given) and move its schedule entry if
+        its next due instant changed."""
+        self._profiles[person] = encoded or profile.to_bytes()
         due = profile.next_due_ms()
         if due == previous_due:
             return
@@ -112,6 +133,8 @@ class ProfileStore:
         """Up to ``limit`` (instant, person) due by ``until_ms`` in one partition, oldest first."""
         found = []
         for key in partition_keys(_store(self.schedule), partition, None, limit):
+            if is_legacy(key):  # after every new key: moved by ``migrate_schedule``
+                break
             instant, person = person_of(key)
             if instant > until_ms:
                 break
@@ -121,6 +144,20 @@ class ProfileStore:
     def first_due(self, partition: int) -> int | None:
         keys = partition_keys(_store(self.schedule), partition, None, 1)
         return person_of(keys[0])[0] if keys else None
+
+    def migrate_schedule(self, partition: int, limit: int) -> int:
+        """Move up to ``limit`` schedule keys of the pre-0.2 form to the new one; how many."""
+        store = _store(self.schedule)
+        legacy = [k for k in partition_keys(store, partition, LEGACY_AFTER, limit) if is_legacy(k)]
+        for key in legacy:
+            instant, person = person_of(key)
+            self._schedule.pop(key)
+            self._schedule[schedule_key(instant, person)] = b""
+        return len(legacy)
+
+    def has_legacy_schedule(self, partition: int) -> bool:
+        keys = partition_keys(_store(self.schedule), partition, LEGACY_AFTER, 1)
+        return bool(keys) and is_legacy(keys[0])
 
     def memberships_in(self, partition: int) -> Iterator[dict[str, Any]]:
         """The ``memberships`` map of every stored profile of one partition."""

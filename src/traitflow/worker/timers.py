@@ -37,10 +37,11 @@ class Ticker:
         self.outstanding: dict[int, float] = {}  # partition -> when its tick was sent
 
     async def run_tick(self, command: TickCommand, partition: int) -> None:
+        migrated = self.store.migrate_schedule(partition, CHUNK)
         due = self.store.due(partition, command.until_ms, CHUNK)
         for _, person in due:
             await self._advance(person, partition, command.until_ms)
-        if len(due) == CHUNK:
+        if len(due) == CHUNK or migrated == CHUNK:
             await send_tick(self.sinks.events, partition, command.until_ms)
         else:
             self.outstanding.pop(partition, None)
@@ -84,8 +85,9 @@ class TickScheduler:
             sent = self.ticker.outstanding.get(partition)
             if sent is not None and time.monotonic() - sent < RESEND_AFTER_S:
                 continue
-            first = self.ticker.store.first_due(partition)
-            if first is not None and first <= now:
+            store = self.ticker.store
+            first = store.first_due(partition)
+            if (first is not None and first <= now) or store.has_legacy_schedule(partition):
                 self.ticker.outstanding[partition] = time.monotonic()
                 await send_tick(self.ticker.sinks.events, partition, now)
 
