@@ -79,3 +79,73 @@ def test_identify_traits_come_from_traits_over_context_traits() -> None:
     both = {"traits": {"plan": "paid"}, "context": {"traits": {"plan": "trial", "x": 1}}}
     assert identify_traits(both) == {"plan": "paid", "x": 1}
     assert identify_traits({"traits": "junk", "context": "junk"}) == {}
+
+
+def nested(depth: int) -> object:
+    """An object ``depth`` levels deep, the outermost being 1."""
+    value: object = {}
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"type": "identify", "userId": "u", "traits": nested(32)}, "nested too deep"),
+        ({"type": "identify", "userId": "u", "traits": {"a": [nested(40)]}}, "nested too deep"),
+        ({"type": "identify", "userId": 1.8446744073709552e19}, "not an exact id"),
+        ({"type": "identify", "userId": -0.0}, "not an exact id"),
+        ({"type": "identify", "userId": 1e308}, "not an exact id"),
+        ({"type": "alias", "userId": "u", "previousId": 2.5}, "not an exact id"),
+        ({"type": "identify", "userId": "null"}, "junk id"),
+        ({"type": "identify", "userId": "undefined", "anonymousId": "NULL"}, "junk id"),
+        (
+            {"type": "identify", "userId": "u", "timestamp": "0001-01-01T00:00:00+05:00"},
+            "outside 1970-01-01 to 9999-12-31",
+        ),
+        (
+            {"type": "identify", "userId": "u", "timestamp": "1969-12-31T23:59:59Z"},
+            "outside 1970-01-01 to 9999-12-31",
+        ),
+        (
+            {"type": "identify", "userId": "u", "traits": {"blob": "y" * 17_000}},
+            "trait 'blob' too large",
+        ),
+        (
+            {"type": "group", "userId": "u", "groupId": "g", "traits": {"blob": "y" * 17_000}},
+            "trait 'blob' too large",
+        ),
+    ],
+    ids=lambda value: str(value)[:40] if isinstance(value, str) else None,
+)
+def test_limits_at_the_core_edge_name_their_reason(body: dict[str, object], reason: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        parse(body)
+    assert reason in caught.value.reason
+
+
+def test_messages_within_the_limits_pass() -> None:
+    assert parse({"type": "identify", "userId": "u", "traits": nested(31)})
+    assert parse({"type": "identify", "userId": 18446744073709551615}).user_id == (
+        "18446744073709551615"
+    )
+    assert parse({"type": "identify", "userId": "null", "anonymousId": "a1"})
+    assert parse({"type": "identify", "userId": "u", "traits": {"blob": "y" * 16_000}})
+    late = parse(
+        {"type": "track", "userId": "u", "event": "E", "timestamp": "9999-12-31T23:59:00Z"}
+    )
+    assert late.timestamp_ms == 253_402_300_740_000
+
+
+def test_limits_follow_the_settings() -> None:
+    from traitflow.config import Settings
+    from traitflow.ingest.messages import Limits
+
+    limits = Limits.of(Settings(max_nesting_depth=3, identity_junk_ids=["Nobody"]))
+    raw = orjson.dumps({"type": "identify", "userId": "u", "traits": {"a": {"b": {}}}})
+    with pytest.raises(InvalidMessage, match="more than 3 levels"):
+        parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=0, limits=limits)
+    raw = orjson.dumps({"type": "identify", "userId": " nobody "})
+    with pytest.raises(InvalidMessage, match="junk id"):
+        parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=0, limits=limits)

@@ -252,3 +252,76 @@ async def test_a_send_kafka_refuses_stops_the_worker_with_the_record_unacked(
             await asyncio.sleep(0.01)
     assert worker.app.crashed and isinstance(worker.app.crash_reason, TimeoutError)
     assert acked == [] and worker.profiles.get(b"u1") is None
+
+
+def track(user: str, event: str, message_id: str) -> bytes:
+    body = {"type": "track", "userId": user, "event": event, "messageId": message_id,
+            "timestamp": "2026-11-23T08:00:00Z"}  # fmt: skip
+    return orjson.dumps(body)
+
+
+async def test_a_retry_with_the_same_message_id_is_counted_once(worker: WorkerApp) -> None:
+    """A client's resend arrives at a new offset: Kafka's position cannot tell, the
+    messageId does."""
+    worker.registry.put(
+        segment_from_spec(
+            {"key": "twice", "condition": {"event": "Paid", "count": {"at_least": 2}}}
+        )
+    )
+    membership = subscribe(worker.handler.sinks.membership)
+    async with worker.agent.test_context() as agent:
+        await agent.put(track("u1", "Paid", "order-1"), key=b"u1")
+        await agent.put(track("u1", "Paid", "order-1"), key=b"u1")  # the retry
+        await agent.put(identify("u1", "trial"), key=b"u1")
+        first = await next_value(membership)
+        await agent.put(track("u1", "Paid", "order-2"), key=b"u1")
+        second = await next_value(membership)
+    assert first["segment"] == "trial"  # "twice" did not enter on the retry
+    assert (second["segment"], second["type"]) == ("twice", "audience.entered")
+    assert worker.handler.metrics.duplicates._value.get() == 1
+
+
+async def test_a_command_with_a_field_of_the_wrong_type_is_dead_lettered(
+    worker: WorkerApp,
+) -> None:
+    from traitflow.commands import COMMAND_KEY, command_headers
+
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    membership = subscribe(worker.handler.sinks.membership)
+    link = {"identifier": "a", "kind": "user", "canonical": 5, "canonical_kind": "user",
+            "count": "many"}  # fmt: skip
+    async with worker.agent.test_context() as agent:
+        await agent.put(orjson.dumps(link), key=b"a", headers=command_headers("link"))
+        await agent.put(b'{"until_ms": "soon"}', key=COMMAND_KEY, headers=command_headers("tick"))
+        await agent.put(identify("u2", "trial"), key=b"u2")
+        dead = [await deadletter.get(timeout=5) for _ in range(2)]
+        entered = await next_value(membership)
+    reasons = [dict(d.headers)["traitflow-reason"].decode() for d in dead]
+    assert reasons[0].startswith("invalid link command: canonical: Input should be a valid str")
+    assert "count: Input should be a valid integer" in reasons[0]
+    assert reasons[1].startswith("invalid tick command: until_ms:")
+    assert entered["user_id"] == "u2"
+
+
+async def test_a_message_that_would_grow_the_profile_past_the_limit_is_refused(
+    tmp_path: Any,
+) -> None:
+    settings = Settings(data_dir=tmp_path, topic_prefix="agent-test", future_tolerance_s=YEAR_S,
+                        max_profile_bytes=4000)  # fmt: skip
+    worker = create_app(settings, testing=True)
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+
+    def big(n: int) -> bytes:
+        body = {"type": "identify", "userId": "u1", "timestamp": "2026-11-23T08:00:00Z",
+                "traits": {f"t{n}": "x" * 1500}}  # fmt: skip
+        return orjson.dumps(body)
+
+    async with worker.agent.test_context() as agent:
+        for n in range(3):
+            await agent.put(big(n), key=b"u1")
+        dead = await deadletter.get(timeout=5)
+    reason = dict(dead.headers)["traitflow-reason"].decode()
+    assert "profile too large" in reason and "(max_profile_bytes)" in reason
+    assert dead.value == big(2)
+    profile = worker.handler.store.load(b"u1")
+    assert profile is not None and sorted(profile.traits) == ["t0", "t1"]

@@ -1,0 +1,71 @@
+"""messageId deduplication: a window, a bound, and merges that keep both memories."""
+
+from __future__ import annotations
+
+import orjson
+
+from traitflow.identity.ids import Pointer
+from traitflow.identity.resolver import Absorb, IdentityRules, Resolver
+from traitflow.ingest.messages import parse_message
+from traitflow.profiles import Profile
+from traitflow.profiles.dedup import Dedup
+from traitflow.segments import Registry
+
+HOUR = 3_600_000
+
+
+def test_an_id_is_a_repeat_within_the_window_only() -> None:
+    dedup = Dedup(window_ms=24 * HOUR, max_ids=10)
+    profile = Profile(person="u")
+    dedup.remember(profile, "m1", now_ms=0)
+    assert dedup.is_repeat(profile, "m1", now_ms=23 * HOUR)
+    assert not dedup.is_repeat(profile, "m2", now_ms=HOUR)
+    assert not dedup.is_repeat(profile, "m1", now_ms=25 * HOUR)
+    dedup.remember(profile, "m2", now_ms=25 * HOUR)
+    assert len(profile.recent_ids) == 1  # m1 forgotten past the window
+
+
+def test_the_newest_ids_are_kept_within_the_bound() -> None:
+    dedup = Dedup(window_ms=24 * HOUR, max_ids=3)
+    profile = Profile(person="u")
+    for n in range(5):
+        dedup.remember(profile, f"m{n}", now_ms=n)
+    assert len(profile.recent_ids) == 3
+    assert [dedup.is_repeat(profile, f"m{n}", 5) for n in range(5)] == [False, False] + [True] * 3
+
+
+def test_a_zero_window_turns_deduplication_off() -> None:
+    dedup = Dedup(window_ms=0, max_ids=3)
+    profile = Profile(person="u")
+    dedup.remember(profile, "m1", now_ms=0)
+    assert not dedup.is_repeat(profile, "m1", now_ms=0)
+    assert profile.recent_ids == {}
+
+
+class Tables:
+    def __init__(self) -> None:
+        self.profiles: dict[str, Profile] = {}
+        self.identities: dict[str, Pointer] = {}
+
+    def canonical_of(self, identifier: str) -> Pointer | None:
+        return self.identities.get(identifier)
+
+    def load(self, person: str) -> Profile | None:
+        found = self.profiles.get(person)
+        return Profile.from_bytes(found.to_bytes()) if found else None
+
+
+def test_a_retry_under_the_survivor_after_a_merge_is_still_a_duplicate() -> None:
+    """The first copy came under the anonymousId; the person merged into the userId."""
+    tables = Tables()
+    resolver = Resolver(tables, Registry(), IdentityRules())
+    first = {"type": "track", "anonymousId": "anon", "event": "Paid", "messageId": "order-1"}
+    message = parse_message(orjson.dumps(first), max_bytes=10_000, fallback_timestamp_ms=1)
+    step = resolver.on_message("anon", None, message, now_ms=1000, position=0)
+    [(anonymous, _)] = step.saves
+    tables.profiles["user"] = Profile(person="user")
+    absorb = Absorb("user", "user", orjson.loads(anonymous.to_bytes()))
+    [(merged, _)] = resolver.on_absorb(absorb, now_ms=2000).saves
+    tables.profiles["user"] = merged
+    retry = resolver.on_message("user", "user", message, now_ms=3000, position=5)
+    assert retry.duplicate and not retry.saves and not retry.events

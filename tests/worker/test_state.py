@@ -1,0 +1,77 @@
+"""The schedule's keys: time order from 1970 to 9999, and keys of the old form moved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from traitflow.worker.state import (
+    LATEST_INSTANT_MS,
+    ProfileStore,
+    is_legacy,
+    person_of,
+    schedule_key,
+)
+
+YEAR_2300_MS = 10_413_792_000_000  # 14 digits: sorted before every real instant as text
+
+
+class MemoryTable(dict[bytes, bytes]):
+    """A dict shaped like Faust's memory store (``data`` is the table itself)."""
+
+    @property
+    def data(self) -> Any:
+        return self
+
+
+@given(
+    st.integers(0, LATEST_INSTANT_MS),
+    st.integers(0, LATEST_INSTANT_MS),
+    st.binary(min_size=1, max_size=20),
+    st.binary(min_size=1, max_size=20),
+)
+def test_keys_sort_in_time_order_and_decode(a: int, b: int, p: bytes, q: bytes) -> None:
+    if a < b:
+        assert schedule_key(a, p) < schedule_key(b, q)
+    assert person_of(schedule_key(a, p)) == (a, p)
+    assert not is_legacy(schedule_key(a, p))
+
+
+def test_instants_outside_the_range_are_held_at_its_ends() -> None:
+    assert person_of(schedule_key(-5, b"p")) == (0, b"p")
+    assert person_of(schedule_key(10**18, b"p")) == (LATEST_INSTANT_MS, b"p")
+
+
+def store() -> tuple[ProfileStore, MemoryTable]:
+    schedule = MemoryTable()
+    return ProfileStore(MemoryTable(), schedule), schedule
+
+
+def test_a_far_future_instant_no_longer_hides_the_due_ones() -> None:
+    found, schedule = store()
+    schedule[schedule_key(YEAR_2300_MS, b"later")] = b""
+    schedule[schedule_key(1_795_435_200_000, b"due")] = b""
+    assert found.first_due(0) == 1_795_435_200_000
+    assert found.due(0, 1_795_435_200_000, 10) == [(1_795_435_200_000, b"due")]
+
+
+def test_keys_of_the_old_form_are_moved_to_the_new_one() -> None:
+    found, schedule = store()
+    schedule[b"%d/old-late" % YEAR_2300_MS] = b""
+    schedule[b"1795435200000/old-due"] = b""
+    schedule[schedule_key(1_795_435_100_000, b"new")] = b""
+    assert found.has_legacy_schedule(0)
+    assert found.migrate_schedule(0, 10) == 2
+    for key, (_, value) in found._schedule.held.items():  # held until the batch settles
+        if value is None:
+            del schedule[key]
+        else:
+            schedule[key] = value
+    assert not found.has_legacy_schedule(0)
+    assert found.due(0, 1_795_435_200_000, 10) == [
+        (1_795_435_100_000, b"new"),
+        (1_795_435_200_000, b"old-due"),
+    ]
+    assert found.first_due(0) == 1_795_435_100_000
