@@ -14,6 +14,9 @@ class World:
         self.stalls = 0
         self.active = True
 
+    async def read_lags(self, partitions: list[int]) -> dict[int, int | None]:
+        return {p: self.lags[p] for p in partitions}
+
     async def rejoin(self) -> None:
         self.rejoins += 1
 
@@ -23,7 +26,7 @@ class World:
 
         return StallWatch(
             owned=lambda: [0, 1],
-            lag=self.lags.get,
+            lags=self.read_lags,
             processed=self.offsets.get,
             stall_after_s=60,
             rejoin=self.rejoin,
@@ -43,9 +46,16 @@ async def test_a_partition_with_lag_and_no_progress_stalls_and_the_worker_rejoin
     world.now = 61
     await watch.check()
     assert (watch.stalled, world.rejoins, world.stalls) == ([0], 1, 1)
-    world.now = 62  # after the rejoin: a full period again, and ready meanwhile
+    world.now = 62  # listed until it moves
     await watch.check()
-    assert (watch.stalled, world.rejoins) == ([], 1)
+    assert (watch.stalled, world.rejoins) == ([0], 1)
+    world.now = 122  # a full period after the rejoin, still nothing: rejoin again
+    await watch.check()
+    assert (watch.stalled, world.rejoins, world.stalls) == ([0], 2, 2)
+    world.offsets[0] = 11
+    world.now = 123
+    await watch.check()
+    assert (watch.stalled, world.rejoins) == ([], 2)
 
 
 async def test_progress_or_no_lag_is_not_a_stall() -> None:
@@ -84,3 +94,6 @@ async def test_recovery_or_rebalance_is_never_a_stall() -> None:
     world.now = 250
     await watch.check()
     assert watch.stalled == []  # the period starts when records should flow
+    world.now = 262
+    await watch.check()
+    assert watch.stalled == [0]

@@ -248,14 +248,19 @@ def _lag_reader(app: faust.App, events: Any, handler: EventHandler) -> Callable[
             highwater = app.consumer.highwater(tp)
         except Exception:  # the consumer is not started or not assigned yet
             return None
-        done = handler.processed.get(partition)
-        if done is None:  # nothing processed since assignment: Faust's last commit
-            done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
         if highwater is None:
             return None
-        return max(0, highwater - (done + 1 if done is not None else 0))
+        return max(0, highwater - _done(app, handler, tp))
 
     return lag
+
+
+def _done(app: faust.App, handler: EventHandler, tp: TP) -> int:
+    """The offset after the last record processed (since assignment, else Faust's commit)."""
+    done = handler.processed.get(tp.partition)
+    if done is None:
+        done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    return done + 1 if done is not None else 0
 
 
 def _stall_watch(
@@ -271,9 +276,21 @@ def _stall_watch(
 
         await thread.call_thread(request)
 
+    topic = events.get_topic_name()
+
+    async def lags(partitions: list[int]) -> dict[int, int | None]:
+        """From the broker's end offsets: the consumer's own stop at its last fetch."""
+        ends = await app.consumer.highwaters(*(TP(topic, p) for p in partitions))
+        found: dict[int, int | None] = {}
+        for partition in partitions:
+            end = ends.get(TP(topic, partition))
+            done = _done(app, handler, TP(topic, partition))
+            found[partition] = None if end is None else max(0, end - done)
+        return found
+
     return StallWatch(
         owned=owned,
-        lag=_lag_reader(app, events, handler),
+        lags=lags,
         processed=handler.processed.get,
         stall_after_s=settings.stall_after_s,
         rejoin=rejoin,

@@ -21,7 +21,7 @@ class StallWatch:
     def __init__(
         self,
         owned: Callable[[], Iterable[int]],
-        lag: Callable[[int], int | None],
+        lags: Callable[[list[int]], Awaitable[dict[int, int | None]]],
         processed: Callable[[int], int | None],
         stall_after_s: float,
         rejoin: Callable[[], Awaitable[None]],
@@ -30,7 +30,7 @@ class StallWatch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.owned = owned
-        self.lag = lag
+        self.lags = lags  # records not processed yet, by the broker's end offsets
         self.processed = processed
         self.stall_after_s = stall_after_s
         self.rejoin = rejoin
@@ -49,29 +49,37 @@ class StallWatch:
                 log.exception("stall check failed; trying again")
 
     async def check(self) -> None:
-        """Note each owned partition's progress; rejoin once when some have stalled. A
-        partition never fetched since its assignment has no known lag: that counts as lag."""
+        """Note each owned partition's progress; rejoin when some have stalled. A stalled
+        partition stays listed until it moves (or is no longer this worker's), and another
+        period without progress rejoins again. Lag comes from the broker's end offsets,
+        not the consumer's last fetch (a partition never fetched has none)."""
         now = self.clock()
-        if not self.active():
-            self.progress, self.stalled = {}, []
+        if not self.active():  # recovering or rebalancing: no progress is expected
+            self.progress = {}
             return
-        owned = set(self.owned())
-        self.progress = {p: v for p, v in self.progress.items() if p in owned}
-        stalled = []
-        for partition in sorted(owned):
+        owned = sorted(self.owned())
+        lags = await self.lags(owned) if owned else {}
+        due, moved = [], set()
+        for partition in owned:
             offset = self.processed(partition)
-            seen, since = self.progress.get(partition, (None, now))
-            if partition not in self.progress or offset != seen or self.lag(partition) == 0:
+            if partition not in self.progress:
+                self.progress[partition] = (offset, now)
+                continue
+            seen, since = self.progress[partition]
+            if offset != seen or lags.get(partition) == 0:
+                moved.add(partition)
                 self.progress[partition] = (offset, now)
             elif now - since >= self.stall_after_s:
-                stalled.append(partition)
-        self.stalled = stalled
-        if stalled:
+                due.append(partition)
+                self.progress[partition] = (offset, now)  # a full period after the rejoin
+        self.progress = {p: v for p, v in self.progress.items() if p in owned}
+        kept = [p for p in self.stalled if p in owned and p not in moved and p not in due]
+        self.stalled = sorted([*kept, *due])
+        if due:
             log.warning(
                 "partitions %s have lag and processed nothing for %.0fs: rejoining the group",
-                stalled,
+                due,
                 self.stall_after_s,
             )
             self.on_stalled()
-            self.progress = {}  # each partition gets a full period after the rejoin
             await self.rejoin()
