@@ -14,8 +14,8 @@ from traitflow.exceptions import ConfigError
 
 
 def test_a_configured_token_wins(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, admin_token=SecretStr("set"))
-    assert admin_token(settings, create=True) == "set"
+    settings = Settings(data_dir=tmp_path, admin_token=SecretStr("set-by-the-operator"))
+    assert admin_token(settings, create=True) == "set-by-the-operator"
     assert not default_token_file(settings).exists()
 
 
@@ -37,14 +37,27 @@ def test_the_cli_without_a_token_says_where_to_find_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "ok"),
     [
-        ("Bearer s3cret", True),
-        ("Bearer  s3cret ", True),
+        ("Bearer s3cret-s3cret-s3cret", True),
+        ("Bearer  s3cret-s3cret-s3cret ", True),
         ("Bearer wrong", False),
         ("Basic s3cret", False),
-        ("s3cret", False),
+        ("s3cret-s3cret-s3cret", False),
         ("", False),
         (None, False),
     ],
 )
 def test_only_the_bearer_token_is_authorized(header: str | None, ok: bool) -> None:
-    assert authorized(header, "s3cret") is ok
+    assert authorized(header, "s3cret-s3cret-s3cret") is ok
+
+
+@pytest.mark.parametrize("token", ["", "   ", "short"])
+def test_an_empty_or_short_token_is_refused_with_how_to_make_one(
+    tmp_path: Path, token: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"at least 16 are needed.*secrets\.token_urlsafe"):
+        admin_token(Settings(data_dir=tmp_path, admin_token=SecretStr(token)), create=True)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    with pytest.raises(ConfigError, match="at least 16"):
+        admin_token(Settings(data_dir=tmp_path, admin_token_file=token_file), create=True)
+    assert not authorized("Bearer  ", token)

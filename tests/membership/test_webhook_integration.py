@@ -46,12 +46,15 @@ class Hook:
             step = 200  # too late: the client gave up on this post and retries it
         if step == 200:
             self.received.extend(orjson.loads(body))
+        if step == 302:  # a redirect that a client following it would turn into a GET
+            return web.Response(status=302, headers={"Location": "/elsewhere"})
         return web.json_response({}, status=int(step))
 
 
 async def serve(hook: Hook) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
+    app.router.add_get("/elsewhere", lambda request: web.json_response({}))
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -147,7 +150,9 @@ async def test_every_event_in_traitflow_format_and_progress_survives_a_restart(
 
 
 @pytest.mark.parametrize(
-    ("answer", "reason"), [(400, "HTTP 400"), (503, "HTTP 503")], ids=["refused", "down-too-long"]
+    ("answer", "reason"),
+    [(400, "HTTP 400"), (503, "HTTP 503"), (302, "HTTP 302: redirects are not followed")],
+    ids=["refused", "down-too-long", "redirected"],
 )
 async def test_a_refusing_or_long_dead_destination_dead_letters_with_the_reason(
     delivery_settings: Settings, answer: int, reason: str
@@ -160,15 +165,18 @@ async def test_a_refusing_or_long_dead_destination_dead_letters_with_the_reason(
     hook = Hook([answer] * 1000)
     runner, url = await serve(hook)
     try:
+        secret_url = url.replace("http://", "http://user:pw@") + "?token=t0p"
         report = await deliver_until(
-            delivery_settings, Target(url, None, SECRET), lambda: False, timeout=5
+            delivery_settings, Target(secret_url, None, SECRET), lambda: False, timeout=5
         )
     finally:
         await runner.cleanup()
     assert report.dead_lettered == 4 and report.delivered == 0
     dead = await read_records(delivery_settings, delivery_settings.topics.deadletter, 4)
     assert sorted(orjson.loads(r.value)["id"] for r in dead) == sorted(e["id"] for e in published)
-    assert reason in dict(dead[0].headers)["traitflow-reason"].decode()
+    why = dict(dead[0].headers)["traitflow-reason"].decode()
+    assert reason in why
+    assert "pw" not in why and "t0p" not in why and "***@127.0.0.1" in why
 
 
 def test_backoff_doubles_up_to_its_maximum_with_jitter() -> None:

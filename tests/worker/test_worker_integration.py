@@ -125,6 +125,19 @@ async def test_profiles_reach_rocksdb_and_the_changelog_with_the_offset_it_holds
         assert database[b"__faust\0offset__"] == str(newest.offset).encode()
     finally:
         database.close()
+    _assert_private(settings.data_dir)
+
+
+def _assert_private(data_dir: Path) -> None:
+    """Profiles are personal data: only the worker's user may read its state."""
+    import stat
+
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    entries = list(data_dir.rglob("*"))
+    assert any(entry.suffix == ".sst" or entry.name.startswith("MANIFEST") for entry in entries)
+    for entry in entries:
+        mode = stat.S_IMODE(entry.stat().st_mode)
+        assert mode & 0o077 == 0, f"{entry} is {oct(mode)}"
 
 
 async def test_segment_applied_at_runtime_is_picked_up_without_restart(

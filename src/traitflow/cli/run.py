@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import faust
@@ -14,7 +16,7 @@ from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.config import Settings, read_secret
 from traitflow.logs import configure_logging, logging_config
-from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
+from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery, redacted
 from traitflow.worker.app import create_app
 
 console = Console(soft_wrap=True)
@@ -87,13 +89,22 @@ async def _deliver_until_signal(settings: Settings, target: Target) -> DeliveryR
         loop.add_signal_handler(sig, stop.set)
     which = f"destination {target.destination!r}" if target.destination else "every event"
     signed = "signed" if target.secret else "unsigned (no TRAITFLOW_DELIVER_SECRET)"
-    console.print(f"delivering {which} to [bold]{target.url}[/], {signed}")
+    console.print(f"delivering {which} to [bold]{redacted(target.url)}[/], {signed}")
     return await WebhookDelivery(settings, target).run(stop)
+
+
+def private_state(data_dir: Path) -> None:
+    """Profiles are personal data: the data directory is the worker user's alone (0700),
+    and so is every file made in it, RocksDB's included (umask 077: 0600)."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
 
 
 def worker(ctx: typer.Context) -> None:
     """Run a worker: consume events, keep profiles, publish membership events."""
     settings: Settings = ctx.obj
+    private_state(settings.data_dir)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from yarl import URL
 
 from traitflow.bridge.auth import signature
 from traitflow.broker.clients import Record, publish
@@ -157,9 +158,13 @@ class WebhookDelivery:
         if self.target.secret is not None:
             headers["X-Signature"] = signature(self.target.secret, body)
         try:
-            async with session.post(self.target.url, data=body, headers=headers) as answer:
+            async with session.post(
+                self.target.url, data=body, headers=headers, allow_redirects=False
+            ) as answer:
                 if 200 <= answer.status < 300:
                     return
+                if 300 <= answer.status < 400:  # a redirected POST would arrive as a GET
+                    raise Failed(f"HTTP {answer.status}: redirects are not followed", True)
                 retriable = answer.status >= 500 or answer.status in RETRIABLE
                 raise Failed(f"HTTP {answer.status}", retriable)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -168,13 +173,30 @@ class WebhookDelivery:
     async def _dead_letter(
         self, records: list[ConsumerRecord[bytes, bytes]], reason: str, waited: float
     ) -> None:
-        why = f"webhook {self.target.url} refused: {reason} (after {waited:.0f}s)"
+        why = f"webhook {redacted(self.target.url)} refused: {reason} (after {waited:.0f}s)"
         log.error("dead-lettering %d membership events: %s", len(records), why)
         dead: list[Record] = [(r.key, r.value) for r in records]
         source = f"deliver/{self.target.destination or 'all'}".encode()
         headers = [("traitflow-reason", why.encode()), ("traitflow-source", source)]
         await publish(self.settings, self.settings.topics.deadletter, dead, headers=headers)
         self.report.dead_lettered += len(records)
+
+
+def redacted(url: str) -> str:
+    """The URL without what may be a credential (user, password, query), for logs."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if not parsed.absolute:
+        return "<not an absolute URL>"
+    hidden = parsed.with_user(None).with_query(None).with_fragment(None)
+    extra = "***@" if parsed.user or parsed.password else ""
+    text = str(hidden)
+    if extra and "://" in text:
+        scheme, rest = text.split("://", 1)
+        text = f"{scheme}://{extra}{rest}"
+    return text + ("?***" if parsed.query_string else "")
 
 
 def _next_offsets(records: list[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
