@@ -175,6 +175,23 @@ class Settings(BaseSettings):
         None, description="File holding the webhook shared secret (instead of the variable)."
     )
     webhook_source: str = Field("webhook", description="Source name of webhook messages.")
+    webhook_signature_scope: Literal["body", "first"] = Field(
+        "body",
+        description='What X-Signature must sign: "body", the whole raw body, or "first": '
+        "also a batch's element 0 alone, as Segment signs (weaker: the rest of the batch is "
+        "not covered).",
+    )
+    bridge_max_in_flight_requests: int = Field(
+        256, ge=1, description="Requests the bridge holds at once; past it, 503 Retry-After."
+    )
+    bridge_max_in_flight_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1,
+        description="Request body bytes the bridge holds at once; past it, 503 Retry-After.",
+    )
+    bridge_read_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a client may take to send a request body (then 408)."
+    )
     bridge_max_request_bytes: int = Field(
         500 * 1024, gt=0, description="Largest /v1 request body, after gzip decoding."
     )

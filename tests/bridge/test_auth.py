@@ -78,7 +78,9 @@ def test_signature_of_a_batch_covers_element_zero_as_sent() -> None:
     first = b'{ "type" : "track", "event": "a]},\\"", "n": [1, {"x": 2}] }'
     body = b" [ " + first + b' ,\n {"type": "track"} ]'
     assert first_element(body) == first
-    verify_signature(b"secret", body, signature(b"secret", first).upper())
+    verify_signature(b"secret", body, signature(b"secret", first).upper(), scope="first")
+    with pytest.raises(RequestRefused, match="does not match"):
+        verify_signature(b"secret", body, signature(b"secret", first))
 
 
 @pytest.mark.parametrize(

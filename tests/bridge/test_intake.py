@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from traitflow.bridge.intake import (
     Envelope,
@@ -157,3 +159,25 @@ def test_a_derived_timestamp_out_of_range_is_rejected_not_a_crash() -> None:
     }
     with pytest.raises(InvalidMessage, match="outside years"):
         prepare(item, ENVELOPE, RULES)
+
+
+def _nested_json(depth: int, leaf: object) -> object:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@given(
+    depth=st.integers(min_value=1, max_value=400),
+    leaf=st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(allow_nan=False)),
+    where=st.sampled_from(["traits", "properties", "context", "userId", "integrations"]),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_nesting_is_a_record_or_a_named_refusal(depth: int, leaf: object, where: str) -> None:
+    """orjson reads 1,024 levels and writes 254: nothing in between may escape as a 500."""
+    message = {"type": "identify", "userId": "u1", where: _nested_json(depth, leaf)}
+    try:
+        prepare(message, ENVELOPE, RULES)
+    except InvalidMessage as refused:
+        assert refused.reason

@@ -160,12 +160,31 @@ async def test_webhook_single_and_batched_with_signature(
     first = b'{"type": "track", "userId": "w2", "event": "First"}'
     batch = b"[" + first + b", " + orjson.dumps(track("w3", "Second")) + b"]"
     status, body, _ = await post(  # Actions webhooks may PUT or PATCH
-        f"{bridge}/webhook", batch, {"X-Signature": signature(secret, first)}, method="PUT"
+        f"{bridge}/webhook", batch, {"X-Signature": signature(secret, batch)}, method="PUT"
     )
     assert (status, body["accepted"]) == (200, 2)
     messages = await events_on_topic(bridge_settings, 3)
     assert sorted(m["event"] for m in messages) == ["First", "Second", "Single"]
     assert all(m["context"]["source"] == {"name": "webhook"} for m in messages)
+
+
+async def test_a_batch_signed_by_its_first_element_only_needs_the_opt_in(
+    bridge: str, bridge_settings: Settings
+) -> None:
+    """Segment signs element 0 alone: anyone holding one such signature could append
+    messages, so it is accepted only with webhook_signature_scope "first"."""
+    secret = WEBHOOK_SECRET.encode()
+    first = b'{"type": "track", "userId": "w2", "event": "First"}'
+    appended = b"[" + first + b", " + orjson.dumps(track("mallory", "Forged")) + b"]"
+    claimed = {"X-Signature": signature(secret, first)}
+    status, body, _ = await post(f"{bridge}/webhook", appended, claimed)
+    assert (status, body["code"]) == (401, "bad_signature")
+    segment_like = bridge_settings.model_copy(
+        update={"webhook_signature_scope": "first", "bridge_port": free_port()}
+    )
+    async with running_bridge(segment_like) as url:
+        status, body, _ = await post(f"{url}/webhook", appended, claimed)
+    assert (status, body["accepted"]) == (200, 2)
 
 
 async def test_webhook_with_a_bad_signature_is_401_and_publishes_nothing(

@@ -87,13 +87,17 @@ def signature(secret: bytes, payload: bytes) -> str:
     return hmac.new(secret, payload, hashlib.sha1).hexdigest()
 
 
-def verify_signature(secret: bytes, raw: bytes, claimed: str | None) -> None:
-    """Accept a signature of the whole body or, for a batch, of its element 0's raw bytes."""
+def verify_signature(
+    secret: bytes, raw: bytes, claimed: str | None, scope: str = "body"
+) -> None:
+    """Accept a signature of the whole body; with ``scope`` "first", also, for a batch, of
+    its element 0's raw bytes, as Segment signs (weaker: the rest of the batch is not
+    covered, so one captured signature lets anyone append messages)."""
     if not claimed:
         raise RequestRefused(401, "missing_signature", "X-Signature header required")
     claimed = claimed.strip().lower()
     candidates = [raw]
-    first = first_element(raw)
+    first = first_element(raw) if scope == "first" else None
     if first is not None:
         candidates.append(first)
     if not any(hmac.compare_digest(signature(secret, c), claimed) for c in candidates):

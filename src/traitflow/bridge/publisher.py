@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -15,6 +16,8 @@ from traitflow.exceptions import TraitflowError
 from traitflow.ingest.bundles import pack
 
 log = logging.getLogger(__name__)
+READY_CACHE_S = 1.5  # a readiness answer stays good this long
+READY_TIMEOUT_S = 2.0
 
 
 class KafkaUnavailable(TraitflowError):
@@ -29,6 +32,9 @@ class Publisher:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
+        self._checking = asyncio.Lock()
+        self._checked: tuple[float, bool] | None = None  # when, and whether Kafka answered
+        self._where = settings.kafka_bootstrap
 
     async def publish(self, topic: str, records: list[MessageRecord]) -> None:
         """Send ``records`` in order and wait for every acknowledgement. A batch's messages
@@ -49,10 +55,21 @@ class Publisher:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
 
     async def ready(self) -> bool:
-        """True when a producer is connected (starting one if needed)."""
+        """True when Kafka answered a metadata request within the last ``READY_CACHE_S``: a
+        request would be published now. One round trip per period, however many probes."""
+        async with self._checking:
+            now = time.monotonic()
+            if self._checked is None or now - self._checked[0] >= READY_CACHE_S:
+                self._checked = (now, await self._round_trip())
+            return self._checked[1]
+
+    async def _round_trip(self) -> bool:
         try:
-            await self._started()
-        except KafkaUnavailable:
+            client = await self._started()
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await client.client.fetch_all_metadata()
+        except (KafkaUnavailable, KafkaError, TimeoutError, OSError) as exc:
+            log.warning("not ready: Kafka at %s did not answer: %r", self._where, exc)
             return False
         return True
 

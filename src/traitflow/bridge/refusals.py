@@ -8,8 +8,11 @@ from traitflow.exceptions import TraitflowError
 class RequestRefused(TraitflowError):
     """Answered with ``status`` and a JSON body ``{"code", "message"}``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from traitflow.bridge.auth import WriteKeys, basic_auth_key, verify_signature, webhook_secret
+from traitflow.bridge.in_flight import InFlight
 from traitflow.bridge.intake import (
     BATCH_ENDPOINTS,
     Envelope,
@@ -39,6 +40,7 @@ from traitflow.timeutil import now_ms
 log = logging.getLogger(__name__)
 TRACKING_ENDPOINTS = (*MESSAGE_TYPES, *BATCH_ENDPOINTS)
 READ_CHUNK = 64 * 1024
+LINGER_S = 1.0  # how long the rest of an unread body is drained before the connection closes
 
 
 class Bridge:
@@ -61,14 +63,25 @@ class Bridge:
         self.webhook_rules = Rules(
             settings.max_message_bytes, settings.webhook_max_batch, tolerance_ms, limits
         )
+        self.in_flight = InFlight(
+            settings.bridge_max_in_flight_requests,
+            settings.bridge_max_in_flight_bytes,
+            settings.bridge_retry_after_s,
+        )
 
     async def tracking(self, request: web.Request) -> web.Response:
         """``POST /v1/<type|batch|import>``: the Segment HTTP Tracking API."""
         endpoint = request.match_info["endpoint"]
         header_key = basic_auth_key(request.headers.get("Authorization"))
         source = self.keys.source_of(header_key) if header_key is not None else None
-        raw = await read_body(request, self.settings.bridge_max_request_bytes)
-        body = decode_json(raw)
+        async with self.in_flight.admit(request, self.settings.bridge_max_request_bytes):
+            raw = await self._read(request, self.settings.bridge_max_request_bytes)
+            body = decode_json(raw)
+            return await self._track(endpoint, body, header_key, source)
+
+    async def _track(
+        self, endpoint: str, body: Any, header_key: str | None, source: str | None
+    ) -> web.Response:
         body_key = body.get("writeKey") if isinstance(body, dict) else None
         if body_key is not None and not isinstance(body_key, str):
             raise RequestRefused(400, "bad_write_key", "writeKey must be a string")
@@ -84,11 +97,27 @@ class Bridge:
             raise RequestRefused(
                 404, "webhook_disabled", "the webhook is off: set TRAITFLOW_WEBHOOK_SECRET"
             )
-        raw = await read_body(request, self.settings.webhook_max_request_bytes)
-        verify_signature(self.secret, raw, request.headers.get("X-Signature"))
-        items = webhook_messages(decode_json(raw), self.webhook_rules)
-        envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
-        return await self._publish(take_in(items, envelope, self.webhook_rules))
+        async with self.in_flight.admit(request, self.settings.webhook_max_request_bytes):
+            raw = await self._read(request, self.settings.webhook_max_request_bytes)
+            claimed = request.headers.get("X-Signature")
+            verify_signature(self.secret, raw, claimed, self.settings.webhook_signature_scope)
+            items = webhook_messages(decode_json(raw), self.webhook_rules)
+            envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
+            return await self._publish(take_in(items, envelope, self.webhook_rules))
+
+    async def _read(self, request: web.Request, limit: int) -> bytes:
+        """The body, within ``bridge_read_timeout_s``: a client that stalls is answered 408
+        and its connection closed, instead of holding it for good."""
+        try:
+            async with asyncio.timeout(self.settings.bridge_read_timeout_s):
+                return await read_body(request, limit)
+        except TimeoutError:
+            raise RequestRefused(
+                408,
+                "request_timeout",
+                f"the body did not arrive within {self.settings.bridge_read_timeout_s:g}s",
+                {"Connection": "close"},
+            ) from None
 
     async def readyz(self, _: web.Request) -> web.Response:
         """Ready when Kafka answers: a load balancer then sends no request bound to 503."""
@@ -169,7 +198,12 @@ def answers_for(retry_after_s: int) -> Middleware:
         try:
             return await handler(request)
         except RequestRefused as refused:
-            return error_response(refused.status, refused.code, refused.message)
+            response = error_response(
+                refused.status, refused.code, refused.message, refused.headers
+            )
+            if (refused.headers or {}).get("Connection") == "close":
+                response.force_close()  # the rest of a stalled body is never read
+            return response
         except KafkaUnavailable:
             return error_response(
                 503,
@@ -219,7 +253,12 @@ async def _healthz(_: web.Request) -> web.Response:
 @asynccontextmanager
 async def running_bridge(settings: Settings) -> AsyncIterator[str]:
     """The bridge listening on its configured address; yields its base URL."""
-    runner = web.AppRunner(create_bridge_app(settings), access_log=log, auto_decompress=False)
+    runner = web.AppRunner(
+        create_bridge_app(settings),
+        access_log=log,
+        auto_decompress=False,
+        lingering_time=LINGER_S,  # aiohttp's 10 s would hold a refused slow client longer
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
