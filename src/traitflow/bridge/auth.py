@@ -87,9 +87,7 @@ def signature(secret: bytes, payload: bytes) -> str:
     return hmac.new(secret, payload, hashlib.sha1).hexdigest()
 
 
-def verify_signature(
-    secret: bytes, raw: bytes, claimed: str | None, scope: str = "body"
-) -> None:
+def verify_signature(secret: bytes, raw: bytes, claimed: str | None, scope: str = "body") -> None:
     """Accept a signature of the whole body; with ``scope`` "first", also, for a batch, of
     its element 0's raw bytes, as Segment signs (weaker: the rest of the batch is not
     covered, so one captured signature lets anyone append messages)."""
