@@ -184,3 +184,26 @@ def test_backoff_doubles_up_to_its_maximum_with_jitter() -> None:
         0.375, 0.75, 1.5, 3.0, 6.0, 12.0, 22.5, 22.5,
     ]  # fmt: skip
     assert backoff_s(2, 30, lambda: 1.0) == 2.0
+
+
+async def test_an_unreadable_record_is_dead_lettered_and_delivery_goes_on(
+    delivery_settings: Settings,
+) -> None:
+    published = events(2)
+    records = [(b"x", b"not json"), (b"y", b"[1]")]
+    records += [(e["person"].encode(), orjson.dumps(e)) for e in published]
+    await publish(delivery_settings, delivery_settings.topics.membership, records)
+    hook = Hook([])
+    runner, url = await serve(hook)
+    try:
+        report = await deliver_until(
+            delivery_settings, Target(url, None, SECRET), lambda: len(hook.received) == 2
+        )
+    finally:
+        await runner.cleanup()
+    assert sorted(m["id"] for m in hook.received) == sorted(e["id"] for e in published)
+    assert report.dead_lettered == 2
+    dead = await read_records(delivery_settings, delivery_settings.topics.deadletter, 2)
+    reasons = {r.value: dict(r.headers)["traitflow-reason"].decode() for r in dead}
+    assert reasons[b"not json"].startswith("unreadable membership event: JSONDecodeError")
+    assert "not an object" in reasons[b"[1]"]

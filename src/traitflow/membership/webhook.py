@@ -114,7 +114,11 @@ class WebhookDelivery:
     ) -> bool:
         """Post the batch until it is delivered or dead-lettered (True), or ``stop`` is set
         while it waits to retry (False)."""
-        payload = self._payload(records)
+        payload, unreadable = self._payload(records)
+        for record, reason in unreadable:
+            await self._dead_letter([record], f"unreadable membership event: {reason}")
+        refused = {id(record) for record, _ in unreadable}
+        delivered = [record for record in records if id(record) not in refused]
         if not payload:
             return True
         body = orjson.dumps(payload)
@@ -128,7 +132,9 @@ class WebhookDelivery:
                 self.report.last_error = failure.reason
                 waited = time.monotonic() - started
                 if not failure.retriable or waited >= self.settings.deliver_give_up_after_s:
-                    await self._dead_letter(records, failure.reason, waited)
+                    where = redacted(self.target.url)
+                    why = f"webhook {where} refused: {failure.reason} (after {waited:.0f}s)"
+                    await self._dead_letter(delivered, why)
                     return True
             pause = backoff_s(attempt, self.settings.deliver_max_backoff_s)
             log.warning("webhook failed (%s); retry in %.1fs", self.report.last_error, pause)
@@ -140,18 +146,27 @@ class WebhookDelivery:
             except TimeoutError:
                 pass
 
-    def _payload(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, object]]:
-        payload = []
+    def _payload(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[dict[str, object]], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
+        """The batch's events rendered for the target, and the records that cannot be
+        (not a membership event): those are dead-lettered, never a reason to stop."""
+        payload, unreadable = [], []
         for record in records:
-            event = orjson.loads(record.value)
-            wanted = self.target.destination is None or self.target.destination in (
-                event.get("destinations") or {}
-            )
-            if wanted:
+            try:
+                event = orjson.loads(record.value)
+                if not isinstance(event, dict):
+                    raise TypeError(f"a JSON {type(event).__name__}, not an object")
+                destinations = event.get("destinations") or {}
+                if self.target.destination is not None and (
+                    self.target.destination not in destinations
+                ):
+                    self.report.skipped += 1
+                    continue
                 payload.append(render(event, self.target.destination))
-            else:
-                self.report.skipped += 1
-        return payload
+            except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
+                unreadable.append((record, f"{type(exc).__name__}: {exc}"))
+        return payload, unreadable
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "traitflow-deliver"}
@@ -168,12 +183,10 @@ class WebhookDelivery:
                 retriable = answer.status >= 500 or answer.status in RETRIABLE
                 raise Failed(f"HTTP {answer.status}", retriable)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Failed(f"{type(exc).__name__}: {exc}", retriable=True) from exc
+            said = str(exc).replace(self.target.url, redacted(self.target.url))
+            raise Failed(f"{type(exc).__name__}: {said}", retriable=True) from exc
 
-    async def _dead_letter(
-        self, records: list[ConsumerRecord[bytes, bytes]], reason: str, waited: float
-    ) -> None:
-        why = f"webhook {redacted(self.target.url)} refused: {reason} (after {waited:.0f}s)"
+    async def _dead_letter(self, records: list[ConsumerRecord[bytes, bytes]], why: str) -> None:
         log.error("dead-lettering %d membership events: %s", len(records), why)
         dead: list[Record] = [(r.key, r.value) for r in records]
         source = f"deliver/{self.target.destination or 'all'}".encode()
