@@ -4,6 +4,8 @@ Generates a CSV of N rows (standard and custom columns), then in one run measure
 (a) a raw aiokafka producer sending the equivalent identify messages (the ceiling) and
 (b) ``traitflow import`` of the file (streaming read, validation, typing, publishing with
 acknowledgements); prints rows/s, the ratio (b)/(a), and the import's peak memory.
+Then (c): the same import with a stray quote every 1,000 rows, which must stay linear
+(each stray quote rejects its own line; reading goes on from the next), as (c)/(b).
 Usage: python benchmarks/import.py [--rows N]
 """
 
@@ -27,15 +29,16 @@ from traitflow.importer.run import ImportOptions, import_csv
 HEADER = "external_id,first_name,email,country,plan,lifetime_value,signed_up_at,vip\n"
 
 
-def generate(path: Path, rows: int) -> None:
+def generate(path: Path, rows: int, stray_every: int = 0) -> None:
     rng = random.Random(9)
     countries = ["FR", "US", "DE", "GB", "JP", "BR"]
     plans = ["trial", "monthly", "annual"]
     with path.open("w") as out:
         out.write(HEADER)
         for n in range(rows):
+            stray = '"' if stray_every and n % stray_every == stray_every - 1 else ""
             out.write(
-                f"user-{n},Name{n},user{n}@example.com,{rng.choice(countries)},"
+                f"user-{n},{stray}Name{n},user{n}@example.com,{rng.choice(countries)},"
                 f"{rng.choice(plans)},{rng.randrange(5000)},"
                 f"2026-0{rng.randrange(1, 10)}-01T08:00:00Z,{rng.choice(['TRUE', 'FALSE'])}\n"
             )
@@ -84,6 +87,10 @@ def main() -> None:
             # The import first: the process's peak memory is then the import's own.
             report = asyncio.run(import_csv(settings_for(workdir, 4), path, ImportOptions()))
             ceiling = asyncio.run(raw_ceiling(settings_for(workdir, 4), path))
+            strays = workdir / "strays.csv"
+            generate(strays, args.rows, stray_every=1_000)
+            options = ImportOptions(errors_path=workdir / "strays.errors.csv")
+            stray_report = asyncio.run(import_csv(settings_for(workdir, 4), strays, options))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ours = report.rows / report.seconds
@@ -91,6 +98,12 @@ def main() -> None:
     print("| path | rows/s |\n| --- | ---: |")
     print(f"| (a) raw aiokafka producer, messages prebuilt (ceiling) | {ceiling:,.0f} |")
     print(f"| (b) traitflow import (read, validate, type, publish, ack) | {ours:,.0f} |")
+    stray_rate = stray_report.rows / stray_report.seconds
+    print(f"| (c) traitflow import, a stray quote every 1,000 rows | {stray_rate:,.0f} |")
+    print(
+        f"\n(c)/(b) = {stray_rate / ours:.2f}: {stray_report.rejected:,} lines rejected, "
+        f"{stray_report.imported:,} imported"
+    )
     print(
         f"\n(b)/(a) = {ours / ceiling:.2f}; imported {report.imported:,}, "
         f"rejected {report.rejected:,}; peak memory during the import "

@@ -52,5 +52,24 @@ def test_dry_run_publishes_nothing_and_reports_rejects(settings: Settings, tmp_p
     result = run_cli(settings, "import", "--dry-run", str(bad))
     assert result.exit_code == 1
     assert "would import 1, rejected 1" in result.output
-    assert '3,"country: country must be' in (tmp_path / "bad.errors.csv").read_text()
+    assert "line 3: country: country must be" in result.output
+    assert "a dry run writes no error report" in result.output
+    assert not (tmp_path / "bad.errors.csv").exists()
     assert asyncio.run(read_records(settings, settings.topics.events, 1, timeout=2)) == []
+
+
+def test_an_import_reports_rejects_in_a_file_of_its_own(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text('external_id,country,gender\nu1,FR,F\nu2,Francia,robot\nu3,"stray\nu4,US,M\n')
+    (tmp_path / "bad.errors.csv").write_text("not ours")
+    result = run_cli(settings, "import", str(bad))
+    assert result.exit_code == 1
+    assert "imported 2, rejected 2" in result.output
+    report = tmp_path / "bad-1.errors.csv"
+    assert f"rejected rows, with line numbers and reasons: {report}" in result.output.replace(
+        "\n", ""
+    )
+    text = report.read_text()
+    assert "country: country must be" in text and "gender: gender must be" in text
+    assert "4,unterminated quoted field" in text
+    assert (tmp_path / "bad.errors.csv").read_text() == "not ours"

@@ -26,7 +26,29 @@ def test_invalid_utf8_and_bad_quoting_reject_one_row_only() -> None:
     found = read(data)
     assert found[1][2] is not None and "invalid UTF-8" in found[1][2]
     assert found[3] == (4, ["3", "fine"], None)
-    assert found[4][2] == "unterminated quoted field"
+    assert found[4][2] is not None
+    assert found[4][2].startswith("unterminated quoted field")
+    assert "by the end of the file" in found[4][2]
+
+
+def test_a_stray_quote_rejects_its_line_and_reading_goes_on_from_the_next() -> None:
+    rows = [b"%d,name %d\n" % (n, n) for n in range(20_000)]
+    rows[5] = b'5,"stray\n'
+    found = read(b"id,name\n" + b"".join(rows))
+    rejected = [(line, error) for line, _, error in found if error]
+    assert len(found) == 20_001
+    assert rejected == [
+        (7, "unterminated quoted field: a quote opened on this line is not closed within 50 lines")
+    ]
+    assert found[7] == (8, ["6", "name 6"], None)
+    assert found[-1] == (20_001, ["19999", "name 19999"], None)
+
+
+def test_a_quoted_field_may_still_span_many_lines() -> None:
+    note = "\n".join(f"line {n}" for n in range(40))
+    found = read(f'id,note\n1,"{note}"\n2,x\n'.encode())
+    assert found[1] == (2, ["1", note], None)
+    assert found[2] == (42, ["2", "x"], None)
 
 
 def plan(**overrides: object) -> ImportPlan:
@@ -63,6 +85,17 @@ def test_the_unset_marker_passes_through_to_clear_a_trait() -> None:
 def test_rejected_rows_say_why(cells: list[str], reason: str) -> None:
     with pytest.raises(RowError, match=reason):
         row_message(plan(), cells, 1)
+
+
+def test_every_problem_of_a_row_is_reported() -> None:
+    columns = ["country", "dob", "gender", "email", "language", "time_zone", "email_subscribe"]
+    wide = plan(header=["external_id", *columns])
+    cells = ["u1", "Francia", "not a date", "robot", "no-at-sign", "klingon", "Mars/Base", "maybe"]
+    with pytest.raises(RowError) as caught:
+        row_message(wide, cells, 1)
+    reason = str(caught.value)
+    for column in columns:
+        assert f"{column}:" in reason, reason
 
 
 def test_type_override_and_mixed_columns() -> None:

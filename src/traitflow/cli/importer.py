@@ -37,7 +37,13 @@ def import_(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and report; publish nothing.")] = False,
     resume: Annotated[bool, typer.Option(help="Skip rows already acknowledged.")] = False,
-    errors: Annotated[Path | None, typer.Option(help="Error report CSV.")] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option(
+            help="Error report CSV (default FILE.errors.csv, or the next free name; a dry "
+            "run writes none unless given). Never overwrites a file or follows a symlink."
+        ),
+    ] = None,
 ) -> None:
     """Publish one identify per valid row; rejected rows go to an error report CSV."""
     settings: Settings = ctx.obj
@@ -90,8 +96,14 @@ def _summary(report: ImportReport, dry_run: bool) -> None:
     )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    if report.rejected:
+    for line, reason in report.examples:
+        console.print(f"  line {line}: {reason}", markup=False, highlight=False)
+    if report.rejected > len(report.examples):
+        console.print(f"  ... {report.rejected - len(report.examples):,} more rejected rows")
+    if report.errors_path is not None:
         console.print(f"rejected rows, with line numbers and reasons: {report.errors_path}")
+    elif report.rejected:
+        console.print("(a dry run writes no error report; add --errors FILE for one)")
 
 
 def _types(pairs: list[str]) -> dict[str, str]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 MAX_RECORD_BYTES = 1024 * 1024
+MAX_RECORD_LINES = 50  # a quoted field spanning more lines is taken for a stray quote
+Line = tuple[int, bytes]  # number, raw bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,44 +29,60 @@ class Record:
 
 
 def records(stream: BinaryIO) -> Iterator[Record]:
-    """Every record of the file, the header included, in order."""
-    pending: list[bytes] = []
-    first_line = 0
-    for number, raw in enumerate(stream, start=1):
-        if not pending:
-            first_line = number
-        pending.append(raw)
-        joined = b"".join(pending)
-        if joined.count(b'"') % 2 and len(joined) < MAX_RECORD_BYTES:
-            continue  # a quoted field goes on to the next line
-        pending = []
-        yield _parse(first_line, joined)
-    if pending:
-        yield _parse(first_line, b"".join(pending), "unterminated quoted field")
+    """Every record of the file, the header included, in order, in linear time.
+
+    A quoted field may span lines, up to ``MAX_RECORD_LINES`` lines and
+    ``MAX_RECORD_BYTES``. A quote still open past either, or at the end of the file, is a
+    stray quote: the line that opened it is rejected alone, and reading starts again on
+    the line after it, so one bad line never swallows the rest of the file.
+    """
+    fresh: Iterator[Line] = enumerate(stream, start=1)
+    again: deque[Line] = deque()  # lines to read again after a rejected one
+    pending: list[Line] = []
+    quote_open, size = False, 0
+    while True:
+        line = again.popleft() if again else next(fresh, None)
+        if line is None and not pending:
+            return
+        if line is not None and not pending and b'"' not in line[1]:
+            yield _parse(*line)  # most lines: one record each, nothing quoted
+            continue
+        if line is not None:
+            pending.append(line)
+            quote_open ^= line[1].count(b'"') % 2 == 1
+            size += len(line[1])
+            if not quote_open:
+                yield _parse(pending[0][0], b"".join(raw for _, raw in pending))
+                pending, size = [], 0
+                continue
+            if len(pending) <= MAX_RECORD_LINES and size < MAX_RECORD_BYTES:
+                continue
+        (number, raw), *rest = pending
+        yield _parse(number, raw, _stray_quote(len(pending), line is None))
+        again.extendleft(reversed(rest))
+        pending, quote_open, size = [], False, 0
+
+
+def _stray_quote(lines: int, at_end: bool) -> str:
+    where = "by the end of the file" if at_end else f"within {lines - 1} lines"
+    return f"unterminated quoted field: a quote opened on this line is not closed {where}"
 
 
 def _parse(line: int, raw: bytes, error: str | None = None) -> Record:
-    return replace(_decode(line, raw, error), size=len(raw))
-
-
-def _decode(line: int, raw: bytes, error: str | None) -> Record:
+    size = len(raw)
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff" if line == 1 else "")
     except UnicodeDecodeError as exc:
-        return Record(
-            line,
-            raw.decode("utf-8", "replace").rstrip("\r\n"),
-            None,
-            f"invalid UTF-8 at byte {exc.start}",
-        )
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        return Record(line, text, None, f"invalid UTF-8 at byte {exc.start}", size)
     text = text.rstrip("\r\n")
     if error is not None:
-        return Record(line, text, None, error)
+        return Record(line, text, None, error, size)
     try:
         rows = list(csv.reader([text], strict=True))
     except csv.Error as exc:
-        return Record(line, text, None, f"bad quoting: {exc}")
-    return Record(line, text, rows[0] if rows else [])
+        return Record(line, text, None, f"bad quoting: {exc}", size)
+    return Record(line, text, rows[0] if rows else [], None, size)
 
 
 def file_hash(path: Path) -> str:

@@ -68,11 +68,16 @@ def row_message(plan: ImportPlan, cells: list[str], row_number: int) -> dict[str
     person = values[plan.id_column].strip()
     if not person:
         raise RowError(f"no {plan.id_column}")
-    traits = {}
+    traits, problems = {}, []
     for name, cell in values.items():
         if name == plan.id_column or not cell.strip():
             continue  # a blank cell never overwrites a stored value
-        traits[name] = _trait(plan, name, cell.strip())
+        try:
+            traits[name] = _trait(plan, name, cell.strip())
+        except RowError as exc:
+            problems.append(str(exc))
+    if problems:  # every problem of the row at once: one fix, not one per import
+        raise RowError("; ".join(problems))
     return {
         "type": "identify",
         "userId": person,

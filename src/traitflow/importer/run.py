@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
 import resource
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ class ImportReport:
     skipped: int = 0
     bytes_read: int = 0
     warnings: list[str] = field(default_factory=list)
-    errors_path: Path | None = None
+    errors_path: Path | None = None  # where the rejected rows were written, if anywhere
+    examples: list[tuple[int, str]] = field(default_factory=list)  # the first rejections
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
 
@@ -57,12 +59,10 @@ async def import_csv(
     started = time.monotonic()
     digest = file_hash(path)
     report = ImportReport(import_id=options.name or f"{path.stem}-{digest[:8]}")
-    report.errors_path = options.errors_path or path.with_suffix(".errors.csv")
     checkpoint = _checkpoint(settings, digest)
     done = _resumed(checkpoint) if options.resume else 0
-    with path.open("rb") as stream, report.errors_path.open("w", newline="") as errors_file:
-        errors = csv.writer(errors_file)
-        errors.writerow(["line", "reason", "original"])
+    wanted = options.errors_path or (None if options.dry_run else path.with_suffix(".errors.csv"))
+    with path.open("rb") as stream, ErrorReport(wanted, options.errors_path is None) as errors:
         all_records = records(stream)
         plan = _plan(next(all_records, None), digest, report, options, settings)
         report.warnings += plan.warnings()
@@ -81,6 +81,8 @@ async def import_csv(
                     progress(report)
             await send.flush()
             _save(checkpoint, report.rows, options.dry_run)
+    report.errors_path = errors.path
+    report.examples = errors.examples
     report.warnings += plan.type_conflicts()
     report.seconds = time.monotonic() - started
     report.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -88,8 +90,63 @@ async def import_csv(
     return report
 
 
+class ErrorReport:
+    """Rejected rows as CSV (line, reason, original text), in a file made for them: never
+    an existing file or a symlink. It is created at the first rejection; ``fresh`` picks
+    the next free name (``x-1.errors.csv``) rather than refusing. ``path`` None: only the
+    first rejections are kept, for the summary (a dry run writes nothing)."""
+
+    EXAMPLES = 10
+
+    def __init__(self, path: Path | None, fresh: bool) -> None:
+        self.wanted = path
+        self.fresh = fresh
+        self.path: Path | None = None
+        self.examples: list[tuple[int, str]] = []
+        self._file: Any = None
+        self._writer: Any = None
+
+    def __enter__(self) -> ErrorReport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def writerow(self, row: list[Any]) -> None:
+        line, reason, _ = row
+        if len(self.examples) < self.EXAMPLES:
+            self.examples.append((int(line), str(reason)))
+        if self.wanted is None:
+            return
+        writer = self._writer or self._open(self.wanted)
+        writer.writerow(row)
+
+    def _open(self, wanted: Path) -> Any:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        for attempt in range(1000 if self.fresh else 1):
+            path = wanted if not attempt else wanted.with_name(_numbered(wanted, attempt))
+            try:
+                descriptor = os.open(path, flags, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RowError(f"cannot write the error report {path}: {exc.strerror}") from exc
+            self.path = path
+            self._file = os.fdopen(descriptor, "w", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "reason", "original"])
+            return self._writer
+        raise RowError(f"the error report {wanted} exists: choose another with --errors")
+
+
+def _numbered(path: Path, n: int) -> str:
+    stem, dot, suffix = path.name.partition(".")
+    return f"{stem}-{n}{dot}{suffix}" if dot else f"{path.name}-{n}"
+
+
 class RowWriter(Protocol):
-    def writerow(self, row: Iterable[Any], /) -> Any: ...
+    def writerow(self, row: list[Any], /) -> Any: ...
 
 
 async def _one(
