@@ -52,3 +52,40 @@ def test_show_unknown_segment_says_what_to_do(settings: Settings) -> None:
     result = run_cli(settings, "segments", "show", "ghost")
     assert isinstance(result.exception, TraitflowError)
     assert "segments list" in str(result.exception)
+
+
+def test_deleting_an_unknown_key_deletes_nothing_and_suggests_the_live_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "segments.yaml"
+    path.write_text(DEFINITIONS)
+    assert run_cli(settings, "segments", "apply", str(path)).exit_code == 0
+    result = run_cli(settings, "segments", "delete", "trail")
+    assert isinstance(result.exception, InvalidDefinition)
+    assert "no live definition 'trail' (did you mean 'trial'?): nothing deleted" in str(
+        result.exception
+    )
+    assert "trial" in run_cli(settings, "segments", "list").output
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("key: vip\nconditon: {trait: plan, op: '=', value: x}\n",
+         "'vip': unknown key 'conditon' (did you mean 'condition'?)"),
+        ("key: vip\ncondition: {trait: plan, op: equals, value: x}\n",
+         "'vip': condition.op 'equals' is not one of the 33 allowed values (did you mean '='?)"),
+        ("key: vip\n", "'vip': 'condition' is missing"),
+        ("key: deep\ncondition: " + "{not: " * 300 + "{trait: p, op: exists}" + "}" * 300 + "\n",
+         "'deep': nested deeper than 64 levels"),
+    ],
+    ids=["misspelled key", "unknown operator", "missing condition", "300 deep"],
+)  # fmt: skip
+def test_a_bad_definition_names_the_segment_the_problem_and_the_fix(
+    settings: Settings, tmp_path: Path, text: str, said: str
+) -> None:
+    path = tmp_path / "vip.yaml"
+    path.write_text(text)
+    result = run_cli(settings, "segments", "apply", str(path))
+    assert isinstance(result.exception, InvalidDefinition), result.output
+    assert said in str(result.exception)

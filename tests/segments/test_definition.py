@@ -46,8 +46,8 @@ def test_rev_changes_with_content_only() -> None:
     [
         ("", "no definitions found"),
         ("key: [unclosed", "not valid YAML"),
-        ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1: key must match"),
-        ("key: k\ncondition: {trait: x, op: like}", "#1: condition.op must be one of"),
+        ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1 'bad key!': key must match"),
+        ("key: k\ncondition: {trait: x, op: like}", "#1 'k': condition.op 'like' is not one of the 33 allowed"),
         (ONE + "---\n" + ONE, "defined twice"),
         ("key: k\ncondition: {trait: x, op: '<'}", "needs a value"),
         ("segments: 3", "must be a list"),

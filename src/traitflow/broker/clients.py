@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
@@ -27,10 +30,39 @@ def producer_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def unreachable(settings: Settings, exc: BaseException) -> BrokerError:
+    """What a command says when Kafka does not answer: one line, and what to do."""
+    where = settings.kafka_bootstrap
+    if settings.embedded:
+        advice = (
+            "the embedded broker is not running: start everything with `traitflow up` "
+            "(or `traitflow broker`), or set TRAITFLOW_BOOTSTRAP_SERVERS to your cluster"
+        )
+    else:
+        advice = "check TRAITFLOW_BOOTSTRAP_SERVERS (--bootstrap-servers) and that Kafka is up"
+    return BrokerError(f"cannot reach Kafka at {where} ({type(exc).__name__}): {advice}")
+
+
+async def start_client(client: Any, settings: Settings) -> None:
+    """Start an aiokafka client; a broker that does not answer is a ``BrokerError`` that
+    says what to do, and the half-started client is closed."""
+    quiet = logging.getLogger("aiokafka")  # its own line would repeat ours, less clearly
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await client.start()
+    except (KafkaError, OSError) as exc:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await (client.close() if hasattr(client, "close") else client.stop())
+        raise unreachable(settings, exc) from None
+    finally:
+        quiet.setLevel(level)
+
+
 @asynccontextmanager
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(**producer_options(settings))
-    await client.start()
+    await start_client(client, settings)
     try:
         yield client
     finally:
@@ -41,7 +73,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer assigned every partition of ``topic``, positioned at the end."""
     client = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
-    await client.start()
+    await start_client(client, settings)
     try:
         partitions = client.partitions_for_topic(topic)
         if not partitions:

@@ -8,6 +8,7 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from traitflow.broker.clients import start_client
 from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
@@ -66,7 +67,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; return the names of those created now."""
     admin = AIOKafkaAdminClient(**kafka_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         response = await admin.create_topics(topic_specs(settings))
     finally:

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from yarl import URL
 
 from traitflow.bridge.auth import signature
-from traitflow.broker.clients import Record, publish
+from traitflow.broker.clients import Record, publish, start_client
 from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.membership.formats import render
@@ -80,7 +80,7 @@ class WebhookDelivery:
             auto_offset_reset="earliest",
             session_timeout_ms=int(self.settings.session_timeout_s * 1000),
         )
-        await consumer.start()
+        await start_client(consumer, self.settings)
         try:
             async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.settings.deliver_timeout_s)

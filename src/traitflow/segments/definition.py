@@ -6,6 +6,7 @@ segment, or ``segments:`` and/or ``computed_traits:`` lists, or several YAML doc
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,14 +17,16 @@ import orjson
 import yaml
 from fastjsonschema import JsonSchemaValueException
 
-from traitflow.exceptions import InvalidDefinition
-from traitflow.jsonschemas import compile_schema, explain
+from traitflow.exceptions import InvalidDefinition, InvalidMessage
+from traitflow.ingest.messages import check_depth
+from traitflow.jsonschemas import compile_schema, explain, load_schema
 from traitflow.membership.destinations import Destination, destinations_from_spec
 from traitflow.segments.conditions import Condition, build_condition
 from traitflow.segments.events import build_matcher, build_window
 from traitflow.segments.features import AggregateFeature
 
 COMPUTED_PREFIX = "computed/"
+MAX_DEFINITION_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +117,63 @@ def load_segments(path: Path) -> list[Segment]:
 
 
 def _validate(schema: str, spec: Any, where: str) -> None:
+    """Refuse a definition with what is wrong, where, and the likely fix."""
+    if isinstance(spec, dict) and isinstance(spec.get("key"), str):
+        where = f"{where} {spec['key']!r}"
+    try:
+        check_depth(spec, MAX_DEFINITION_DEPTH)
+    except InvalidMessage:
+        raise InvalidDefinition(
+            f"{where}: nested deeper than {MAX_DEFINITION_DEPTH} levels"
+        ) from None
+    if isinstance(spec, dict):
+        _refuse_unknown_keys(schema, spec, where)
     try:
         compile_schema(schema)(spec)
     except JsonSchemaValueException as exc:
-        raise InvalidDefinition(f"{where}: {explain(exc)}") from exc
+        raise InvalidDefinition(f"{where}: {_explained(exc)}") from exc
+
+
+def _refuse_unknown_keys(schema: str, spec: dict[str, Any], where: str) -> None:
+    known = list(load_schema(schema).get("properties", {}))
+    for name in spec:
+        if name not in known:
+            raise InvalidDefinition(
+                f"{where}: unknown key {name!r}{_did_you_mean(str(name), known)}; "
+                f"a definition has {', '.join(known)}"
+            )
+
+
+def _explained(exc: JsonSchemaValueException) -> str:
+    """The schema's complaint, shorter: a missing field by name, a wrong choice with the
+    closest right one instead of the whole list."""
+    field = ".".join(str(part) for part in exc.path[1:]) or "the definition"
+    if exc.rule == "required":
+        missing = [name for name in exc.rule_definition if name not in (exc.value or {})]
+        inside = "" if len(exc.path) == 1 else f"{field}: "
+        return f"{inside}{', '.join(map(repr, missing))} is missing"
+    if exc.rule == "enum":
+        choices = [str(choice) for choice in exc.rule_definition]
+        return (
+            f"{field} {exc.value!r} is not one of the {len(choices)} allowed values"
+            f"{_did_you_mean(str(exc.value), choices)} (see docs/segments.md)"
+        )
+    return explain(exc)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    spoken = {name: op for name, op in SPOKEN_OPERATORS.items() if op in choices}
+    if word.lower() in spoken:
+        return f" (did you mean {spoken[word.lower()]!r}?)"
+    close = difflib.get_close_matches(word.lower(), [*choices, *spoken], n=2, cutoff=0.6)
+    meant = list(dict.fromkeys(spoken.get(name, name) for name in close))
+    return f" (did you mean {' or '.join(map(repr, meant))}?)" if meant else ""
+
+
+SPOKEN_OPERATORS = {  # what people type for an operator, only to suggest the right one
+    "equals": "=", "eq": "=", "is": "=", "==": "=", "not_equals": "!=", "ne": "!=",
+    "less_than": "<", "lt": "<", "lte": "<=", "greater_than": ">", "gt": ">", "gte": ">=",
+}  # fmt: skip
 
 
 def _rev(spec: Any) -> str:

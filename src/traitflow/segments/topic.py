@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Dep
-from traitflow.segments.definition import Definition, Segment
+from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
 from traitflow.segments.registry import Registry
 
 
@@ -63,7 +64,16 @@ async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
 
 async def delete_segment(settings: Settings, key: str) -> int:
     """Publish a tombstone (compaction then forgets the definition) and request a backfill,
-    which drops the segment's memberships from stored profiles."""
+    which drops the segment's memberships from stored profiles. An unknown key is refused
+    (a typo would otherwise say "deleted" and change nothing)."""
+    live = await live_registry(settings)
+    if key not in live.segments and key.removeprefix(COMPUTED_PREFIX) not in live.computed:
+        known = sorted(live.segments) + [COMPUTED_PREFIX + name for name in live.computed]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidDefinition(
+            f"no live definition {key!r}{hint}: nothing deleted; see `traitflow segments list`"
+        )
     return await publish_with_backfill(settings, [(key.encode(), None)])
 
 
