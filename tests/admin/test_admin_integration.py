@@ -137,9 +137,16 @@ async def test_cli_commands_call_the_api(two_workers: list[Settings]) -> None:
     await send_messages(a, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await membership_events(a, 1)
     await wait_ready(base(a))
-    shown = await asyncio.to_thread(run_cli, a, "profile", "ada")
+    shown = await asyncio.to_thread(run_cli, a, "profile", "ada", "--json")
     assert shown.exit_code == 0, shown.output
     assert '"plan": "trial"' in shown.output
+    person = await asyncio.to_thread(run_cli, a, "profile", "ada")
+    assert person.exit_code == 0, person.output
+    lines = person.output.splitlines()
+    assert lines[0].startswith("ada  (user)")
+    assert any(line.split()[:2] == ["plan", "trial"] for line in lines)
+    assert any(line.split()[:2] == ["trial", "member"] and "v1" in line for line in lines)
+    assert "feature" not in person.output and "applied_position" not in person.output
     listed = await asyncio.to_thread(run_cli, a, "segments", "list")
     assert listed.exit_code == 0, listed.output
     assert "trial" in listed.output and " 1 " in listed.output

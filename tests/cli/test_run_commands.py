@@ -72,7 +72,7 @@ def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path
 
     # A second terminal's CLI, with the same options, finds the admin token and the worker.
     shown = subprocess.run(
-        [sys.executable, "-m", "traitflow", *options, "profile", "readme-reader"],
+        [sys.executable, "-m", "traitflow", *options, "profile", "readme-reader", "--json"],
         capture_output=True,
         timeout=60,
     )

@@ -82,7 +82,7 @@ async def test_anonymous_history_merges_into_the_signed_up_person(
         assert merged["cause"]["kind"] == "merge"
         assert merged["cause"]["merged"] == {"into": "ada", "from": "anon-1"}
 
-        shown = await asyncio.to_thread(run_cli, settings, "profile", "anon-1")
+        shown = await asyncio.to_thread(run_cli, settings, "profile", "anon-1", "--json")
         assert shown.exit_code == 0, shown.output
         profile = orjson.loads(shown.output)
         assert (profile["person"], profile["requested"]) == ("ada", "anon-1")

@@ -34,7 +34,7 @@ async def test_import_fills_profiles_and_a_segment_of_the_import(
     assert "3 rows: imported 3, rejected 0" in result.output
     events = await membership_events(settings, 3, settle=1.0)
     assert sorted(e["person"] for e in events) == ["ada", "grace", "linus"]
-    profile = await asyncio.to_thread(run_cli, settings, "profile", "ada")
+    profile = await asyncio.to_thread(run_cli, settings, "profile", "ada", "--json")
     assert '"country": "GB"' in profile.output and '"vip": true' in profile.output
     records = await read_records(settings, settings.topics.events, 1, settle=0.5)
     bundles = [r for r in records if bundle_size(r.headers) is not None]

@@ -86,7 +86,7 @@ async def test_events_windows_computed_traits_not_and_references(
     explained = await asyncio.to_thread(run_cli, settings, "segments", "explain", "curious", "ada")
     assert "ada is not a member of curious" in explained.output
     assert "counted 2 times; wanted at_least 2" in explained.output
-    profile = await asyncio.to_thread(run_cli, settings, "profile", "ada")
+    profile = await asyncio.to_thread(run_cli, settings, "profile", "ada", "--json")
     assert '"plan": "pro"' in profile.output
     assert '"spend": 110' in profile.output
 

@@ -10,6 +10,8 @@ from typing import Any
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import ProfileContext, explain
+from traitflow.segments.features import CountFeature
+from traitflow.timeutil import iso_from_ms
 
 
 def profile_document(
@@ -18,7 +20,28 @@ def profile_document(
     """Traits, built-ins, event state, memberships, and computed traits evaluated now."""
     context = ProfileContext(profile, registry, now_ms)
     computed = {key: context.computed(key) for key in sorted(registry.computed)}
-    return {"person": person, **asdict(profile), "computed": computed}
+    activity = _activity(profile, registry, now_ms)
+    return {"person": person, **asdict(profile), "computed": computed, "activity": activity}
+
+
+def _activity(profile: Profile, registry: Registry, now_ms: int) -> list[dict[str, Any]]:
+    """The events live segments count, readable: no event history is stored, only these."""
+    found = []
+    for feature_id, state in profile.features.items():
+        feature = registry.feature(feature_id)
+        if not isinstance(feature, CountFeature):
+            continue
+        moments = sorted(state, reverse=True) if isinstance(state, list) else []
+        found.append(
+            {
+                "event": feature.matcher.name,
+                "types": list(feature.matcher.types),
+                "count": feature.count(state, now_ms),
+                "within_ms": feature.window.last_ms,
+                "recent": [iso_from_ms(at) for at in moments[:5]],
+            }
+        )
+    return sorted(found, key=lambda entry: (str(entry["event"]), entry["types"]))
 
 
 def explanation_document(

@@ -59,6 +59,12 @@ PROFILE = {
         "traits": {"type": "object"},
         "memberships": {"type": "object"},
         "computed": {"type": "object"},
+        "activity": {
+            "type": "array",
+            "description": "The events live segments count: per event, the count now, the "
+            "window and the latest matching instants (no other event history is kept).",
+            "items": {"type": "object"},
+        },
     },
 }
 EXPLANATION = {

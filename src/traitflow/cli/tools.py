@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from traitflow.admin.client import admin_get, person_path
+from traitflow.cli.people import person_view
 from traitflow.config import Settings
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
@@ -66,8 +67,15 @@ async def _tail(
             return
 
 
-def profile(ctx: typer.Context, person: str) -> None:
-    """Print a person's profile as JSON (traits, built-ins, computed traits, memberships),
-    asked of the worker that owns the person through the admin API."""
+def profile(
+    ctx: typer.Context,
+    person: str,
+    json: Annotated[bool, typer.Option("--json", help="The raw profile document.")] = False,
+) -> None:
+    """Show a person: ids, traits, computed traits, segments (since when, which version) and
+    the events segments count, asked of the worker that owns the person."""
     shown = asyncio.run(admin_get(ctx.obj, person_path(person)))
-    print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    if json:
+        print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    else:
+        console.print(person_view(shown), highlight=False)

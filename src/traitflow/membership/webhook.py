@@ -73,7 +73,6 @@ class WebhookDelivery:
     async def run(self, stop: asyncio.Event) -> DeliveryReport:
         """Deliver until ``stop`` is set; the batch in flight is finished first."""
         consumer = AIOKafkaConsumer(
-            self.settings.topics.membership,
             **kafka_options(self.settings),
             group_id=self._group(),
             enable_auto_commit=False,
@@ -81,6 +80,7 @@ class WebhookDelivery:
             session_timeout_ms=int(self.settings.session_timeout_s * 1000),
         )
         await start_client(consumer, self.settings)
+        consumer.subscribe([self.settings.topics.membership])  # once Kafka answered
         try:
             async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.settings.deliver_timeout_s)
