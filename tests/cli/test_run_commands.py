@@ -18,6 +18,9 @@ from tests.conftest import free_port
 from traitflow.config import Settings
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+EXAMPLES = ROOT / "examples"
+README = (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -69,6 +72,25 @@ def test_up_shows_an_entered_event_within_20s_and_ctrl_c_leaves_nothing(tmp_path
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
     up.wait_for("trial-users           readme-reader", timeout=20)
+
+    # The tour's second terminal, as the README writes it, while demo traffic flows.
+    tour = [sys.executable, "-m", "traitflow", *options]
+    sent = subprocess.run([*tour, "send", str(EXAMPLES / "bad-events.jsonl")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert sent.returncode == 1, sent.stdout + sent.stderr
+    refused = [line for line in sent.stdout.splitlines() if "not sent" in line]
+    assert [line.split(":")[1] for line in refused] == ["1", "2", "3"], sent.stdout
+    up.wait_for(f"entered  {'high-value':<20}  ada  (v1, identify ex-10)", timeout=20)
+    vip = tmp_path / "vip.yaml"
+    vip.write_text(README.split("# vip.yaml\n")[1].split("```")[0])
+    applied = subprocess.run([*tour, "segments", "apply", str(vip)],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    zoe = tmp_path / "zoe.jsonl"
+    zoe.write_text(README.split("echo '")[1].split("' > zoe.jsonl")[0] + "\n")
+    sent = subprocess.run([*tour, "send", str(zoe)], capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    up.wait_for(f"entered  {'vip-trials':<20}  zoe", timeout=20)
 
     # A second terminal's CLI, with the same options, finds the admin token and the worker.
     shown = subprocess.run(

