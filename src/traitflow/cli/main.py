@@ -16,6 +16,7 @@ import typer.core
 from rich.console import Console
 
 from traitflow.cli import importer, run, segments, tools, up
+from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 
@@ -31,13 +32,6 @@ def _no_type_label_on_flags() -> None:
 
 
 _no_type_label_on_flags()
-
-
-def setting_help(name: str) -> str:
-    """A global option's help, from the setting it sets: description, variable, default."""
-    field = Settings.model_fields[name]
-    default = field.default if field.default not in (None, "") else "unset"
-    return f"{field.description} (env TRAITFLOW_{name.upper()}, default {default})"
 
 
 def _show_version(wanted: bool) -> None:

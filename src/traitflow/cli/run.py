@@ -14,6 +14,7 @@ from rich.console import Console
 
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
+from traitflow.cli.options import setting_help
 from traitflow.config import Settings, read_secret
 from traitflow.logs import configure_logging, logging_config
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery, redacted
@@ -35,8 +36,8 @@ def broker(ctx: typer.Context) -> None:
 
 def bridge(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default loopback).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8088).")] = None,
+    host: Annotated[str | None, typer.Option(help=setting_help("bridge_host"))] = None,
+    port: Annotated[int | None, typer.Option(help=setting_help("bridge_port"))] = None,
 ) -> None:
     """Run the HTTP bridge (Segment Tracking API and webhook) until Ctrl-C."""
     settings: Settings = ctx.obj

@@ -21,6 +21,7 @@ from traitflow.admin.token import admin_token, default_token_file
 from traitflow.assets import asset_dir
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.serve import prepare, running_embedded, stop_signals
+from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.ingest.demo import demo_message
@@ -39,7 +40,7 @@ def up(
     ctx: typer.Context,
     demo: Annotated[bool, typer.Option(help="Keep sending made-up traffic.")] = True,
     demo_interval: Annotated[float, typer.Option(help="Seconds between demo messages.")] = 1.5,
-    bridge_port: Annotated[int | None, typer.Option(help="Port of the HTTP bridge.")] = None,
+    bridge_port: Annotated[int | None, typer.Option(help=setting_help("bridge_port"))] = None,
 ) -> None:
     """Run broker, worker and bridge locally; show membership events live (Ctrl-C stops all)."""
     started = time.monotonic()

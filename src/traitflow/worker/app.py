@@ -6,12 +6,9 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
-from faust.types import TP
 
 from traitflow.admin.views import AdminContext, install_admin
 from traitflow.broker.connection import faust_credentials, kafka_options
@@ -23,16 +20,15 @@ from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Batcher
 from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
-from traitflow.worker.metrics import StateCollector, StateReadings, WorkerMetrics, directory_bytes
+from traitflow.worker.health import readings, recovered, serve_health_and_metrics, stall_watch
+from traitflow.worker.metrics import StateCollector, WorkerMetrics
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
-from traitflow.worker.stalls import StallWatch
 from traitflow.worker.state import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
 log = logging.getLogger(__name__)
 
-TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 TABLES = ("profiles", "schedule", "identities")  # the order ProfileStore takes them in
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -159,12 +155,11 @@ def create_app(
     if feed is not None:
         app.task(feed.run)
         app.task(scheduler.run)
-        stalls = _stall_watch(app, events, handler, owned, settings, metrics)
+        stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
-        _serve_health_and_metrics(app, metrics, feed, stalls)
-        metrics.registry.register(StateCollector(_readings(app, events, handler, store, owned)))
-        recovered = _recovered(app)
-        context = AdminContext(settings, store, registry, counts, owned, recovered, clock)
+        serve_health_and_metrics(app, metrics, feed, stalls)
+        metrics.registry.register(StateCollector(readings(app, events, handler, store, owned)))
+        context = AdminContext(settings, store, registry, counts, owned, recovered(app), clock)
         install_admin(app, context)
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher)
 
@@ -193,112 +188,6 @@ def _stop_soon(app: faust.App, exc: BaseException) -> None:
     app.add_future(stop_on_failure(app, exc))
 
 
-def _serve_health_and_metrics(
-    app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch
-) -> None:
-    """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
-    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
-
-    @app.page("/healthz")
-    async def healthz(view: Any, request: Any) -> Any:
-        return view.json({"status": "alive"})
-
-    @app.page("/readyz")
-    async def readyz(view: Any, request: Any) -> Any:
-        """Joined the group, tables recovered, definitions loaded, no partition stalled:
-        it processes events."""
-        checks = {
-            "group_joined": not app.rebalancing,
-            "recovery_finished": _recovered(app)(),
-            "definitions_loaded": feed.ready.is_set(),
-            "no_partition_stalled": not stalls.stalled,
-        }
-        ready = all(checks.values())
-        status = "ready" if ready else "stalled" if stalls.stalled else "starting"
-        return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled},
-                         status=200 if ready else 503)  # fmt: skip
-
-
-def _readings(
-    app: faust.App, events: Any, handler: EventHandler, store: ProfileStore, owned: Any
-) -> StateReadings:
-    def timers(partition: int) -> tuple[int, float]:
-        now = handler.clock.now_ms()
-        first = store.first_due(partition)
-        if first is None or first > now:
-            return 0, 0.0
-        return len(store.due(partition, now, TIMER_BACKLOG_CAP)), (now - first) / 1000
-
-    return StateReadings(
-        partitions=owned,
-        lag=_lag_reader(app, events, handler),
-        profiles=store.profile_count,
-        timers=timers,
-        disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
-    )
-
-
-def _lag_reader(app: faust.App, events: Any, handler: EventHandler) -> Callable[[int], int | None]:
-    """Records of an owned events partition not processed yet; None before its first fetch."""
-    topic = events.get_topic_name()
-
-    def lag(partition: int) -> int | None:
-        tp = TP(topic, partition)
-        try:
-            highwater = app.consumer.highwater(tp)
-        except Exception:  # the consumer is not started or not assigned yet
-            return None
-        if highwater is None:
-            return None
-        return max(0, highwater - _done(app, handler, tp))
-
-    return lag
-
-
-def _done(app: faust.App, handler: EventHandler, tp: TP) -> int:
-    """The offset after the last record processed (since assignment, else Faust's commit)."""
-    done = handler.processed.get(tp.partition)
-    if done is None:
-        done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-    return done + 1 if done is not None else 0
-
-
-def _stall_watch(
-    app: faust.App, events: Any, handler: EventHandler, owned: Any, settings: Settings,
-    metrics: WorkerMetrics,
-) -> StallWatch:  # fmt: skip
-    async def rejoin() -> None:
-        """Ask the consumer (it runs in Faust's consumer thread) to rejoin the group."""
-        thread: Any = app.consumer._thread  # type: ignore[attr-defined]
-
-        async def request() -> None:
-            thread._ensure_consumer()._coordinator.request_rejoin()
-
-        await thread.call_thread(request)
-
-    topic = events.get_topic_name()
-
-    async def lags(partitions: list[int]) -> dict[int, int | None]:
-        """From the broker's end offsets: the consumer's own stop at its last fetch."""
-        ends = await app.consumer.highwaters(*(TP(topic, p) for p in partitions))
-        found: dict[int, int | None] = {}
-        for partition in partitions:
-            end = ends.get(TP(topic, partition))
-            done = _done(app, handler, TP(topic, partition))
-            found[partition] = None if end is None else max(0, end - done)
-        return found
-
-    return StallWatch(
-        owned=owned,
-        lags=lags,
-        processed=handler.processed.get,
-        stall_after_s=settings.stall_after_s,
-        rejoin=rejoin,
-        active=_recovered(app),
-        stalled=metrics.stalls.inc,
-    )
-
-
 def _events_partitions(app: faust.App, settings: Settings) -> int:
     """The events topic's partitions as the consumer sees them (the setting until then)."""
     try:
@@ -306,12 +195,6 @@ def _events_partitions(app: faust.App, settings: Settings) -> int:
     except Exception:  # the consumer is not started yet
         seen = None
     return seen or settings.partitions
-
-
-def _recovered(app: faust.App) -> Callable[[], bool]:
-    """True once the tables of the current assignment are restored from their changelogs."""
-    tables: Any = app.tables  # the concrete TableManager has ``recovery``
-    return lambda: bool(tables.recovery.completed.is_set()) and not app.rebalancing
 
 
 def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:

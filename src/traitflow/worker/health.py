@@ -1,0 +1,134 @@
+"""What a worker tells about itself: liveness, readiness, lag, stalled partitions and the
+state gauges of ``/metrics``. Faust's private corners used for them (the consumer's
+committed offsets and thread, the table manager's recovery) are kept here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
+
+from traitflow.config import Settings
+from traitflow.worker.handler import EventHandler
+from traitflow.worker.metrics import StateReadings, WorkerMetrics, directory_bytes
+from traitflow.worker.segment_feed import SegmentFeed
+from traitflow.worker.stalls import StallWatch
+from traitflow.worker.state import ProfileStore
+
+TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
+
+
+def serve_health_and_metrics(
+    app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch
+) -> None:
+    """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
+    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        """Joined the group, tables recovered, definitions loaded, no partition stalled:
+        it processes events."""
+        checks = {
+            "group_joined": not app.rebalancing,
+            "recovery_finished": recovered(app)(),
+            "definitions_loaded": feed.ready.is_set(),
+            "no_partition_stalled": not stalls.stalled,
+        }
+        ready = all(checks.values())
+        status = "ready" if ready else "stalled" if stalls.stalled else "starting"
+        return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled},
+                         status=200 if ready else 503)  # fmt: skip
+
+
+def readings(
+    app: faust.App, events: Any, handler: EventHandler, store: ProfileStore, owned: Any
+) -> StateReadings:
+    def timers(partition: int) -> tuple[int, float]:
+        now = handler.clock.now_ms()
+        first = store.first_due(partition)
+        if first is None or first > now:
+            return 0, 0.0
+        return len(store.due(partition, now, TIMER_BACKLOG_CAP)), (now - first) / 1000
+
+    return StateReadings(
+        partitions=owned,
+        lag=_lag_reader(app, events, handler),
+        profiles=store.profile_count,
+        timers=timers,
+        disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
+    )
+
+
+def _lag_reader(app: faust.App, events: Any, handler: EventHandler) -> Callable[[int], int | None]:
+    """Records of an owned events partition not processed yet; None before its first fetch."""
+    topic = events.get_topic_name()
+
+    def lag(partition: int) -> int | None:
+        tp = TP(topic, partition)
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # the consumer is not started or not assigned yet
+            return None
+        if highwater is None:
+            return None
+        return max(0, highwater - _done(app, handler, tp))
+
+    return lag
+
+
+def _done(app: faust.App, handler: EventHandler, tp: TP) -> int:
+    """The offset after the last record processed (since assignment, else Faust's commit)."""
+    done = handler.processed.get(tp.partition)
+    if done is None:
+        done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    return done + 1 if done is not None else 0
+
+
+def stall_watch(
+    app: faust.App, events: Any, handler: EventHandler, owned: Any, settings: Settings,
+    metrics: WorkerMetrics,
+) -> StallWatch:  # fmt: skip
+    async def rejoin() -> None:
+        """Ask the consumer (it runs in Faust's consumer thread) to rejoin the group."""
+        thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+
+        async def request() -> None:
+            thread._ensure_consumer()._coordinator.request_rejoin()
+
+        await thread.call_thread(request)
+
+    topic = events.get_topic_name()
+
+    async def lags(partitions: list[int]) -> dict[int, int | None]:
+        """From the broker's end offsets: the consumer's own stop at its last fetch."""
+        ends = await app.consumer.highwaters(*(TP(topic, p) for p in partitions))
+        found: dict[int, int | None] = {}
+        for partition in partitions:
+            end = ends.get(TP(topic, partition))
+            done = _done(app, handler, TP(topic, partition))
+            found[partition] = None if end is None else max(0, end - done)
+        return found
+
+    return StallWatch(
+        owned=owned,
+        lags=lags,
+        processed=handler.processed.get,
+        stall_after_s=settings.stall_after_s,
+        rejoin=rejoin,
+        active=recovered(app),
+        stalled=metrics.stalls.inc,
+    )
+
+
+def recovered(app: faust.App) -> Callable[[], bool]:
+    """True once the tables of the current assignment are restored from their changelogs."""
+    tables: Any = app.tables  # the concrete TableManager has ``recovery``
+    return lambda: bool(tables.recovery.completed.is_set()) and not app.rebalancing
