@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
-from traitflow.broker.connection import kafka_options
+from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 from traitflow.ingest.bundles import bundle
@@ -28,35 +25,6 @@ def producer_options(settings: Settings) -> dict[str, Any]:
         "linger_ms": 5,
         "max_request_size": max(1024 * 1024, settings.max_message_bytes * 2),
     }
-
-
-def unreachable(settings: Settings, exc: BaseException) -> BrokerError:
-    """What a command says when Kafka does not answer: one line, and what to do."""
-    where = settings.kafka_bootstrap
-    if settings.embedded:
-        advice = (
-            "the embedded broker is not running: start everything with `traitflow up` "
-            "(or `traitflow broker`), or set TRAITFLOW_BOOTSTRAP_SERVERS to your cluster"
-        )
-    else:
-        advice = "check TRAITFLOW_BOOTSTRAP_SERVERS (--bootstrap-servers) and that Kafka is up"
-    return BrokerError(f"cannot reach Kafka at {where} ({type(exc).__name__}): {advice}")
-
-
-async def start_client(client: Any, settings: Settings) -> None:
-    """Start an aiokafka client; a broker that does not answer is a ``BrokerError`` that
-    says what to do, and the half-started client is closed."""
-    quiet = logging.getLogger("aiokafka")  # its own line would repeat ours, less clearly
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        await client.start()
-    except (KafkaError, OSError) as exc:
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await (client.close() if hasattr(client, "close") else client.stop())
-        raise unreachable(settings, exc) from None
-    finally:
-        quiet.setLevel(level)
 
 
 @asynccontextmanager

@@ -6,15 +6,19 @@ the worker) so that a cluster that needs TLS or SCRAM is configured once for all
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import ssl
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import CredentialsT
 
 from traitflow.config import Settings, read_secret
-from traitflow.exceptions import ConfigError
+from traitflow.exceptions import BrokerError, ConfigError
 
 
 def kafka_options(settings: Settings) -> dict[str, Any]:
@@ -75,3 +79,32 @@ def sasl_password(settings: Settings) -> str:
 
 def _path(path: object) -> str | None:
     return None if path is None else str(path)
+
+
+def unreachable(settings: Settings, exc: BaseException) -> BrokerError:
+    """What a command says when Kafka does not answer: one line, and what to do."""
+    where = settings.kafka_bootstrap
+    if settings.embedded:
+        advice = (
+            "the embedded broker is not running: start everything with `traitflow up` "
+            "(or `traitflow broker`), or set TRAITFLOW_BOOTSTRAP_SERVERS to your cluster"
+        )
+    else:
+        advice = "check TRAITFLOW_BOOTSTRAP_SERVERS (--bootstrap-servers) and that Kafka is up"
+    return BrokerError(f"cannot reach Kafka at {where} ({type(exc).__name__}): {advice}")
+
+
+async def start_client(client: Any, settings: Settings) -> None:
+    """Start an aiokafka client; a broker that does not answer is a ``BrokerError`` that
+    says what to do, and the half-started client is closed."""
+    quiet = logging.getLogger("aiokafka")  # its own line would repeat ours, less clearly
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await client.start()
+    except (KafkaError, OSError) as exc:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await (client.close() if hasattr(client, "close") else client.stop())
+        raise unreachable(settings, exc) from None
+    finally:
+        quiet.setLevel(level)

@@ -8,8 +8,7 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from traitflow.broker.clients import start_client
-from traitflow.broker.connection import kafka_options
+from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 

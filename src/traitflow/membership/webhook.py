@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from yarl import URL
 
 from traitflow.bridge.auth import signature
-from traitflow.broker.clients import Record, publish, start_client
-from traitflow.broker.connection import kafka_options
+from traitflow.broker.clients import Record, publish
+from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.membership.formats import render
 

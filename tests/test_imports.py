@@ -1,0 +1,34 @@
+"""Every module imports on its own, first: an import cycle that only some orders
+trigger (a benchmark importing ``ingest.bundles`` first once met one) fails here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import importlib, pkgutil, sys
+import traitflow
+names = [m.name for m in pkgutil.walk_packages(traitflow.__path__, "traitflow.")
+         if not m.name.endswith("__main__")]
+failed = []
+for name in names:
+    for loaded in [m for m in sys.modules if m == "traitflow" or m.startswith("traitflow.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f"{name}: {exc!r}")
+print(len(names))
+print("\\n".join(failed))
+"""
+
+
+def test_every_module_imports_first() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    count, *failed = done.stdout.splitlines()
+    assert int(count) > 80
+    assert [line for line in failed if line] == []
