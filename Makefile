@@ -30,6 +30,8 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,bench]'
+	$(BIN)/python benchmarks/peer.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
