@@ -21,11 +21,13 @@ class BrokerError(TraitflowError):
 
 
 class InvalidMessage(TraitflowError):
-    """A message cannot be processed; ``reason`` is what the dead-letter record carries."""
+    """A message cannot be processed; ``reason`` is what the dead-letter record carries,
+    ``kind`` one of a few names for it (a metric's label: never parsed from the text)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "invalid_message") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class InvalidDefinition(TraitflowError):

@@ -325,3 +325,19 @@ async def test_a_message_that_would_grow_the_profile_past_the_limit_is_refused(
     assert dead.value == big(2)
     profile = worker.handler.store.load(b"u1")
     assert profile is not None and sorted(profile.traits) == ["t0", "t1"]
+
+
+async def test_dead_letters_are_counted_by_the_kind_each_refusal_names(worker: WorkerApp) -> None:
+    deadletter = subscribe(worker.handler.sinks.deadletter)
+    too_deep = b'{"type":"identify","userId":"u","traits":' + b'{"a":' * 40 + b"1" + b"}" * 41
+    async with worker.agent.test_context() as agent:
+        for raw in (b"{oops", too_deep, b'{"type":"identify","userId":"null"}'):
+            await agent.put(raw, key=b"u1")
+            await deadletter.get(timeout=5)
+    counted = {
+        sample.labels["reason"]: sample.value
+        for metric in worker.handler.metrics.dead_letters.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert counted == {"not_json": 1.0, "too_deep": 1.0, "junk_identifier": 1.0}

@@ -13,7 +13,6 @@ from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
 from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.metrics import reason_kind
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +51,3 @@ def sample(text: str, name: str, partition: str) -> float:
     prefix = f'{name}{{partition="{partition}"}} '
     [line] = [line for line in text.splitlines() if line.startswith(prefix)]
     return float(line[len(prefix) :])
-
-
-def test_dead_letter_reasons_become_few_label_values() -> None:
-    assert reason_kind("not JSON: unexpected character") == "not_json"
-    assert reason_kind("invalid track: must contain ['event'] properties") == "invalid_message"
-    assert reason_kind("timestamp 2030-01-01 is in the future: 1s beyond") == "future_timestamp"
-    assert reason_kind("something new") == "other"

@@ -52,7 +52,15 @@ LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
 FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
 IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM)
 DAY_MS = 24 * 3600 * 1000
-CAP_REFUSAL = "identifier cap"  # how a refusal by the cap begins (dead-letter reason)
+CAP_REFUSAL = "identifier_cap"  # the kind of a refusal by the cap
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a step refuses part of what its record asks: for the dead-letter topic."""
+
+    kind: str  # a metric's label
+    reason: str
 
 
 class IdentityView(Protocol):
@@ -153,7 +161,7 @@ class Step:
     unpointed: list[str] = field(default_factory=list)  # ids that became their own person
     saves: list[tuple[Profile, int | None]] = field(default_factory=list)
     removals: list[tuple[Profile, int | None]] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)  # reasons, for the dead-letter topic
+    refusals: list[Refusal] = field(default_factory=list)  # for the dead-letter topic
     duplicate: bool = False  # a retry of a message already applied: nothing to do
 
 
@@ -184,7 +192,8 @@ class Resolver:
             return self._apply(Identifier(key, forwarded_kind), message, now_ms, position)
         routing = routing_identifier(message, self.rules.junk)
         if routing is None:
-            return Step(refusals=["no usable userId or anonymousId (junk identifiers only)"])
+            reason = "no usable userId or anonymousId (junk identifiers only)"
+            return Step(refusals=[Refusal("junk_identifier", reason)])
         if key != routing.value:
             return Step(forward=routing)
         return self._apply(routing, message, now_ms, position)
@@ -237,10 +246,11 @@ class Resolver:
             if identifier.value in known or identifier.value in profile.absorbed:
                 continue
             if len(known) >= self.max_identifiers:
-                step.refusals.append(
-                    f"{CAP_REFUSAL}: the person has {len(known)} identifiers, the limit "
+                reason = (
+                    f"identifier cap: the person has {len(known)} identifiers, the limit "
                     f"(identity_max_ids) is {self.max_identifiers}; a new one was not linked"
                 )
+                step.refusals.append(Refusal(CAP_REFUSAL, reason))
                 continue
             profile.identities = sorted({*profile.identities, identifier.value})
             count = len(profile.identities) + 1
@@ -263,10 +273,11 @@ class Resolver:
         if profile is not None:
             total = len(profile.identities) + 1 + link.count
             if total > self.max_identifiers:
-                step.refusals.append(
-                    f"{CAP_REFUSAL}: the merge would give {total} identifiers, the limit "
+                reason = (
+                    f"identifier cap: the merge would give {total} identifiers, the limit "
                     f"(identity_max_ids) is {self.max_identifiers}"
                 )
+                step.refusals.append(Refusal(CAP_REFUSAL, reason))
                 step.sends.append(Unclaim(link.canonical, link.identifier))
                 return step
         if here.outranks(canonical):

@@ -80,7 +80,9 @@ def parse_message(
     """Validate ``raw``; ``fallback_timestamp_ms`` is used when it carries no timestamp, and
     a timestamp after ``latest_ms`` (now plus the tolerated clock skew) is refused."""
     if len(raw) > max_bytes:
-        raise InvalidMessage(f"message too large: {len(raw)} bytes, the limit is {max_bytes}")
+        raise InvalidMessage(
+            f"message too large: {len(raw)} bytes, the limit is {max_bytes}", "too_large"
+        )
     return check_message(
         _decode(raw),
         fallback_timestamp_ms=fallback_timestamp_ms,
@@ -101,17 +103,22 @@ def check_message(
     """Validate an already decoded message; ``raw`` derives the id when it has no messageId."""
     kind = body.get("type")
     if kind not in MESSAGE_TYPES:
-        raise InvalidMessage(f"unknown type {kind!r}: expected one of {', '.join(MESSAGE_TYPES)}")
+        raise InvalidMessage(
+            f"unknown type {kind!r}: expected one of {', '.join(MESSAGE_TYPES)}", "unknown_type"
+        )
     check_depth(body, limits.max_depth)
     _validate(body, kind)
     _check_ids(body)
     user_id, anonymous_id = _identifier(body, "userId"), _identifier(body, "anonymousId")
     if user_id is None and anonymous_id is None:
-        raise InvalidMessage("missing userId and anonymousId: one of them is required")
+        raise InvalidMessage(
+            "missing userId and anonymousId: one of them is required", "no_identifier"
+        )
     if not (limits.usable_id(user_id) or limits.usable_id(anonymous_id)):
         raise InvalidMessage(
             f"no usable userId or anonymousId: {user_id or anonymous_id!r} is a junk id "
-            "(identity_junk_ids), which never names a person"
+            "(identity_junk_ids), which never names a person",
+            "junk_identifier",
         )
     _check_trait_sizes(body, kind, limits.max_trait_bytes, raw)
     timestamp_ms = _timestamp_ms(body, fallback_timestamp_ms)
@@ -119,7 +126,8 @@ def check_message(
         ahead = (timestamp_ms - latest_ms) / 1000
         raise InvalidMessage(
             f"timestamp {body.get('timestamp') or body.get('originalTimestamp')} is in the "
-            f"future: {ahead:.0f}s beyond the tolerated clock skew (future_tolerance_s)"
+            f"future: {ahead:.0f}s beyond the tolerated clock skew (future_tolerance_s)",
+            "future_timestamp",
         )
     return Message(
         type=kind,
@@ -147,7 +155,8 @@ def check_depth(value: Any, max_depth: int) -> None:
         if depth == max_depth:
             raise InvalidMessage(
                 f"nested too deep: more than {max_depth} levels of objects and arrays "
-                "(max_nesting_depth)"
+                "(max_nesting_depth)",
+                "too_deep",
             )
         level = nested
 
@@ -173,9 +182,9 @@ def _decode(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"not JSON: {exc}") from exc
+        raise InvalidMessage(f"not JSON: {exc}", "not_json") from exc
     if not isinstance(body, dict):
-        raise InvalidMessage(f"not a JSON object: got {type(body).__name__}")
+        raise InvalidMessage(f"not a JSON object: got {type(body).__name__}", "not_an_object")
     return body
 
 
@@ -194,7 +203,8 @@ def _check_ids(body: dict[str, Any]) -> None:
         if isinstance(value, float):
             raise InvalidMessage(
                 f"{name} {value!r} is not an exact id: send ids as strings (or integers "
-                "within 64 bits)"
+                "within 64 bits)",
+                "inexact_id",
             )
 
 
@@ -206,7 +216,8 @@ def _check_trait_sizes(body: dict[str, Any], kind: str, limit: int, raw: bytes) 
         size = len(orjson.dumps(value))
         if size > limit:
             raise InvalidMessage(
-                f"trait {name!r} too large: {size} bytes, the limit is {limit} (max_trait_bytes)"
+                f"trait {name!r} too large: {size} bytes, the limit is {limit} (max_trait_bytes)",
+                "trait_too_large",
             )
 
 
@@ -225,9 +236,11 @@ def _timestamp_ms(body: dict[str, Any], fallback_ms: int) -> int:
     try:
         found = ms_from_iso(stamp)
     except ValueError as exc:
-        raise InvalidMessage(f"invalid timestamp {stamp!r}: {exc}") from exc
+        raise InvalidMessage(f"invalid timestamp {stamp!r}: {exc}", "invalid_timestamp") from exc
     if not EARLIEST_MS <= found <= LATEST_MS:
-        raise InvalidMessage(f"timestamp {stamp!r} is outside 1970-01-01 to 9999-12-31 (UTC)")
+        raise InvalidMessage(
+            f"timestamp {stamp!r} is outside 1970-01-01 to 9999-12-31 (UTC)", "invalid_timestamp"
+        )
     return found
 
 

@@ -44,7 +44,7 @@ from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Outbox
-from traitflow.worker.metrics import WorkerMetrics, reason_kind
+from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.sinks import OutRecord, Sinks
 from traitflow.worker.state import IdentityTables, ProfileStore
 from traitflow.worker.timers import Ticker
@@ -129,7 +129,7 @@ class EventHandler:
         lines = unbundle(raw)
         if len(lines) > LINES_PER_POSITION:
             reason = f"invalid bundle: {len(lines)} lines, at most {LINES_PER_POSITION}"
-            await self._dead_letter(key, raw, reason, origin)
+            await self._dead_letter(key, raw, reason, origin, "invalid_bundle")
             return 0
         for index, line in enumerate(lines):
             await self._message(None, line, replace(origin, index=index), None)
@@ -198,7 +198,8 @@ class EventHandler:
         if len(encoded) > limit:
             raise InvalidMessage(
                 f"profile too large: it would take {len(encoded)} bytes, the limit is {limit} "
-                "(max_profile_bytes); not applied, the profile is left as it was"
+                "(max_profile_bytes); not applied, the profile is left as it was",
+                "profile_too_large",
             )
         return encoded
 
@@ -208,10 +209,10 @@ class EventHandler:
         step = plan.step
         await self.outbox.send(self.sinks.events, plan.records)
         await self.outbox.publish_transitions(origin.partition, step.events)
-        for reason in step.refusals:
-            if reason.startswith(CAP_REFUSAL):
+        for refusal in step.refusals:
+            if refusal.kind == CAP_REFUSAL:
                 self.metrics.identity_refusals.inc()
-            await self._dead_letter(key, raw, reason, origin)
+            await self._dead_letter(key, raw, refusal.reason, origin, refusal.kind)
         for identifier, pointer in step.pointers.items():
             self.store.point(identifier, pointer)
         for identifier in step.unpointed:
@@ -235,7 +236,8 @@ class EventHandler:
                 plan = self._plan(self._identity_step(decode(kind, raw)), raw)
                 await self._carry_out(plan, key, raw, origin)
             else:
-                await self._dead_letter(key, raw, f"unknown command {kind!r}", origin)
+                reason = f"unknown command {kind!r}"
+                await self._dead_letter(key, raw, reason, origin, "unknown_command")
         except KafkaError:
             raise
         except Exception as exc:
@@ -256,19 +258,19 @@ class EventHandler:
         """Dead-letter a record this worker cannot decide: bad input says why; anything
         else is an internal error, logged with its traceback."""
         if isinstance(exc, InvalidMessage):
-            reason = exc.reason
+            reason, kind = exc.reason, exc.kind
         elif isinstance(exc, ValueError) and prefix:
-            reason = f"{prefix}{exc}"
+            reason, kind = f"{prefix}{exc}", "invalid_command"
         else:
             log.error("cannot process %s", origin, exc_info=exc)
-            reason = f"{prefix}internal error: {exc!r}"
-        await self._dead_letter(key, raw, reason, origin)
+            reason, kind = f"{prefix}internal error: {exc!r}", "internal_error"
+        await self._dead_letter(key, raw, reason, origin, kind)
 
     async def _dead_letter(
-        self, key: bytes | None, raw: bytes, reason: str, origin: Origin
+        self, key: bytes | None, raw: bytes, reason: str, origin: Origin, kind: str
     ) -> None:
         log.warning("dead-lettered %s: %s", origin, reason[:200])
-        self.metrics.dead_letters.labels(reason_kind(reason)).inc()
+        self.metrics.dead_letters.labels(kind).inc()
         record = dead_letter_record(key, raw, reason, origin, self.settings.deadletter_max_bytes)
         await self.outbox.send(self.sinks.deadletter, [record])
 

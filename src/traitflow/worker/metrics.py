@@ -15,35 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-REASON_KINDS = (
-    ("max_nesting_depth", "too_deep"),
-    ("max_trait_bytes", "trait_too_large"),
-    ("max_profile_bytes", "profile_too_large"),
-    ("not an exact id", "inexact_id"),
-    ("junk id", "junk_identifier"),
-    ("outside 1970", "invalid_timestamp"),
-    ("not JSON", "not_json"),
-    ("not a JSON object", "not_an_object"),
-    ("unknown type", "unknown_type"),
-    ("unknown command", "unknown_command"),
-    ("missing userId and anonymousId", "no_identifier"),
-    ("message too large", "too_large"),
-    ("in the future", "future_timestamp"),
-    ("invalid timestamp", "invalid_timestamp"),
-    ("internal error", "internal_error"),
-    ("identifier cap", "identifier_cap"),
-    ("junk identifiers only", "junk_identifier"),
-    ("invalid", "invalid_message"),
-)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-def reason_kind(reason: str) -> str:
-    """A dead-letter reason as one of a few label values."""
-    for text, kind in REASON_KINDS:
-        if text in reason:
-            return kind
-    return "other"
 
 
 class WorkerMetrics:
@@ -57,7 +29,8 @@ class WorkerMetrics:
         )
         self.dead_letters = Counter(
             "traitflow_dead_letters",
-            "Records sent to the dead-letter topic, by kind of reason.",
+            "Records sent to the dead-letter topic, by kind of reason (the kind each refusal "
+            "names: not_json, too_deep, junk_identifier, profile_too_large, ...).",
             ["reason"],
             registry=self.registry,
         )
