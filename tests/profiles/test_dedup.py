@@ -34,6 +34,14 @@ def test_the_newest_ids_are_kept_within_the_bound() -> None:
     assert [dedup.is_repeat(profile, f"m{n}", 5) for n in range(5)] == [False, False] + [True] * 3
 
 
+def test_a_bound_of_one_keeps_only_the_last_id() -> None:
+    dedup = Dedup(window_ms=24 * HOUR, max_ids=1)
+    profile = Profile(person="u")
+    for n in range(3):
+        dedup.remember(profile, f"m{n}", now_ms=n)
+    assert [dedup.is_repeat(profile, f"m{n}", 5) for n in range(3)] == [False, False, True]
+
+
 def test_a_zero_window_turns_deduplication_off() -> None:
     dedup = Dedup(window_ms=0, max_ids=3)
     profile = Profile(person="u")

@@ -23,7 +23,8 @@ class InFlight:
 
     @asynccontextmanager
     async def admit(self, request: web.Request, largest: int) -> AsyncIterator[None]:
-        size = min(request.content_length or largest, largest)
+        declared = request.content_length
+        size = largest if declared is None else min(declared, largest)
         if self.requests >= self.max_requests or self.bytes + size > self.max_bytes:
             raise RequestRefused(
                 503,

@@ -43,11 +43,13 @@ class Dedup:
         return self.pruned(both, now_ms)
 
     def pruned(self, ids: dict[str, int], now_ms: int) -> dict[str, int]:
+        """The ids still in the window, leaving room for one more within the bound."""
         live = {key: at for key, at in ids.items() if now_ms - at < self.window_ms}
-        if len(live) < self.max_ids:
+        room = self.max_ids - 1
+        if len(live) <= room:
             return live
-        newest = sorted(live.items(), key=lambda item: item[1])[-(self.max_ids - 1) :]
-        return dict(newest)
+        newest = sorted(live.items(), key=lambda item: item[1])
+        return dict(newest[len(newest) - room :])
 
 
 def digest(message_id: str) -> str:
