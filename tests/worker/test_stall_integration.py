@@ -4,11 +4,14 @@ its group and the partition's records are processed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -62,21 +65,21 @@ async def test_a_stalled_partition_is_shown_counted_and_healed(
         assert stop_process(worker) == 0, log.read_text()[-3000:]
 
 
-def _wait_for(condition: object, what: str, log: Path, timeout: float = 90) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"no {what}: {log.read_text()[-3000:]}"
         time.sleep(0.2)
 
 
-async def _readyz_until(base: str, condition: object, timeout: float = 60) -> dict[str, object]:
-    import asyncio
-
+async def _readyz_until(
+    base: str, condition: Callable[[int, dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status, text = await get(base + "/readyz")
-        body = orjson.loads(text) if text.startswith("{") else {}
-        if condition(status, body):  # type: ignore[operator]
-            return body  # type: ignore[no-any-return]
+        body: dict[str, Any] = orjson.loads(text) if text.startswith("{") else {}
+        if condition(status, body):
+            return body
         assert time.monotonic() < deadline, f"/readyz never did: last {status} {text}"
         await asyncio.sleep(0.1)
