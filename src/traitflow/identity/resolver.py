@@ -232,11 +232,6 @@ class Resolver:
         step.saves.append((outcome.profile, previous_due))
         return step
 
-    def forward_to(self, key: str) -> str | None:
-        """Where a record keyed ``key`` belongs instead, if that id now resolves elsewhere."""
-        pointer = self.tables.canonical_of(key)
-        return pointer.to.value if pointer is not None else None
-
     def claim(self, profile: Profile, named: list[Identifier]) -> Step:
         """After a message was applied to ``profile``: link the ids it named that the
         person does not have yet (the profile is changed: it lists them)."""

@@ -14,9 +14,6 @@ from typing import Any
 from traitflow.exceptions import InvalidDefinition
 from traitflow.profiles.profile import value_at
 
-KINDS = ("webhook", "segment", "facebook", "zendesk", "google")
-FORMATS = ("traitflow", "segment-track", "segment-identify")
-
 # Facebook Custom Audiences accept these keys only (and address.* fields).
 FACEBOOK_FIELDS = frozenset(
     {
