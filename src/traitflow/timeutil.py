@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST_MS = 0  # 1970-01-01: the instants traitflow stores and schedules start here
+LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 can write
 _MILLISECOND = timedelta(milliseconds=1)
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from traitflow.timeutil import LATEST_MS
 from traitflow.worker.state import (
-    LATEST_INSTANT_MS,
     ProfileStore,
     is_legacy,
     person_of,
@@ -27,8 +27,8 @@ class MemoryTable(dict[bytes, bytes]):
 
 
 @given(
-    st.integers(0, LATEST_INSTANT_MS),
-    st.integers(0, LATEST_INSTANT_MS),
+    st.integers(0, LATEST_MS),
+    st.integers(0, LATEST_MS),
     st.binary(min_size=1, max_size=20),
     st.binary(min_size=1, max_size=20),
 )
@@ -41,7 +41,7 @@ def test_keys_sort_in_time_order_and_decode(a: int, b: int, p: bytes, q: bytes) 
 
 def test_instants_outside_the_range_are_held_at_its_ends() -> None:
     assert person_of(schedule_key(-5, b"p")) == (0, b"p")
-    assert person_of(schedule_key(10**18, b"p")) == (LATEST_INSTANT_MS, b"p")
+    assert person_of(schedule_key(10**18, b"p")) == (LATEST_MS, b"p")
 
 
 def store() -> tuple[ProfileStore, MemoryTable]:

@@ -18,7 +18,6 @@ from traitflow.ingest.messages import (
     DEFAULT_LIMITS,
     MESSAGE_TYPES,
     Limits,
-    check_depth,
     check_message,
     routing_key,
 )
@@ -118,21 +117,21 @@ def prepare(item: Any, envelope: Envelope, rules: Rules) -> MessageRecord:
     """One message as the Kafka record the worker reads: keyed by person, enriched."""
     if not isinstance(item, dict):
         raise InvalidMessage(f"not a JSON object: got {type(item).__name__}")
-    check_depth(item, rules.limits.max_depth)
     message = {name: value for name, value in item.items() if name != "writeKey"}
     _merge_shared(message, envelope)
-    message.setdefault("messageId", _derived_id(item))
     _stamp_times(message, envelope)
-    check_message(
+    check_message(  # nesting included: ``item`` is no deeper than ``message``
         message,
         fallback_timestamp_ms=envelope.received_ms,
         latest_ms=envelope.received_ms + rules.future_tolerance_ms,
         limits=rules.limits,
     )
+    message.setdefault("messageId", _derived_id(item))  # encodable: its depth is checked
     raw = orjson.dumps(message)
     if len(raw) > rules.max_message_bytes:
         raise InvalidMessage(
-            f"message too large: {len(raw)} bytes, the limit is {rules.max_message_bytes}"
+            f"message too large: {len(raw)} bytes, the limit is {rules.max_message_bytes}",
+            "too_large",
         )
     return routing_key(message), raw
 

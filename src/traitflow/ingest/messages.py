@@ -12,12 +12,10 @@ from fastjsonschema import JsonSchemaValueException
 from traitflow.config import JUNK_IDS, Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.jsonschemas import compile_schema, explain
-from traitflow.timeutil import ms_from_iso
+from traitflow.timeutil import EARLIEST_MS, LATEST_MS, ms_from_iso
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 ID_FIELDS = ("userId", "anonymousId", "previousId")
-EARLIEST_MS = 0  # 1970-01-01: due instants and first/last seen need a positive epoch
-LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from traitflow.identity.ids import Identifier, Pointer
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
+from traitflow.timeutil import EARLIEST_MS, LATEST_MS
 from traitflow.worker.batch import WriteBehind, flush_held
 from traitflow.worker.sinks import Sinks, publish_transitions
 
@@ -34,13 +35,12 @@ Table = MutableMapping[bytes, bytes]
 
 
 INSTANT = struct.Struct(">Q")
-LATEST_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 LEGACY_AFTER = b"/"  # legacy keys begin with a digit; new ones with 0x00 (instants < 2^48)
 
 
 def schedule_key(instant_ms: int, person: bytes) -> bytes:
     """Instants outside 1970-9999 are held at the nearest end (due now, or never)."""
-    return INSTANT.pack(min(max(instant_ms, 0), LATEST_INSTANT_MS)) + person
+    return INSTANT.pack(min(max(instant_ms, EARLIEST_MS), LATEST_MS)) + person
 
 
 def person_of(key: bytes) -> tuple[int, bytes]:
