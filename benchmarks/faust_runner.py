@@ -90,12 +90,10 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
         watch.start()
         return await handle(*args)
 
-    def counted(events: list[Any]) -> None:
-        closed(events)
+    def counted(records: list[Any]) -> None:
+        closed(records)
         messages = sum(
-            bundle_size(e.message.headers) or 1
-            for e in events
-            if command_kind(e.message.headers) is None
+            bundle_size(r.headers) or 1 for r in records if command_kind(r.headers) is None
         )
         if messages:
             watch.tick(messages)

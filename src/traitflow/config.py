@@ -125,10 +125,7 @@ class Settings(BaseSettings):
         300.0, ge=0, description="Messages dated further ahead than this are dead-lettered."
     )
     batch_max_messages: int = Field(
-        2000, ge=1, description="Messages a worker handles before it settles a batch."
-    )
-    batch_max_wait_s: float = Field(
-        0.02, gt=0, description="Longest a batch stays open (bounds the added latency)."
+        2000, ge=1, description="Most messages in one batch (a fetch may make several)."
     )
     rocksdb_write_buffer_mb: int = Field(
         8,

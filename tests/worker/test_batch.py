@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,20 +12,16 @@ import pytest
 from faust.streams import current_event
 from faust.types import TP
 
-from traitflow.worker.batch import Batcher, Outbox, WriteBehind, flush_held
+from traitflow.worker.batch import PROCESSING, Batcher, Outbox, WriteBehind, flush_held
 from traitflow.worker.sinks import Sinks
-
-
-@dataclass
-class Message:
-    partition: int
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(eq=False)
 class Record:
+    """A fetched record as the batcher sees it (Faust's ``Message`` has a partition too)."""
+
     name: str
-    message: Message
+    partition: int = 0
 
 
 class RecordingSink:
@@ -47,10 +43,13 @@ class NothingHeld:
     def seal(self) -> None:
         pass
 
-    async def flush(self, last_events: Mapping[int, Any]) -> int:
+    async def flush(self, last_records: Mapping[int, Any]) -> int:
         return 0
 
     def discard(self, partition: int) -> None:
+        pass
+
+    def abandon(self) -> None:
         pass
 
 
@@ -64,13 +63,17 @@ class HeldTables:
         for table in self.tables:
             table.seal()
 
-    async def flush(self, last_events: Mapping[int, Any]) -> int:
-        self.log.extend(f"flush {partition}" for partition in last_events)
-        return await flush_held(self.tables, last_events)
+    async def flush(self, last_records: Mapping[int, Any]) -> int:
+        self.log.extend(f"flush {partition}" for partition in last_records)
+        return await flush_held(self.tables, last_records)
 
     def discard(self, partition: int) -> None:
         for table in self.tables:
             table.discard(partition)
+
+    def abandon(self) -> None:
+        for table in self.tables:
+            table.abandon()
 
 
 def sinks_for(sink: RecordingSink, published: list[Any]) -> Sinks:
@@ -141,7 +144,7 @@ async def test_held_writes_are_flushed_under_an_event_of_their_own_partition() -
         held.partition = partition
         held[key] = b"x"
     held.seal()
-    last = {0: Record("r1", Message(0)), 2: Record("r2", Message(2))}
+    last = {0: Record("r1", 0), 2: Record("r2", 2)}
     assert await flush_held([held], last) == 3
     assert table.partitions == {b"a": 0, b"b": 2, b"c": 0} and current_event() is None
 
@@ -183,7 +186,7 @@ async def test_a_lost_changelog_record_fails_the_next_flush() -> None:
 
 def logging_batcher(
     log: list[str], max_messages: int = 2
-) -> tuple[Batcher, RecordingSink, dict[bytes, bytes], list[Any]]:
+) -> tuple[Batcher, RecordingSink, dict[bytes, bytes], list[Any], WriteBehind]:
     """A batcher whose records each hold a write and publish a transition, all logged."""
     sink, published = RecordingSink(log), []
     outbox = Outbox(sinks_for(sink, published))
@@ -191,18 +194,18 @@ def logging_batcher(
     held = WriteBehind(table)
 
     async def process(record: Record) -> int:
-        held.partition = record.message.partition
+        held.partition = record.partition
         held[record.name.encode()] = record.name.encode()
-        await outbox.publish_transitions(record.message.partition, [{"person": record.name}])
+        await outbox.publish_transitions(record.partition, [{"person": record.name}])
         return 1
 
-    async def ack(record: Record) -> None:
-        log.append(f"ack {record.name}")
-
     batcher = Batcher(process, outbox, HeldTables([held], log), lambda r: r.name == "tick",
-                      max_messages=max_messages, max_wait_s=60)  # fmt: skip
-    batcher.ack = ack
-    return batcher, sink, table, published
+                      max_messages=max_messages)  # fmt: skip
+    return batcher, sink, table, published, held
+
+
+def logged_ack(log: list[str]) -> Callable[[Record], None]:
+    return lambda record: log.append(f"ack {record.name}")
 
 
 def acknowledge(sink: RecordingSink, failure: Exception | None = None) -> None:
@@ -216,9 +219,8 @@ def acknowledge(sink: RecordingSink, failure: Exception | None = None) -> None:
 
 async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records() -> None:
     log: list[str] = []
-    batcher, sink, table, published = logging_batcher(log)
-    await batcher.add(Record("a", Message(0)))
-    await batcher.add(Record("b", Message(1)))  # closes the batch; it settles meanwhile
+    batcher, sink, table, published, _ = logging_batcher(log)
+    await batcher.take([Record("a", 0), Record("b", 1)], logged_ack(log))  # closed: settling
     await asyncio.sleep(0.01)
     assert table == {} and "ack a" not in log  # waiting for the broker
     acknowledge(sink)
@@ -230,9 +232,9 @@ async def test_a_batch_waits_for_acknowledgements_then_writes_then_acks_records(
 
 async def test_the_next_batch_is_processed_while_one_settles_and_batches_settle_in_order() -> None:
     log: list[str] = []
-    batcher, sink, table, _ = logging_batcher(log, max_messages=1)
-    await batcher.add(Record("a", Message(0)))  # closed: it settles in the background
-    second = asyncio.create_task(batcher.add(Record("b", Message(0))))
+    batcher, sink, table, _, _ = logging_batcher(log, max_messages=1)
+    await batcher.take([Record("a")], logged_ack(log))  # closed: it settles in the background
+    second = asyncio.create_task(batcher.take([Record("b")], logged_ack(log)))
     await asyncio.sleep(0.01)
     assert [line.split()[0] for line in log] == ["send", "send"] and table == {}
     assert not second.done()  # "b" is processed; closed, it waits for "a" to settle
@@ -247,9 +249,8 @@ async def test_the_next_batch_is_processed_while_one_settles_and_batches_settle_
 
 async def test_a_scanning_record_waits_until_every_earlier_write_is_in_the_tables() -> None:
     log: list[str] = []
-    batcher, sink, table, _ = logging_batcher(log, max_messages=100)
-    await batcher.add(Record("a", Message(0)))
-    tick = asyncio.create_task(batcher.add(Record("tick", Message(0))))
+    batcher, sink, table, _, _ = logging_batcher(log, max_messages=100)
+    tick = asyncio.create_task(batcher.take([Record("a"), Record("tick")], logged_ack(log)))
     await asyncio.sleep(0.01)
     assert not tick.done() and table == {}
     acknowledge(sink)
@@ -260,51 +261,50 @@ async def test_a_scanning_record_waits_until_every_earlier_write_is_in_the_table
 async def test_a_refused_send_stops_acking_and_fails_every_later_batch() -> None:
     log: list[str] = []
     failures: list[BaseException] = []
-    batcher, sink, table, _ = logging_batcher(log, max_messages=1)
+    batcher, sink, table, _, _ = logging_batcher(log, max_messages=1)
     batcher.failed = failures.append
-    await batcher.add(Record("a", Message(0)))
+    await batcher.take([Record("a")], logged_ack(log))
     acknowledge(sink, failure=TimeoutError())
     await asyncio.sleep(0.01)
     assert len(failures) == 1 and isinstance(failures[0], TimeoutError)
     with pytest.raises(TimeoutError):
-        await batcher.add(Record("b", Message(0)))
+        await batcher.take([Record("b")], logged_ack(log))
     assert not [line for line in log if line.startswith("ack")] and table == {}
 
 
-async def test_batches_close_before_a_scanning_record_and_when_old() -> None:
+async def test_a_delivery_is_one_batch_split_by_size_and_before_a_scanning_record() -> None:
     closed: list[list[str]] = []
-    outbox = Outbox(sinks_for(RecordingSink([]), []))
 
     async def process(record: Record) -> int:
         return 1
 
-    async def ack(record: Record) -> None:
-        pass
-
-    def scans(record: Record) -> bool:
-        return record.name == "tick"
-
-    batcher = Batcher(process, outbox, NothingHeld(), scans, max_messages=100, max_wait_s=0.05,
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), NothingHeld(),
+                      lambda r: r.name == "tick", max_messages=2,
                       closed=lambda records: closed.append([r.name for r in records]))  # fmt: skip
-    batcher.ack = ack
-    for name in ("m1", "m2", "tick", "m3"):
-        await batcher.add(Record(name, Message(0)))
-    assert closed == [["m1", "m2"]]
-    await batcher.close_if_old()
-    await asyncio.sleep(0.01)
-    assert closed == [["m1", "m2"]]  # not old yet
-    await asyncio.sleep(0.05)
-    await batcher.close_if_old()
-    await asyncio.sleep(0.01)
-    assert closed == [["m1", "m2"], ["tick", "m3"]]
+    names = ("m1", "m2", "m3", "tick", "m4")
+    await batcher.take([Record(name) for name in names], lambda record: None)
+    await batcher.take([Record("m5")], lambda record: None)
+    await batcher.drain()
+    assert closed == [["m1", "m2"], ["m3"], ["tick", "m4"], ["m5"]]
+
+
+async def test_records_are_processed_with_their_partition_as_the_current_one() -> None:
+    seen: list[int | None] = []
+
+    async def process(record: Record) -> int:
+        seen.append(PROCESSING.get())
+        return 1
+
+    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), NothingHeld(),
+                      lambda r: False, max_messages=10)  # fmt: skip
+    await batcher.take([Record("a", 3), Record("b", 1)], lambda record: None)
+    assert seen == [3, 1] and PROCESSING.get() is None
 
 
 async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> None:
     log: list[str] = []
-    batcher, sink, table, published = logging_batcher(log, max_messages=2)
-    await batcher.add(Record("kept", Message(0)))
-    await batcher.add(Record("moved", Message(1)))  # the batch closed: it settles
-    await batcher.add(Record("moved-later", Message(1)))  # open, in the next batch
+    batcher, sink, table, published, _ = logging_batcher(log, max_messages=2)
+    await batcher.take([Record("kept", 0), Record("moved", 1)], logged_ack(log))  # settling
     batcher.discard({1})
     acknowledge(sink)
     await batcher.drain()
@@ -312,48 +312,35 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     assert table == {b"kept": b"kept"} and published == [[{"person": "kept"}]]
 
 
-def idle_closing_batcher(
-    process: Callable[[Record], Awaitable[int]], closed: list[list[str]], waiting: list[str]
-) -> Batcher:
-    """A batcher that only closes when no record waits (``waiting`` is empty)."""
-
-    async def ack(record: Record) -> None:
-        pass
-
-    batcher = Batcher(process, Outbox(sinks_for(RecordingSink([]), [])), NothingHeld(),
-                      lambda r: False, max_messages=100, max_wait_s=60,
-                      closed=lambda records: closed.append([r.name for r in records]),
-                      idle=lambda: not waiting)  # fmt: skip
-    batcher.ack = ack
-    return batcher
+async def test_a_delivery_the_flow_stops_in_abandons_its_open_batch_unacked() -> None:
+    """A rebalance stops the flow: the records processed so far are not acked, and their
+    writes are forgotten, since Faust seeks back to the committed offsets."""
+    log: list[str] = []
+    batcher, sink, table, _, held = logging_batcher(log, max_messages=100)
+    records = [Record("a"), Record("b"), Record("c")]
+    await batcher.take(records, logged_ack(log), active=lambda: len(sink.acks) < 2)
+    acknowledge(sink)
+    await batcher.drain()
+    assert len(sink.acks) == 2 and not [line for line in log if line.startswith("ack")]
+    assert table == {} and held.get(b"a") is None and held.get(b"b") is None
 
 
-async def test_a_batch_closes_as_soon_as_no_record_waits() -> None:
-    closed: list[list[str]] = []
-    waiting = ["m2"]
+async def test_a_cancelled_delivery_abandons_its_open_batch() -> None:
+    log: list[str] = []
+    batcher, _, table, _, held = logging_batcher(log, max_messages=100)
+    process, blocked = batcher.process, asyncio.Event()
 
-    async def process(record: Record) -> int:
-        return 1
+    async def blocking(record: Record) -> int:
+        if record.name == "b":
+            await blocked.wait()
+        return await process(record)
 
-    batcher = idle_closing_batcher(process, closed, waiting)
-    await batcher.add(Record("m1", Message(0)))
-    assert closed == []  # m2 is waiting: the batch stays open for it
-    waiting.clear()
-    await batcher.add(Record("m2", Message(0)))
-    await asyncio.sleep(0.01)  # the closed batch settles in the background
-    assert closed == [["m1", "m2"]]
-
-
-async def test_a_record_delivered_a_loop_turn_later_joins_the_batch() -> None:
-    """Faust puts fetched records in the channel one per loop turn or two: a channel that is
-    empty right after a record does not close the batch until it stays empty."""
-    closed: list[list[str]] = []
-    waiting: list[str] = []
-
-    async def process(record: Record) -> int:
-        asyncio.get_running_loop().call_soon(waiting.append, "m2")  # delivery in flight
-        return 1
-
-    batcher = idle_closing_batcher(process, closed, waiting)
-    await batcher.add(Record("m1", Message(0)))
-    assert closed == [] and waiting == ["m2"]
+    batcher.process = blocking
+    delivery = asyncio.create_task(batcher.take([Record("a"), Record("b")], logged_ack(log)))
+    await asyncio.sleep(0.01)
+    delivery.cancel()  # Faust cancels its fetcher on a rebalance
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    assert held.get(b"a") is None and not batcher.records
+    await batcher.drain()
+    assert table == {} and not [line for line in log if line.startswith("ack")]

@@ -6,6 +6,9 @@ consistency check. This transport asks a fetch response instead. It is used only
 embedded broker; ``tests/broker/test_tansu_quirks.py`` fails once Tansu is fixed, so the
 layer can then go.
 
+Records reach the worker a fetch at a time, as with ``traitflow://`` (see
+``traitflow.broker.delivery``).
+
 Tansu also answers a fetch only well into its maximum wait, even when records arrive at
 once (Kafka answers as soon as it has them). Faust fixes that wait at 1.5 s, which made
 every message wait about 0.45 s before the worker saw it; this transport asks for 50 ms.
@@ -19,6 +22,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from traitflow.broker import delivery
 from traitflow.broker.offsets import fetched_highwaters
 
 TANSU_FETCH_MAX_WAIT_MS = 50
@@ -37,12 +41,12 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await fetched_highwaters(_bootstrap(self.app), reported)
 
 
-class Consumer(faust_aiokafka.Consumer):
+class Consumer(delivery.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(faust_aiokafka.Transport):
+class Transport(delivery.Transport):
     Consumer = Consumer
 
 

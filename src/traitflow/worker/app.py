@@ -12,6 +12,7 @@ import faust
 
 from traitflow.admin.views import AdminContext, install_admin
 from traitflow.broker.connection import faust_credentials, kafka_options
+from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.commands import SCANNING_COMMANDS, command_kind
 from traitflow.config import Settings
@@ -68,8 +69,9 @@ def rocksdb_options(settings: Settings) -> dict[str, int]:
 
 
 def broker_urls(settings: Settings) -> list[str]:
-    """``tansu://`` selects the embedded-broker transport (see ``traitflow.broker.compat``)."""
-    scheme = "tansu" if settings.embedded else "kafka"
+    """Transports that deliver the events topic a fetch at a time (``traitflow.broker
+    .delivery``); ``tansu://`` also works around the embedded broker's quirks."""
+    scheme = "tansu" if settings.embedded else "traitflow"
     return [f"{scheme}://{host}" for host in settings.kafka_bootstrap.split(",")]
 
 
@@ -105,21 +107,17 @@ def create_app(
     owned = _owned(app, events)
     scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, owned)
 
-    async def process(event: Any) -> int:
-        message = event.message
-        origin = Origin(
-            message.topic, message.partition, message.offset, int(message.timestamp * 1000)
-        )
-        return await handler.handle(message.key, message.value, origin, message.headers)
+    async def process(record: Any) -> int:
+        origin = Origin(record.topic, record.partition, record.offset, int(record.timestamp * 1000))
+        return await handler.handle(record.key, record.value, origin, record.headers)
 
     batcher = Batcher(
         process,
         handler.outbox,
         store,
-        scans=lambda event: command_kind(event.message.headers) in SCANNING_COMMANDS,
+        scans=lambda record: command_kind(record.headers) in SCANNING_COMMANDS,
         max_messages=1 if testing else settings.batch_max_messages,
-        max_wait_s=settings.batch_max_wait_s,
-        closed=lambda events: metrics.batch_records.observe(len(events)),
+        closed=lambda records: metrics.batch_records.observe(len(records)),
         failed=lambda exc: _stop_soon(app, exc),
     )
 
@@ -133,24 +131,29 @@ def create_app(
         revoked = args[0] if args else set()
         batcher.discard({tp.partition for tp in revoked if tp.topic == topic})
 
-    @app.agent(events, name="process-events")
-    async def process_events(stream: Any) -> None:
+    async def receive(
+        records: list[Any], acked: Callable[[Any], object], active: Callable[[], bool]
+    ) -> None:
+        """A fetch of the events topic (``traitflow.broker.delivery``), once the segment
+        definitions are loaded."""
         if feed is not None:
             await feed.ready.wait()
             freeze_startup_objects()
-        manual = stream.noack()  # acked by the batcher, once the batch's writes are done
-        batcher.ack = manual.ack
-        batcher.idle = manual.channel.empty
         try:
-            async for event in manual.events():
-                await batcher.add(event)
-        except Exception as exc:  # Faust would restart the agent past unacked records
+            await batcher.take(records, acked, active)
+        except Exception as exc:  # a send Kafka refused, or a failure outside any record
             await stop_on_failure(app, exc)
 
-    async def close_quiet_batches() -> None:
-        await batcher.close_if_old()
+    deliver_in_batches(app, events.get_topic_name(), receive)
 
-    app.timer(interval=settings.batch_max_wait_s)(close_quiet_batches)
+    @app.agent(events, name="process-events")
+    async def process_events(stream: Any) -> None:
+        """Subscribes the worker to the events topic. Its records come here only from
+        Faust's test context or a transport without batch delivery: the same batcher
+        takes each one as a delivery of its own."""
+        manual = stream.noack()  # acked by the batcher, once the batch's writes are done
+        async for event in manual.events():
+            await receive([event.message], _acker(event), _always)
 
     if feed is not None:
         app.task(feed.run)
@@ -231,6 +234,14 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
         "topic_replication_factor": settings.replication_factor,
         "consumer_auto_offset_reset": "earliest",
     }
+
+
+def _acker(event: Any) -> Callable[[Any], object]:
+    return lambda record: event.ack()
+
+
+def _always() -> bool:
+    return True
 
 
 async def _loaded(version: int) -> None:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faust.streams import _current_event, current_event
+from faust.streams import _current_event
 from faust.types import TP
 from rocksdict import WriteBatch
 
@@ -34,7 +35,10 @@ from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_rec
 
 Table = MutableMapping[bytes, bytes]
 Layer = dict[bytes, tuple[int, bytes | None]]  # key -> (events partition, value or deleted)
-QUIET_TURNS = 3  # event-loop turns a batch waits for a record in flight (see Batcher._quiet)
+YIELD_EVERY = 200  # records processed between turns given to the event loop
+PROCESSING: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "traitflow_processing_partition", default=None
+)  # the events partition of the record the batcher is processing, in its task only
 _DELETED = None
 
 
@@ -72,9 +76,9 @@ class WriteBehind:
         reads twice (a tenth of a worker's time). Elsewhere (admin reads, the memory
         store of agent tests) through the table, which finds the key's partition."""
         store = _rocksdb_store(self.table)
-        event = current_event()
-        if event is not None and store is not None:
-            database = store._db_for_partition(event.message.partition)
+        partition = PROCESSING.get()
+        if partition is not None and store is not None:
+            database = store._db_for_partition(partition)
             value: bytes | None = database.get(key)
             return value
         return self.table.get(key)
@@ -89,6 +93,10 @@ class WriteBehind:
         for layer in (self.held, *self.sealed):
             for key in [key for key, (p, _) in layer.items() if p == partition]:
                 del layer[key]
+
+    def abandon(self) -> None:
+        """The open batch is given up: forget its writes."""
+        self.held = {}
 
     def seal(self) -> None:
         """The open batch closed: its writes wait in a layer of their own for ``flush``."""
@@ -163,13 +171,13 @@ def _rocksdb_store(table: Table) -> Any:
     return store if hasattr(store, "_db_for_partition") else None
 
 
-async def flush_held(tables: Sequence[WriteBehind], last_events: Mapping[int, Any]) -> int:
+async def flush_held(tables: Sequence[WriteBehind], last_records: Mapping[int, Any]) -> int:
     """Write the oldest sealed batch's held writes, each partition's under that partition's
     last record (Faust tables write into the current event's partition); how many. Writes
     are only made while a record is handled, so every partition written has one."""
     written = 0
-    for partition, event in last_events.items():
-        with as_current(event):
+    for partition, record in last_records.items():
+        with as_current(record):
             for table in tables:
                 written += await table.flush(partition)
     for table in tables:
@@ -226,26 +234,45 @@ class Outbox:
             call()
 
 
+class _Current:
+    """What Faust's current event offers its tables: the record being processed."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 @contextlib.contextmanager
-def as_current(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event, as during its own processing (see WriteBehind)."""
-    token = _current_event.set(weakref.ref(event))
+def as_current(record: Any) -> Iterator[None]:
+    """Make ``record`` (a Faust ``Message``) the current event's, as a Faust table
+    expects while it is written (see ``WriteBehind``)."""
+    current = _Current(record)  # held here: the context keeps only a weak reference
+    token = _current_event.set(weakref.ref(current))  # type: ignore[arg-type]
     try:
         yield
     finally:
         _current_event.reset(token)
 
 
+class Delivered(Protocol):
+    """A record as the batcher needs it: Faust's ``Message`` is one."""
+
+    @property
+    def partition(self) -> int: ...
+
+
 @dataclass
 class ClosedBatch:
     """A batch whose records are processed: it settles, then its records are acked."""
 
-    events: list[Any]
+    records: list[Any]
     sends: Sends
+    acked: Callable[[Any], object]
 
     def discard(self, partitions: set[int]) -> None:
         """Drop the records and transitions of revoked partitions."""
-        self.events = [e for e in self.events if e.message.partition not in partitions]
+        self.records = [r for r in self.records if r.partition not in partitions]
         self.sends.discard(partitions)
 
 
@@ -254,16 +281,21 @@ class HeldWrites(Protocol):
 
     def seal(self) -> None: ...
 
-    async def flush(self, last_events: Mapping[int, Any]) -> int: ...
+    async def flush(self, last_records: Mapping[int, Any]) -> int: ...
 
     def discard(self, partition: int) -> None: ...
 
+    def abandon(self) -> None: ...
+
+
+def _always() -> bool:
+    return True
+
 
 class Batcher:
-    """Collects a stream's records into batches closed when no record waits (so a quiet
-    stream adds no delay, and a busy one makes large batches), by size, by age, or before
-    a record that scans the tables (a tick or backfill command must see every earlier
-    write).
+    """Processes each delivery (a fetch of records, in order) as batches: closed at the
+    end of the delivery, by size, or before a record that scans the tables (a tick or
+    backfill command must see every earlier write).
 
     ``process`` handles one record inside the batch and says how many messages it held.
     Closing seals the batch's sends and held writes and settles it in the background
@@ -271,6 +303,10 @@ class Batcher:
     writes of each partition (given its last record), ack the records. A batch that
     fails to settle (a send Kafka refused) calls ``failed`` and fails every later close:
     no record after it is acked, so a restart repeats them all.
+
+    A delivery stopped half-way (a rebalance stops the flow, or cancels the fetcher)
+    abandons its open batch: nothing of it was acked, and after the rebalance Faust
+    seeks every partition back to its committed offset, so it is processed again.
     """
 
     def __init__(
@@ -280,9 +316,7 @@ class Batcher:
         held: HeldWrites,
         scans: Callable[[Any], bool],
         max_messages: int,
-        max_wait_s: float,
-        closed: Callable[[list[Any]], None] = lambda events: None,
-        idle: Callable[[], bool] = lambda: False,
+        closed: Callable[[list[Any]], None] = lambda records: None,
         failed: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
         self.process = process
@@ -291,48 +325,55 @@ class Batcher:
         self.scans = scans
         self.max_messages = max_messages
         self.messages = 0
-        self.max_wait_s = max_wait_s
         self.closed = closed  # told each batch's records once they are acked
-        self.idle = idle  # no record is waiting in the stream
         self.failed = failed  # told once if a batch cannot settle
-        self.ack: Callable[[Any], Awaitable[Any]] | None = None  # the stream's, once it runs
-        self.events: list[Any] = []
-        self.opened = 0.0
+        self.records: list[Any] = []
+        self.acked: Callable[[Any], object] = lambda record: None
         self.lock = asyncio.Lock()
         self.settling: ClosedBatch | None = None
         self.settled: asyncio.Task[None] | None = None
 
-    async def add(self, event: Any) -> None:
+    async def take(
+        self,
+        records: Sequence[Delivered],
+        acked: Callable[[Any], object],
+        active: Callable[[], bool] = _always,
+    ) -> None:
+        """Process ``records`` in order and close their last batch; ``acked`` acknowledges
+        one to Faust once its batch is written; ``active`` false stops (see above)."""
         async with self.lock:
-            now = asyncio.get_running_loop().time()
-            if self.scans(event):  # it reads the tables: every earlier write must be there
-                await self._close()
-                await self._wait_settled()
-            elif self.events and now - self.opened >= self.max_wait_s:
-                await self._close()
-            if not self.events:
-                self.opened = now
-            self.events.append(event)
-            self.messages += await self.process(event)
-            if self.messages >= self.max_messages or await self._quiet():
-                await self._close()
+            self.acked = acked
+            try:
+                for count, record in enumerate(records, 1):
+                    if not active():
+                        self._abandon()
+                        return
+                    await self._add(record)
+                    if count % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # let health checks and timers run
+            except asyncio.CancelledError:
+                self._abandon()
+                raise
+            await self._close()
 
-    async def _quiet(self) -> bool:
-        """No record waits, even after a few turns of the event loop: Faust delivers a
-        fetched batch one record per turn or two, so an empty channel right after a record
-        is usually a delivery in flight (closing then made batches of one record each)."""
-        for _ in range(QUIET_TURNS):
-            if not self.idle():
-                return False
-            await asyncio.sleep(0)
-        return self.idle()
+    async def _add(self, record: Delivered) -> None:
+        if self.scans(record):  # it reads the tables: every earlier write must be there
+            await self._close()
+            await self._wait_settled()
+        self.records.append(record)
+        token = PROCESSING.set(record.partition)
+        try:
+            self.messages += await self.process(record)
+        finally:
+            PROCESSING.reset(token)
+        if self.messages >= self.max_messages:
+            await self._close()
 
-    async def close_if_old(self) -> None:
-        """Called periodically: a quiet stream still closes its batch within max_wait_s."""
-        async with self.lock:
-            age = asyncio.get_running_loop().time() - self.opened
-            if self.events and age >= self.max_wait_s:
-                await self._close()
+    def _abandon(self) -> None:
+        """Forget the open batch: its records are not acked, so they come again."""
+        self.records, self.messages = [], 0
+        self.outbox.open = Sends()
+        self.held.abandon()
 
     async def drain(self) -> None:
         """Close the open batch and wait until every batch has settled (used by tests)."""
@@ -343,7 +384,7 @@ class Batcher:
     def discard(self, partitions: set[int]) -> None:
         """After a rebalance revoked ``partitions``: drop their records and held writes
         unacknowledged; the new owner processes them again from the committed offset."""
-        self.events = [e for e in self.events if e.message.partition not in partitions]
+        self.records = [r for r in self.records if r.partition not in partitions]
         self.outbox.open.discard(partitions)
         if self.settling is not None:
             self.settling.discard(partitions)
@@ -352,10 +393,10 @@ class Batcher:
 
     async def _close(self) -> None:
         """Seal the open batch; settle it once the batch before it has settled."""
-        if not self.events:
+        if not self.records:
             return
-        batch = ClosedBatch(self.events, self.outbox.seal())
-        self.events, self.messages = [], 0
+        batch = ClosedBatch(self.records, self.outbox.seal(), self.acked)
+        self.records, self.messages = [], 0
         self.held.seal()
         await self._wait_settled()
         self.settling = batch
@@ -371,13 +412,12 @@ class Batcher:
     async def _settle(self, batch: ClosedBatch) -> None:
         await self.outbox.settle(batch.sends)
         last_of: dict[int, Any] = {}
-        for event in batch.events:
-            last_of[event.message.partition] = event
+        for record in batch.records:
+            last_of[record.partition] = record
         await self.held.flush(last_of)
-        assert self.ack is not None, "the batcher runs inside the agent's stream"
-        for event in batch.events:
-            await self.ack(event)
-        self.closed(batch.events)
+        for record in batch.records:
+            batch.acked(record)
+        self.closed(batch.records)
 
     def _report_failure(self, settled: asyncio.Task[None]) -> None:
         if not settled.cancelled() and settled.exception() is not None:

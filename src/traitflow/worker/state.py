@@ -76,9 +76,14 @@ class ProfileStore:
         for table in self.held:
             table.seal()
 
-    async def flush(self, last_events: Mapping[int, Any]) -> int:
+    async def flush(self, last_records: Mapping[int, Any]) -> int:
         """Write the oldest sealed batch's held writes to the tables (see ``Batcher``)."""
-        return await flush_held(self.held, last_events)
+        return await flush_held(self.held, last_records)
+
+    def abandon(self) -> None:
+        """Forget the open batch's writes: its records will be processed again."""
+        for table in self.held:
+            table.abandon()
 
     def discard(self, partition: int) -> None:
         """Forget a revoked partition's held writes: its records will be processed again."""

@@ -1,0 +1,124 @@
+"""Faust transport that hands each fetch of chosen topics to one callable, as a batch.
+
+Faust delivers every fetched record on its own: its drain loop awaits the conductor's
+callback per record (tasks and futures each time), which wraps the record in an Event,
+puts it on a channel's queue, and the agent's stream takes it off again, with sensors at
+every step. On two cores that costs more than all of traitflow's work on a message (the
+naive Faust agent does about 1,000 to 3,500 records/s here; see ``benchmarks/peer.py``).
+
+A topic registered with ``deliver_in_batches`` skips that path: the drain loop below,
+Faust's own with one change, collects each fetch's records of that topic, in partition
+order, and awaits the receiver once with all of them. The receiver acknowledges them
+through ``Consumer.ack`` (commits then work as for any record). Group membership,
+assignment, tables, changelogs, recovery, commits and the web server stay Faust's.
+Records of other topics (none in the worker today) go through the conductor as before.
+
+Selected by the URL scheme ``traitflow://`` (``tansu://`` for the embedded broker, whose
+transport extends this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT, Message
+
+
+class Receiver(Protocol):
+    """Takes one fetch's records of its topic (``acked`` acknowledges one to Faust;
+    ``active`` turns false when a rebalance stops the flow: stop processing then)."""
+
+    async def __call__(
+        self,
+        records: list[Message],
+        acked: Callable[[Message], object],
+        active: Callable[[], bool],
+    ) -> None: ...
+
+
+_RECEIVERS: weakref.WeakKeyDictionary[AppT, dict[str, Receiver]] = weakref.WeakKeyDictionary()
+
+
+def deliver_in_batches(app: AppT, topic: str, receiver: Receiver) -> None:
+    """From now on, the records of ``topic`` reach ``receiver``, a fetch at a time."""
+    _RECEIVERS.setdefault(app, {})[topic] = receiver
+
+
+def receivers_of(app: AppT) -> dict[str, Receiver]:
+    return _RECEIVERS.get(app, {})
+
+
+class Consumer(faust_aiokafka.Consumer):
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's ``Consumer._drain_messages``, with records of registered topics
+        gathered per fetch instead of handed one by one to the conductor."""
+        receivers = receivers_of(self.app)
+        if not receivers:
+            return await super()._drain_messages(fetcher)
+        consumer_should_stop = cast(Any, self)._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                gathered = await self._gather(receivers)
+                for topic, records in gathered.items():
+                    await receivers[topic](records, self.ack, self._flowing)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+
+    async def _gather(self, receivers: dict[str, Receiver]) -> dict[str, list[Message]]:
+        """One fetch: records of registered topics gathered, others delivered as Faust
+        does. Offsets behind the read offset are dropped and gaps recorded, as in Faust."""
+        gathered: dict[str, list[Message]] = {}
+        self.diag.set_flag(CONSUMER_FETCHING)
+        try:
+            await self.sleep(0)
+            if not self.should_stop:
+                async for tp, message in self.getmany(timeout=1.0):
+                    await self._take(tp, message, receivers, gathered)
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+        return gathered
+
+    async def _take(
+        self,
+        tp: TP,
+        message: Message,
+        receivers: dict[str, Receiver],
+        gathered: dict[str, list[Message]],
+    ) -> None:
+        offset, read = message.offset, self._read_offset[tp]
+        if read is not None and offset < read:
+            return
+        if read and offset - read > 1 and self.app.topics.acks_enabled_for(tp.topic):
+            await self._add_gap(tp, read + 1, offset)
+        await self._commit_if_due()
+        if tp.topic in receivers:
+            gathered.setdefault(tp.topic, []).append(message)
+        else:
+            await self.wait_first(self.callback(message), self.suspend_flow.wait())
+        self._read_offset[tp] = offset
+
+    async def _commit_if_due(self) -> None:
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+
+    def _flowing(self) -> bool:
+        return bool(self.flow_active) and not self.should_stop
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = Consumer
