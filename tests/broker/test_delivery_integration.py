@@ -1,0 +1,74 @@
+"""The batch-delivering transport on a real broker: each fetch reaches the receiver as one
+call, in partition order, and what the receiver acknowledged is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from traitflow.broker.clients import publish
+from traitflow.config import Settings
+from traitflow.worker.process import settings_env, stop_process
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+
+
+def start_receiver(settings: Settings, received: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.broker.batch_receiver"],
+            env={**os.environ, **settings_env(settings), "RECEIVED": str(received)},
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+async def deliveries(received: Path, records: int, timeout: float = 90) -> list[list[list[int]]]:
+    """The deliveries written so far, once they hold ``records`` records."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = received.read_bytes().splitlines() if received.exists() else []
+        seen = [orjson.loads(line) for line in lines]
+        if sum(map(len, seen)) >= records or time.monotonic() > deadline:
+            return seen
+        await asyncio.sleep(0.2)
+
+
+async def test_fetches_arrive_whole_in_order_and_acknowledged_records_are_committed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    keys = [f"user-{n}".encode() for n in range(40)]
+    await publish(settings, settings.topics.events, [(keys[n % 40], b"{}") for n in range(600)])
+    received, log = tmp_path / "received.jsonl", tmp_path / "receiver.log"
+    receiver = start_receiver(settings, received, log)
+    try:
+        first = await deliveries(received, 600)
+    finally:
+        assert stop_process(receiver) == 0, log.read_text()[-3000:]
+    records = [record for delivery in first for record in delivery]
+    assert len(records) == 600, log.read_text()[-3000:]
+    assert max(map(len, first)) > 1  # a fetch, not a record, per call
+    for partition in range(settings.partitions):
+        offsets = [offset for p, offset in records if p == partition]
+        assert offsets == list(range(len(offsets)))  # every record once, in order
+
+    await publish(settings, settings.topics.events, [(key, b"{}") for key in keys[:5]])
+    receiver = start_receiver(settings, received, log)
+    try:
+        again = await deliveries(received, 605)
+    finally:
+        stop_process(receiver)
+    later = [record for delivery in again[len(first) :] for record in delivery]
+    assert len(later) == 5, later  # only the new ones: the first 600 were committed
