@@ -41,8 +41,10 @@ def core_rate(records: list[tuple[str, bytes]], definitions: list[Definition]) -
     limits, now = Limits.of(settings), now_ms()
     started = time.perf_counter()
     for position, (key, raw) in enumerate(records):
-        message = parse_message(raw, max_bytes=settings.max_message_bytes,
-                                fallback_timestamp_ms=now, latest_ms=now, limits=limits)  # fmt: skip
+        message = parse_message(
+            raw, max_bytes=settings.max_message_bytes, fallback_timestamp_ms=now,
+            latest_ms=now, limits=limits,
+        )  # fmt: skip
         step = resolver.on_message(key, None, message, now, position)
         for profile, due in step.saves:
             store.save(profile.person.encode(), profile, due, profile.to_bytes())

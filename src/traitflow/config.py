@@ -25,6 +25,8 @@ class Topics:
         self.membership = f"{prefix}-membership"
         self.deadletter = f"{prefix}-deadletter"
         self.status = f"{prefix}-status"
+        self.audit = f"{prefix}-audit"
+        self.suppressions = f"{prefix}-suppressions"
 
 
 class Settings(BaseSettings):

@@ -19,6 +19,7 @@ from traitflow.bridge.intake import (
 )
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.exceptions import InvalidMessage
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.timeutil import ms_from_iso
 
 RECEIVED = "2026-11-23T12:00:00.000Z"
@@ -97,6 +98,19 @@ def test_the_source_bound_to_the_write_key_is_recorded_in_context() -> None:
     envelope = Envelope(received_ms=ENVELOPE.received_ms, source="ios")
     _, message = prepared({"type": "page", "userId": "u1", "context": {"ip": "1"}}, envelope)
     assert message["context"] == {"ip": "1", "source": {"name": "ios"}}
+
+
+def test_a_valid_message_naming_a_suppressed_id_is_accepted_and_dropped() -> None:
+    suppressions = Suppressions()
+    suppressions.add(["anon-1"], "r1")
+    items = [
+        {"type": "track", "userId": "ada", "anonymousId": "anon-1", "event": "x"},
+        {"type": "track", "userId": "bob", "event": "x"},
+        {"type": "track", "anonymousId": "anon-1"},  # invalid: still refused, with why
+    ]
+    intake = take_in(items, ENVELOPE, RULES, suppressions)
+    assert [key for key, _ in intake.records] == [b"bob"]
+    assert (intake.suppressed, intake.accepted, [r.index for r in intake.rejected]) == (1, 2, [2])
 
 
 def test_each_bad_message_is_rejected_by_index_and_the_rest_kept() -> None:

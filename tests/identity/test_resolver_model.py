@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from traitflow.identity.ids import (
@@ -36,6 +36,9 @@ from traitflow.identity.ids import (
 from traitflow.identity.resolver import (
     Absorb,
     Command,
+    Delete,
+    Deletion,
+    Forget,
     IdentityRules,
     Link,
     MergeInto,
@@ -105,6 +108,7 @@ class Cluster:
         self.queues: list[deque[Record]] = [deque() for _ in range(PARTITIONS)]
         self.offsets = [0] * PARTITIONS
         self.events: list[dict[str, Any]] = []
+        self.deletions: list[Deletion] = []
 
     def enqueue(self, key: str, **fields: Any) -> None:
         partition = partition_of(key.encode(), PARTITIONS)
@@ -173,6 +177,9 @@ class Cluster:
         for profile, _ in step.removals:
             assert partition_of(profile.person.encode(), PARTITIONS) == partition
             del tables.profiles[profile.person]
+        if step.deletion is not None and step.deletion.profile is not None:
+            tables.profiles.pop(step.deletion.profile.person)
+            self.deletions.append(step.deletion)
 
     def resolve(self, identifier: str) -> str:
         for _ in range(50):
@@ -193,6 +200,10 @@ def _dispatch(resolver: Resolver, command: Command | None) -> Step:
         return resolver.on_merge_into(command)
     if isinstance(command, Absorb):
         return resolver.on_absorb(command, NOW)
+    if isinstance(command, Delete):
+        return resolver.on_delete(command, NOW)
+    if isinstance(command, Forget):
+        return resolver.on_forget(command)
     assert isinstance(command, Unclaim)
     return resolver.on_unclaim(command)
 
@@ -366,3 +377,37 @@ def consumed(events: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def test_anonymous_is_the_weaker_kind() -> None:
     assert Identifier("zz", "user").outranks(Identifier("aa", ANONYMOUS))
     assert Identifier("aa", "user").outranks(Identifier("bb", "user"))
+
+
+@settings(
+    max_examples=150,
+    report_multiple_bugs=False,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(messages, st.lists(st.integers(0, 3), max_size=60), st.integers(0, 100))
+def test_deleting_by_any_id_leaves_nothing_of_the_person(
+    drawn: list[Message], schedule: list[int], pick: int
+) -> None:
+    """Every id of the person is forgotten, on every partition, and the person leaves
+    each segment they were in, with cause ``deleted``."""
+    assume(drawn)
+    cluster = Cluster()
+    cluster.run(drawn, schedule, set())
+    groups = people(drawn)
+    group = sorted(groups[pick % len(groups)])
+    asked = group[pick % len(group)]
+    before = cluster.profile(cluster.resolve(asked))
+    assert before is not None
+    members = sorted(key for key, m in before.memberships.items() if m.member)
+    cluster.events.clear()
+    cluster.enqueue(asked, command=Delete(asked, "r1", "test", NOW))
+    cluster.run([], schedule, set())
+    [deletion] = cluster.deletions
+    assert sorted(deletion.ids) == group
+    for identifier in group:
+        tables = cluster.partitions[partition_of(identifier.encode(), PARTITIONS)]
+        assert identifier not in tables.identities, (identifier, group)
+        assert identifier not in tables.profiles, (identifier, group)
+    exits = sorted((e["type"], e["segment"], e["cause"]["kind"]) for e in cluster.events)
+    assert exits == [("audience.exited", key, "deleted") for key in members]

@@ -77,7 +77,9 @@ class HeldTables:
 
 
 def sinks_for(sink: RecordingSink, published: list[Any]) -> Sinks:
-    return Sinks(sink, sink, sink, sink, published=lambda p, events: published.append(events))
+    return Sinks(
+        sink, sink, sink, sink, sink, sink, published=lambda p, events: published.append(events)
+    )
 
 
 async def test_held_writes_are_read_back_and_reach_the_table_only_when_flushed() -> None:

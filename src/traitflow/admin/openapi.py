@@ -31,6 +31,11 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json(ERROR, texts[status]) for status in statuses}
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}  # fmt: skip
+
+
 def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -106,6 +111,24 @@ COUNTS = {
         "by_partition": {"type": "object"},
     },
 }
+DELETION = {
+    "type": "object",
+    "required": ["request", "status"],
+    "properties": {
+        "request": {"type": "string"},
+        "status": {"enum": ["done", "accepted"]},
+        "audit": {
+            "type": "object",
+            "properties": {
+                "found": {"type": "boolean"},
+                "id_hashes": {"type": "array", "items": {"type": "string"}},
+                "segments_exited": {"type": "array", "items": {"type": "string"}},
+                "suppressed": {"type": "boolean"},
+                "requested_by": {"type": "string"},
+            },
+        },
+    },
+}
 HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 
 
@@ -122,6 +145,24 @@ def admin_openapi() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [person],
                     "responses": {"200": _json(PROFILE, "The profile."), **_errors(401, 404, 503)},
+                }
+            },
+            "/admin/people/{person}": {
+                "delete": {
+                    "summary": "Delete a person found through any of their ids: exits with "
+                    "cause deleted, then profile, ids, schedule and dedup state removed, and "
+                    "an audit record written.",
+                    "security": BEARER,
+                    "parameters": [
+                        person,
+                        _query("suppress", "true: also drop later messages naming their ids."),
+                        _query("by", "Who asks, for the audit record."),
+                    ],
+                    "responses": {
+                        "200": _json(DELETION, "Done: the audit record."),
+                        "202": _json(DELETION, "Requested; no worker confirmed it within 10 s."),
+                        **_errors(401),
+                    },
                 }
             },
             "/admin/profiles/{person}/segments/{segment}": {

@@ -29,6 +29,7 @@ from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.token import admin_token, authorized
 from traitflow.clock import Clock
 from traitflow.config import Settings
+from traitflow.privacy.requests import delete_person
 from traitflow.segments import Registry
 from traitflow.worker.counts import MembershipCounts
 from traitflow.worker.state import ProfileStore
@@ -98,6 +99,19 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
             )
         now = context.clock.now_ms()
         return view.json(explanation_document(person, found, context.registry, segment, now))
+
+    @app.page("/admin/people/{person}")
+    class People(faust.web.View):
+        @guarded
+        async def delete(self, request: Any, person: str) -> Any:
+            """Delete the person (``?suppress=true``: and drop their later messages)."""
+            suppress = request.query.get("suppress", "false").lower() in ("true", "1", "yes")
+            by = f"admin-api:{request.query.get('by') or request.remote or 'unknown'}"
+            audit, request_id = await delete_person(context.settings, person, by, suppress)
+            if audit is None:
+                body = {"request": request_id, "status": "accepted"}
+                return self.json(body, status=202)
+            return self.json({"request": request_id, "status": "done", "audit": audit})
 
     @app.page("/admin/segments")
     @guarded

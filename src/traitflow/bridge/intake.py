@@ -21,6 +21,7 @@ from traitflow.ingest.messages import (
     check_message,
     routing_key,
 )
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.timeutil import iso_from_ms, ms_from_iso
 
 BATCH_ENDPOINTS = ("batch", "import")
@@ -52,10 +53,15 @@ class Intake:
 
     records: list[MessageRecord] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    suppressed: int = 0  # valid, accepted, and dropped: they name a suppressed id
+
+    @property
+    def accepted(self) -> int:
+        return len(self.records) + self.suppressed
 
     @property
     def total(self) -> int:
-        return len(self.records) + len(self.rejected)
+        return self.accepted + len(self.rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +108,22 @@ def webhook_messages(body: Any, rules: Rules) -> list[Any]:
     raise RequestRefused(400, "not_an_object", "the body must be a JSON object or array")
 
 
-def take_in(items: list[Any], envelope: Envelope, rules: Rules) -> Intake:
-    """Prepare every message; one bad message never refuses its neighbours."""
+def take_in(
+    items: list[Any], envelope: Envelope, rules: Rules, suppressions: Suppressions | None = None
+) -> Intake:
+    """Prepare every message; one bad message never refuses its neighbours. A valid one
+    naming a suppressed id is accepted and dropped, as Segment does."""
     intake = Intake()
     for index, item in enumerate(items):
         try:
-            intake.records.append(prepare(item, envelope, rules))
+            record = prepare(item, envelope, rules)
         except InvalidMessage as exc:
             intake.rejected.append(Rejection(index, exc.reason))
+            continue
+        if suppressions is not None and suppressions.covers_message(item):
+            intake.suppressed += 1
+        else:
+            intake.records.append(record)
     return intake
 
 

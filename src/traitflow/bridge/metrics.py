@@ -23,7 +23,8 @@ class BridgeMetrics:
         )
         self.messages = Counter(
             "traitflow_bridge_messages",
-            "Messages received by the bridge: accepted (acknowledged by Kafka) or rejected.",
+            "Messages received by the bridge: accepted (acknowledged by Kafka), rejected, or "
+            "suppressed (valid, answered as accepted, dropped: they name a suppressed id).",
             ["outcome"],
             registry=self.registry,
         )
@@ -53,9 +54,10 @@ class BridgeMetrics:
 
         return observe
 
-    def count_messages(self, accepted: int, rejected: int) -> None:
+    def count_messages(self, accepted: int, rejected: int, suppressed: int = 0) -> None:
         self.messages.labels("accepted").inc(accepted)
         self.messages.labels("rejected").inc(rejected)
+        self.messages.labels("suppressed").inc(suppressed)
 
     async def exposition(self, _: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

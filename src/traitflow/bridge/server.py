@@ -7,6 +7,7 @@ and turns refusals into JSON answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -32,9 +33,12 @@ from traitflow.bridge.metrics import BridgeMetrics
 from traitflow.bridge.openapi import openapi_document
 from traitflow.bridge.publisher import KafkaUnavailable, Publisher
 from traitflow.bridge.refusals import RequestRefused
+from traitflow.broker.connection import kafka_options
 from traitflow.config import Settings
 from traitflow.exceptions import ConfigError
 from traitflow.ingest.messages import MESSAGE_TYPES, Limits
+from traitflow.privacy.feed import suppression_feed
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,7 @@ class Bridge:
         self.publisher = publisher
         self.clock = clock
         self.metrics = BridgeMetrics()
+        self.suppressions = Suppressions()  # followed by ``follow_suppressions``
         self.keys = WriteKeys.from_settings(settings)
         self.secret = webhook_secret(settings)
         tolerance_ms = int(settings.future_tolerance_s * 1000)
@@ -89,7 +94,7 @@ class Bridge:
             source = self.keys.source_of(body_key)
         envelope = Envelope(received_ms=self.clock(), source=source)
         items, envelope = tracking_messages(endpoint, body, self.tracking_rules, envelope)
-        return await self._publish(take_in(items, envelope, self.tracking_rules))
+        return await self._publish(take_in(items, envelope, self.tracking_rules, self.suppressions))
 
     async def webhook(self, request: web.Request) -> web.Response:
         """``/webhook``: Segment's webhook destination, verified by ``X-Signature``."""
@@ -103,7 +108,8 @@ class Bridge:
             verify_signature(self.secret, raw, claimed, self.settings.webhook_signature_scope)
             items = webhook_messages(decode_json(raw), self.webhook_rules)
             envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
-            return await self._publish(take_in(items, envelope, self.webhook_rules))
+            intake = take_in(items, envelope, self.webhook_rules, self.suppressions)
+            return await self._publish(intake)
 
     async def _read(self, request: web.Request, limit: int) -> bytes:
         """The body, within ``bridge_read_timeout_s``: a client that stalls is answered 408
@@ -127,8 +133,8 @@ class Bridge:
 
     async def _publish(self, intake: Intake) -> web.Response:
         await self.publisher.publish(self.settings.topics.events, intake.records)
-        accepted = len(intake.records)
-        self.metrics.count_messages(accepted, len(intake.rejected))
+        accepted = intake.accepted
+        self.metrics.count_messages(len(intake.records), len(intake.rejected), intake.suppressed)
         if not intake.rejected:
             return web.json_response({"success": True, "accepted": accepted})
         rejected = [{"index": r.index, "reason": r.reason} for r in intake.rejected]
@@ -215,8 +221,11 @@ def answers_for(retry_after_s: int) -> Middleware:
     return answer
 
 
-def create_bridge_app(settings: Settings, publisher: Publisher | None = None) -> web.Application:
-    """The aiohttp application; it closes its publisher on cleanup."""
+def create_bridge_app(
+    settings: Settings, publisher: Publisher | None = None, follow_suppressions: bool = False
+) -> web.Application:
+    """The aiohttp application; it closes its publisher on cleanup, and follows the
+    suppressions topic while it runs if asked."""
     bridge = Bridge(settings, publisher or Publisher(settings))
     if not bridge.keys and bridge.secret is None:
         raise ConfigError(
@@ -239,7 +248,32 @@ def create_bridge_app(settings: Settings, publisher: Publisher | None = None) ->
         await bridge.publisher.close()
 
     app.on_cleanup.append(close_publisher)
+    if follow_suppressions:
+        app.cleanup_ctx.append(_following(settings, bridge.suppressions))
     return app
+
+
+def _following(
+    settings: Settings, suppressions: Suppressions
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The suppressions topic, followed in the background while the app runs (messages
+    before it is loaded pass: the worker drops them too)."""
+
+    async def follow(_: web.Application) -> AsyncIterator[None]:
+        feed = suppression_feed(kafka_options(settings), settings.topics.suppressions, suppressions)
+        task = asyncio.create_task(feed.run())
+        task.add_done_callback(_log_feed_end)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    return follow
+
+
+def _log_feed_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the suppressions feed stopped: %r", task.exception())
 
 
 async def _openapi(_: web.Request) -> web.Response:
@@ -254,7 +288,7 @@ async def _healthz(_: web.Request) -> web.Response:
 async def running_bridge(settings: Settings) -> AsyncIterator[str]:
     """The bridge listening on its configured address; yields its base URL."""
     runner = web.AppRunner(
-        create_bridge_app(settings),
+        create_bridge_app(settings, follow_suppressions=True),
         access_log=log,
         auto_decompress=False,
         lingering_time=LINGER_S,  # aiohttp's 10 s would hold a refused slow client longer

@@ -52,7 +52,8 @@ async def _accepts_connections(bootstrap: str) -> bool:
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
-    """The topics traitflow needs; definitions and worker status live in compacted ones."""
+    """The topics traitflow needs; definitions, worker status and suppressions live in
+    compacted ones; the deletion audit is never expired."""
     topics, partitions, rf = settings.topics, settings.partitions, settings.replication_factor
     return [
         NewTopic(topics.events, partitions, rf),
@@ -60,6 +61,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(topics.membership, partitions, rf),
         NewTopic(topics.deadletter, partitions, rf),
         NewTopic(topics.status, 1, rf, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.audit, 1, rf, topic_configs={"retention.ms": "-1"}),  # kept for good
+        NewTopic(topics.suppressions, 1, rf, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

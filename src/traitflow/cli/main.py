@@ -15,7 +15,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from traitflow.cli import importer, run, segments, tools, up
+from traitflow.cli import importer, privacy, run, segments, tools, up
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
@@ -47,6 +47,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(segments.app, name="segments")
+app.add_typer(privacy.app, name="people")
 for command in (
     run.broker,
     run.worker,

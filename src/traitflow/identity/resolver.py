@@ -24,7 +24,7 @@ write once Kafka has acknowledged it (no loss on a crash, at worst a repeat).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
@@ -43,14 +43,16 @@ from traitflow.identity.ids import (
 from traitflow.identity.merge import merge_profiles
 from traitflow.identity.reconcile import reconcile
 from traitflow.ingest.messages import Message
+from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.profiles.dedup import Dedup
 from traitflow.segments import Registry
 from traitflow.worker.pipeline import process
 
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
+DELETE, FORGET = "delete", "forget"
 FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
-IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM)
+IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM, DELETE, FORGET)
 DAY_MS = 24 * 3600 * 1000
 CAP_REFUSAL = "identifier_cap"  # the kind of a refusal by the cap
 
@@ -100,8 +102,32 @@ class Unclaim:
     identifier: str
 
 
-Command = Link | MergeInto | Absorb | Unclaim
-KINDS: dict[type, str] = {Link: LINK, MergeInto: MERGE_INTO, Absorb: ABSORB, Unclaim: UNCLAIM}
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete the person ``identifier`` names (any of their ids), asked by ``requested_by``
+    in request ``request``; ``suppress``: drop their later messages too."""
+
+    identifier: str
+    request: str
+    requested_by: str
+    requested_at_ms: int
+    suppress: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """At ``identifier``'s partition: drop its pointer into ``group``, the ids of a
+    deleted person (a pointer may lead to the person through an id merged earlier)."""
+
+    identifier: str
+    group: tuple[str, ...]
+
+
+Command = Link | MergeInto | Absorb | Unclaim | Delete | Forget
+KINDS: dict[type, str] = {
+    Link: LINK, MergeInto: MERGE_INTO, Absorb: ABSORB, Unclaim: UNCLAIM, Delete: DELETE,
+    Forget: FORGET,
+}  # fmt: skip
 
 
 def encode(command: Command) -> tuple[bytes, str, bytes]:
@@ -111,6 +137,8 @@ def encode(command: Command) -> tuple[bytes, str, bytes]:
         MergeInto: lambda c: c.loser,
         Absorb: lambda c: c.survivor,
         Unclaim: lambda c: c.canonical,
+        Delete: lambda c: c.identifier,
+        Forget: lambda c: c.identifier,
     }[type(command)](command)
     return key.encode(), KINDS[type(command)], orjson.dumps(asdict(command))
 
@@ -141,7 +169,7 @@ def identity_rules(settings: Settings) -> IdentityRules:
 
 def decode(kind: str, raw: bytes) -> Command:
     """``ValueError`` for a record whose fields are missing or of the wrong type."""
-    types = {LINK: Link, MERGE_INTO: MergeInto, ABSORB: Absorb, UNCLAIM: Unclaim}
+    types = {v: k for k, v in KINDS.items()}
     found: Command = load_command(types[kind], raw)
     return found
 
@@ -163,6 +191,18 @@ class Step:
     removals: list[tuple[Profile, int | None]] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)  # for the dead-letter topic
     duplicate: bool = False  # a retry of a message already applied: nothing to do
+    deletion: Deletion | None = None  # a deletion request carried out here
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What a deletion did, for its audit record (and the profile removed, if found)."""
+
+    request: Delete
+    profile: Profile | None
+    due: int | None
+    ids: tuple[str, ...]  # every id of the person (the requested one, if none was found)
+    exited: tuple[str, ...]  # segments left
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +375,44 @@ class Resolver:
             due = profile.next_due_ms()
             profile.identities = [i for i in profile.identities if i != command.identifier]
             step.saves.append((profile, due))
+        return step
+
+    def on_delete(self, command: Delete, now_ms: int) -> Step:
+        """At the partition of the id named: an id merged into another person passes the
+        request on to that person; a person found leaves every segment (cause
+        ``deleted``), then their profile (with its schedule entry and dedup state) is
+        removed and their other ids forget them."""
+        step = Step()
+        pointer = self.tables.canonical_of(command.identifier)
+        if pointer is not None:
+            step.sends.append(replace(command, identifier=pointer.to.value))
+            return step
+        profile = self.tables.load(command.identifier)
+        if profile is None:
+            step.deletion = Deletion(command, None, None, (command.identifier,), ())
+            return step
+        others = sorted({*profile.identities, *profile.absorbed} - {profile.person})
+        ids = (profile.person, *others)
+        step.sends += [Forget(other, ids) for other in others]
+        cause = Cause(command.request, DELETE, kind="deleted")
+        exits = [
+            Transition(key, False, membership.version + 1, now_ms)
+            for key, membership in sorted(profile.memberships.items())
+            if membership.member
+        ]
+        step.events = [
+            membership_event(profile, t, cause, self.registry.destinations(t.segment))
+            for t in exits
+        ]
+        exited = tuple(t.segment for t in exits)
+        step.deletion = Deletion(command, profile, profile.next_due_ms(), ids, exited)
+        return step
+
+    def on_forget(self, command: Forget) -> Step:
+        step = Step()
+        pointer = self.tables.canonical_of(command.identifier)
+        if pointer is not None and pointer.to.value in command.group:
+            step.unpointed.append(command.identifier)
         return step
 
     def _ship(self, profile: Profile, survivor: Identifier, step: Step) -> None:

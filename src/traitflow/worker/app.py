@@ -16,6 +16,8 @@ from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.commands import SCANNING_COMMANDS, command_kind
 from traitflow.config import Settings
+from traitflow.privacy.feed import suppression_feed
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Batcher
@@ -91,6 +93,9 @@ def create_app(
         if testing
         else SegmentFeed(kafka_options(settings), settings.topics.segments, registry)
     )
+    suppressions = Suppressions()
+    suppressed = suppression_feed(kafka_options(settings), settings.topics.suppressions,
+                                  suppressions)  # fmt: skip
     metrics = WorkerMetrics()
     counts = MembershipCounts(lambda partition: count_members(store.memberships_in(partition)))
 
@@ -101,7 +106,9 @@ def create_app(
     sinks = _sinks(app, settings, testing, published, counts.drop)
     loaded = feed.loaded if feed else _loaded
     backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
-    handler = EventHandler(settings, registry, store, sinks, clock, backfiller, metrics)
+    handler = EventHandler(
+        settings, registry, store, sinks, clock, backfiller, metrics, suppressions
+    )
     if not testing:
         handler.partitions = lambda: _events_partitions(app, settings)
     owned = _owned(app, events)
@@ -135,9 +142,10 @@ def create_app(
         records: list[Any], acked: Callable[[Any], object], active: Callable[[], bool]
     ) -> None:
         """A fetch of the events topic (``traitflow.broker.delivery``), once the segment
-        definitions are loaded."""
+        definitions and the suppressions are loaded."""
         if feed is not None:
             await feed.ready.wait()
+            await suppressed.ready.wait()
             freeze_startup_objects()
         try:
             await batcher.take(records, acked, active)
@@ -157,6 +165,7 @@ def create_app(
 
     if feed is not None:
         app.task(feed.run)
+        app.task(suppressed.run)
         app.task(scheduler.run)
         stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
@@ -256,14 +265,18 @@ def _sinks(
     removed: Callable[[int, Any], None],
 ) -> Sinks:
     if testing:
-        events, membership, deadletter, status = (app.channel() for _ in range(4))
-        return Sinks(events, membership, deadletter, status)
+        events, membership, deadletter, status, audit, suppressions = (
+            app.channel() for _ in range(6)
+        )
+        return Sinks(events, membership, deadletter, status, audit, suppressions)
     topics = settings.topics
     return Sinks(
         events=ProducerSink(app, topics.events),
         membership=ProducerSink(app, topics.membership),
         deadletter=ProducerSink(app, topics.deadletter),
         status=ProducerSink(app, topics.status),
+        audit=ProducerSink(app, topics.audit),
+        suppressions=ProducerSink(app, topics.suppressions),
         published=published,
         removed=removed,
     )

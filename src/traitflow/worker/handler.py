@@ -27,6 +27,9 @@ from traitflow.identity.resolver import (
     IDENTITY_COMMANDS,
     Absorb,
     Command,
+    Delete,
+    Deletion,
+    Forget,
     Link,
     MergeInto,
     Resolver,
@@ -39,6 +42,8 @@ from traitflow.identity.resolver import (
 )
 from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
 from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.privacy.audit import audit_record
+from traitflow.privacy.suppressions import Suppressions, suppression_record
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.timeutil import now_ms
@@ -93,6 +98,7 @@ class EventHandler:
         clock: Clock,
         backfiller: Backfiller,
         metrics: WorkerMetrics,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -102,6 +108,7 @@ class EventHandler:
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, sinks)
         self.metrics = metrics
+        self.suppressions = suppressions if suppressions is not None else Suppressions()
         self.outbox = Outbox(sinks)
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.limits = Limits.of(settings)
@@ -153,6 +160,9 @@ class EventHandler:
             )
             if key is None:
                 key = self._bundled_key(message, origin.partition)
+            if self.suppressions.covers_message(message.body):
+                self.metrics.suppressed.inc()
+                return
             with self.metrics.evaluation.time():
                 step = self.resolver.on_message(
                     _text(key), forwarded, message, now, origin.position
@@ -223,6 +233,22 @@ class EventHandler:
             self.metrics.identity_merges.inc()
         for profile, due, encoded in plan.saves:
             self.store.save(profile.person.encode(), profile, due, encoded)
+        if step.deletion is not None:
+            await self._deleted(step.deletion)
+
+    async def _deleted(self, deletion: Deletion) -> None:
+        """Remove the deleted profile, suppress its ids if asked, and record the audit
+        (with the membership exits, sent before the profile's removal is written)."""
+        request, now = deletion.request, self.clock.now_ms()
+        if deletion.profile is not None:
+            self.store.remove(deletion.profile, deletion.due)
+            self.metrics.people_deleted.inc()
+        if request.suppress:
+            self.suppressions.add(deletion.ids, request.request)
+            records = [(*suppression_record(i, request.request, now), None) for i in deletion.ids]
+            await self.outbox.send(self.sinks.suppressions, records)
+        audit = audit_record(deletion, now)
+        await self.outbox.send(self.sinks.audit, [(request.request.encode(), audit, None)])
 
     async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
         """A control record. One that cannot be read or decided is dead-lettered; a send
@@ -250,6 +276,10 @@ class EventHandler:
             return self.resolver.on_merge_into(command)
         if isinstance(command, Absorb):
             return self.resolver.on_absorb(command, self.clock.now_ms())
+        if isinstance(command, Delete):
+            return self.resolver.on_delete(command, self.clock.now_ms())
+        if isinstance(command, Forget):
+            return self.resolver.on_forget(command)
         return self.resolver.on_unclaim(command)
 
     async def _refuse(

@@ -65,6 +65,17 @@ class WorkerMetrics:
             "deduplication window (a retry).",
             registry=self.registry,
         )
+        self.suppressed = Counter(
+            "traitflow_suppressed_messages",
+            "Messages dropped because an id they name is suppressed (traitflow people "
+            "delete --suppress).",
+            registry=self.registry,
+        )
+        self.people_deleted = Counter(
+            "traitflow_people_deleted",
+            "Profiles deleted on request (traitflow people delete, DELETE /admin/people).",
+            registry=self.registry,
+        )
         self.stalls = Counter(
             "traitflow_stalled_partitions",
             "Times an owned partition with lag fetched nothing for stall_after_s (the worker "

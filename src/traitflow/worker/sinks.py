@@ -62,6 +62,8 @@ class Sinks:
     membership: Sink
     deadletter: Sink
     status: Sink
+    audit: Sink
+    suppressions: Sink
     published: Observer = _nobody  # told of every transition once Kafka has it
     removed: Callable[[int, Any], None] = _nothing  # a profile merged away from a partition
 

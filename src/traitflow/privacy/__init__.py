@@ -1,0 +1,1 @@
+"""People's right to be forgotten: deletion requests, their audit, and suppression."""

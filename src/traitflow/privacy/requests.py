@@ -1,0 +1,91 @@
+"""Asking for a deletion, waiting for its audit record, lifting a suppression: what the
+CLI and the admin API do (the worker that owns the person carries the deletion out)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from traitflow.broker.clients import producer, reader
+from traitflow.broker.offsets import read_to_end
+from traitflow.commands import command_headers
+from traitflow.config import Settings
+from traitflow.identity.resolver import DELETE, Delete
+from traitflow.privacy.suppressions import Suppressions
+from traitflow.timeutil import now_ms
+
+
+async def request_deletion(
+    settings: Settings, identifier: str, requested_by: str, suppress: bool
+) -> str:
+    """Publish a deletion request for the person ``identifier`` names; its request id."""
+    request = Delete(identifier, str(uuid.uuid4()), requested_by, now_ms(), suppress)
+    async with producer(settings) as client:
+        await client.send_and_wait(
+            settings.topics.events,
+            orjson.dumps(asdict(request)),
+            key=identifier.encode(),
+            headers=command_headers(DELETE),
+        )
+    return request.request
+
+
+async def delete_person(
+    settings: Settings, identifier: str, requested_by: str, suppress: bool, wait: float = 10.0
+) -> tuple[dict[str, Any] | None, str]:
+    """Request a deletion and wait up to ``wait`` seconds for its audit record (None if
+    no worker confirmed it by then; it is carried out when one runs); the request id."""
+    after = await audit_end(settings)
+    request = await request_deletion(settings, identifier, requested_by, suppress)
+    return await wait_for_audit(settings, request, after, wait), request
+
+
+async def audit_end(settings: Settings) -> int:
+    """The audit topic's end offset: a request's record comes after it."""
+    async with reader(settings, settings.topics.audit) as consumer:
+        partition = TopicPartition(settings.topics.audit, 0)
+        return int((await consumer.end_offsets([partition]))[partition])
+
+
+async def wait_for_audit(
+    settings: Settings, request: str, after: int, timeout: float = 60.0
+) -> dict[str, Any] | None:
+    """The audit record of ``request`` (read from offset ``after``), or None on timeout."""
+    partition = TopicPartition(settings.topics.audit, 0)
+    deadline = time.monotonic() + timeout
+    async with reader(settings, settings.topics.audit) as consumer:
+        consumer.seek(partition, after)
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(partition, timeout_ms=500)
+            for record in batch.get(partition, []):
+                if record.key == request.encode() and record.value is not None:
+                    found: dict[str, Any] = orjson.loads(record.value)
+                    return found
+            await asyncio.sleep(0)
+    return None
+
+
+async def lift_suppression(settings: Settings, identifier: str) -> int:
+    """Tombstone the suppression of ``identifier`` and of every id deleted with it; how
+    many ids were suppressed (0: ``identifier`` was not)."""
+    suppressions = Suppressions()
+    async with reader(settings, settings.topics.suppressions) as consumer:
+        partition = TopicPartition(settings.topics.suppressions, 0)
+        await consumer.seek_to_beginning(partition)
+        suppressions.apply((r.key, r.value) for r in await read_to_end(consumer, [partition]))
+    group = suppressions.group_of(identifier)
+    if group is None:
+        return 0
+    keys = suppressions.keys_of_group(group)
+    async with producer(settings) as client:
+        pending = [await client.send(settings.topics.suppressions, None, key=k.encode())
+                   for k in keys]  # fmt: skip
+        for acknowledgement in pending:
+            await acknowledgement
+    return len(keys)
