@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 COMMAND_HEADER = "traitflow-command"
 COMMAND_KEY = b"\x00traitflow-command"
-SCANNING_COMMANDS = ("tick", "backfill")  # they scan tables: a batch closes before them
+SCANNING_COMMANDS = ("tick", "backfill", "sweep")  # they scan tables: a batch closes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,23 @@ class TickCommand:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TickCommand:
+        return load_command(cls, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepCommand:
+    """Delete the profiles of ``partition`` last seen before ``cutoff_ms`` (retention),
+    from the key after ``after`` on, a chunk at a time."""
+
+    partition: int
+    cutoff_ms: int
+    after: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> SweepCommand:
         return load_command(cls, raw)
 
 

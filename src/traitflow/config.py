@@ -102,6 +102,15 @@ class Settings(BaseSettings):
         description="How long a person's messageIds are remembered: a message repeating "
         "one is a retry, counted and never applied (0: no deduplication).",
     )
+    profile_ttl_days: float | None = Field(
+        None,
+        gt=0,
+        description="Delete profiles with no message for this many days (their members "
+        "exit, cause expired); unset: kept for good.",
+    )
+    retention_sweep_s: float = Field(
+        3600.0, gt=0, description="How often a worker looks for expired profiles."
+    )
     dedup_max_ids: int = Field(
         1000, ge=1, description="Most messageIds remembered per person (the newest kept)."
     )

@@ -112,6 +112,7 @@ class Delete:
     requested_by: str
     requested_at_ms: int
     suppress: bool = False
+    cause: str = "deleted"  # or "expired": removed by retention (TRAITFLOW_PROFILE_TTL_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +395,7 @@ class Resolver:
         others = sorted({*profile.identities, *profile.absorbed} - {profile.person})
         ids = (profile.person, *others)
         step.sends += [Forget(other, ids) for other in others]
-        cause = Cause(command.request, DELETE, kind="deleted")
+        cause = Cause(command.request, DELETE, kind=command.cause)
         exits = [
             Transition(key, False, membership.version + 1, now_ms)
             for key, membership in sorted(profile.memberships.items())

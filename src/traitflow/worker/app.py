@@ -25,6 +25,7 @@ from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.health import readings, recovered, serve_health_and_metrics, stall_watch
 from traitflow.worker.metrics import StateCollector, WorkerMetrics
+from traitflow.worker.retention import RetentionScheduler
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
 from traitflow.worker.state import ProfileStore
@@ -167,6 +168,10 @@ def create_app(
         app.task(feed.run)
         app.task(suppressed.run)
         app.task(scheduler.run)
+        if settings.profile_ttl_days is not None:
+            retention = RetentionScheduler(settings.profile_ttl_days, settings.retention_sweep_s,
+                                           clock, owned, sinks.events)  # fmt: skip
+            app.task(retention.run)
         stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
         serve_health_and_metrics(app, metrics, feed, stalls)

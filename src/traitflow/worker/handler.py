@@ -18,7 +18,13 @@ from aiokafka.errors import KafkaError
 
 from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
-from traitflow.commands import BackfillCommand, TickCommand, command_headers, command_kind
+from traitflow.commands import (
+    BackfillCommand,
+    SweepCommand,
+    TickCommand,
+    command_headers,
+    command_kind,
+)
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.identity.ids import routing_identifier
@@ -50,8 +56,10 @@ from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics
+from traitflow.worker.retention import CHUNK as SWEEP_CHUNK
+from traitflow.worker.retention import send_sweep
 from traitflow.worker.sinks import OutRecord, Sinks
-from traitflow.worker.state import IdentityTables, ProfileStore
+from traitflow.worker.state import IdentityTables, ProfileStore, partition_keys
 from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
@@ -242,6 +250,10 @@ class EventHandler:
         request, now = deletion.request, self.clock.now_ms()
         if deletion.profile is not None:
             self.store.remove(deletion.profile, deletion.due)
+        if request.cause == "expired":
+            self.metrics.profiles_expired.inc()
+            return  # retention, not a request: no audit record
+        if deletion.profile is not None:
             self.metrics.people_deleted.inc()
         if request.suppress:
             self.suppressions.add(deletion.ids, request.request)
@@ -258,6 +270,8 @@ class EventHandler:
                 await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
             elif kind == "backfill":
                 await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
+            elif kind == "sweep":
+                await self._sweep(SweepCommand.from_bytes(raw), origin)
             elif kind in IDENTITY_COMMANDS:
                 plan = self._plan(self._identity_step(decode(kind, raw)), raw)
                 await self._carry_out(plan, key, raw, origin)
@@ -268,6 +282,31 @@ class EventHandler:
             raise
         except Exception as exc:
             await self._refuse(key, raw, exc, origin, f"invalid {kind} command: ")
+
+    async def _sweep(self, command: SweepCommand, origin: Origin) -> None:
+        """Retention (``traitflow.worker.retention``): delete this chunk's profiles last
+        seen before the cutoff, as a deletion request would, then ask for the next chunk."""
+        after = command.after.encode() if command.after is not None else None
+        keys = partition_keys(self.store.profiles_store, origin.partition, after, SWEEP_CHUNK)
+        for key in keys:
+            request = self._expiry(key, command.cutoff_ms)
+            if request is not None:
+                step = self.resolver.on_delete(request, request.requested_at_ms)
+                await self._carry_out(self._plan(step, b""), None, b"", origin)
+        if len(keys) == SWEEP_CHUNK:
+            await send_sweep(self.sinks.events, replace(command, after=keys[-1].decode()))
+
+    def _expiry(self, key: bytes, cutoff_ms: int) -> Delete | None:
+        """The deletion of an expired profile; None if it is not (or cannot be read)."""
+        try:
+            profile = self.store.load(key)
+        except Exception:  # the log names no person: the key is personal data
+            log.exception("retention skipped an unreadable profile (%d-byte key)", len(key))
+            return None
+        if profile is None or profile.last_seen_ms >= cutoff_ms:
+            return None
+        now = self.clock.now_ms()
+        return Delete(profile.person, f"expired-{cutoff_ms}", "retention", now, cause="expired")
 
     def _identity_step(self, command: Command) -> Step:
         if isinstance(command, Link):

@@ -76,6 +76,11 @@ class WorkerMetrics:
             "Profiles deleted on request (traitflow people delete, DELETE /admin/people).",
             registry=self.registry,
         )
+        self.profiles_expired = Counter(
+            "traitflow_profiles_expired",
+            "Profiles deleted by retention: no message for profile_ttl_days.",
+            registry=self.registry,
+        )
         self.stalls = Counter(
             "traitflow_stalled_partitions",
             "Times an owned partition with lag fetched nothing for stall_after_s (the worker "

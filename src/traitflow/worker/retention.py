@@ -1,0 +1,57 @@
+"""Retention: profiles with no message for ``profile_ttl_days`` are deleted.
+
+Every ``retention_sweep_s``, the worker appends a sweep command to each events partition it
+owns. The handler carries it out like any record of that partition: a chunk of the
+partition's profiles is read, the ones last seen before the cutoff are deleted through
+the same path as a deletion request (their members exit with cause ``expired``), and the
+next chunk is asked for with another command, so live messages are processed in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from traitflow.clock import Clock
+from traitflow.commands import COMMAND_KEY, SweepCommand, command_headers
+from traitflow.worker.sinks import Sink, deliver
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+CHUNK = 500  # profiles read per sweep command
+
+
+class RetentionScheduler:
+    def __init__(
+        self,
+        ttl_days: float,
+        every_s: float,
+        clock: Clock,
+        owned_partitions: Callable[[], Iterable[int]],
+        events: Sink,
+    ) -> None:
+        self.ttl_ms = int(ttl_days * DAY_MS)
+        self.every_s = every_s
+        self.clock = clock
+        self.owned_partitions = owned_partitions
+        self.events = events
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("retention sweep failed; retrying at the next one")
+
+    async def sweep_once(self) -> None:
+        cutoff = self.clock.now_ms() - self.ttl_ms
+        for partition in self.owned_partitions():
+            await send_sweep(self.events, SweepCommand(partition, cutoff))
+
+
+async def send_sweep(events: Sink, command: SweepCommand) -> None:
+    record = (COMMAND_KEY, command.to_bytes(), command_headers("sweep"))
+    await deliver(events, [record], partition=command.partition)
