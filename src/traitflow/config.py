@@ -26,6 +26,7 @@ class Topics:
         self.deadletter = f"{prefix}-deadletter"
         self.status = f"{prefix}-status"
         self.audit = f"{prefix}-audit"
+        self.history = f"{prefix}-segments-history"
         self.suppressions = f"{prefix}-suppressions"
 
 

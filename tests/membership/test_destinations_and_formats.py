@@ -36,7 +36,7 @@ def event_for(*destinations: dict[str, Any], entered: bool = True) -> dict[str, 
         profile,
         Transition("trial", entered, 1 if entered else 2, 1_795_420_800_000),
         Cause("m1", "identify"),
-        segment(*destinations).destinations,
+        segment(*destinations),
     )
 
 
@@ -122,6 +122,11 @@ def test_an_event_with_destinations_matches_the_published_schema() -> None:
     compile_schema("membership-event.json")(event_for(CRM, ADS))
 
 
+def test_an_event_names_the_revision_of_the_definition_that_decided_it() -> None:
+    assert event_for(CRM)["revision"] == segment(CRM).rev
+    assert merged_for(CRM)["revision"] == segment(CRM).rev
+
+
 def merged_for(*destinations: dict[str, Any]) -> dict[str, Any]:
     survivor = Profile("ada", user_id="ada", traits={"email": "ada@example.com"})
     survivor.memberships["trial"] = Membership(member=True, version=1, since_ms=0)
@@ -134,7 +139,7 @@ def merged_for(*destinations: dict[str, Any]) -> dict[str, Any]:
         survivor,
         cause,
         1_795_420_800_000,
-        segment(*destinations).destinations,
+        segment(*destinations),
     )
 
 

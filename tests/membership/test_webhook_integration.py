@@ -67,13 +67,13 @@ def events(count: int) -> list[dict[str, Any]]:
     routed = segment_from_spec(
         {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "t"},
          "destinations": [CRM]}
-    ).destinations  # fmt: skip
+    )  # fmt: skip
     made = []
     for n in range(count):
         profile = Profile(f"p{n}", user_id=f"p{n}", traits={"email": f"p{n}@example.com"})
         transition = Transition("trial" if n % 2 else "other", True, 1, 1_795_420_800_000 + n)
         made.append(membership_event(profile, transition, Cause(f"m{n}", "identify"),
-                                     routed if n % 2 else ()))  # fmt: skip
+                                     routed if n % 2 else None))  # fmt: skip
     return made
 
 

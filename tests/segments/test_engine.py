@@ -81,3 +81,18 @@ def test_a_message_evaluates_only_the_segments_reading_what_it_changed() -> None
     process(first.profile, message(1, type="identify", traits={"plan": "trial"}), registry, "x", 0)
     assert related.condition.calls == 1
     assert sum(s.condition.calls for s in unrelated) == 0
+
+
+def test_members_of_a_deleted_segment_exit_with_cause_segment_deleted() -> None:
+    registry = Registry()
+    trial = {"trait": "plan", "op": "=", "value": "trial"}
+    registry.put(segment_from_spec({"key": "trial", "condition": trial}))
+    identify = message(1, type="identify", traits={"plan": "trial"})
+    profile = process(None, identify, registry, "__null__", 0).profile
+    assert profile.is_member("trial")
+    registry.remove("trial")
+    outcome = process(profile, message(2, type="track", event="Opened"), registry, "__null__", 0)
+    [exited] = outcome.events
+    assert (exited["type"], exited["segment"], exited["version"]) == ("audience.exited", "trial", 2)
+    assert exited["cause"]["kind"] == "segment_deleted" and "revision" not in exited
+    assert "trial" not in outcome.profile.memberships

@@ -53,7 +53,7 @@ async def _accepts_connections(bootstrap: str) -> bool:
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """The topics traitflow needs; definitions, worker status and suppressions live in
-    compacted ones; the deletion audit is never expired."""
+    compacted ones; the deletion audit and the definitions' history are never expired."""
     topics, partitions, rf = settings.topics, settings.partitions, settings.replication_factor
     return [
         NewTopic(topics.events, partitions, rf),
@@ -62,6 +62,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(topics.deadletter, partitions, rf),
         NewTopic(topics.status, 1, rf, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(topics.audit, 1, rf, topic_configs={"retention.ms": "-1"}),  # kept for good
+        NewTopic(topics.history, 1, rf, topic_configs={"retention.ms": "-1"}),
         NewTopic(topics.suppressions, 1, rf, topic_configs={"cleanup.policy": "compact"}),
     ]
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 import yaml
 from rich.console import Console
@@ -16,6 +17,7 @@ from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.membership.members import members_by_partition
 from traitflow.segments import Segment, load_definitions
+from traitflow.segments.history import history_of
 from traitflow.segments.topic import (
     apply_definitions,
     backfill_status,
@@ -84,6 +86,29 @@ def delete(ctx: typer.Context, key: str) -> None:
     """Remove a definition; workers stop evaluating it."""
     asyncio.run(delete_segment(ctx.obj, key))
     console.print(f"deleted {key}")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A segment key, or computed/KEY.")],
+    json: Annotated[bool, typer.Option("--json", help="Every change with its content.")] = False,
+) -> None:
+    """Every revision of a definition, applied or deleted: when, by whom, which version."""
+    changes = asyncio.run(history_of(ctx.obj, key))
+    if json:
+        for change in changes:
+            print(orjson.dumps(change).decode())
+        return
+    if not changes:
+        console.print(f"no history for {key!r}: see `traitflow segments list`")
+        raise typer.Exit(1)
+    table = Table("at", "action", "revision", "version", "by")
+    for change in changes:
+        revision = change["revision"] or ""
+        table.add_row(change["at"], change["action"], revision, f"v{change['version']}",
+                      change["by"])  # fmt: skip
+    console.print(table)
 
 
 @app.command("explain")

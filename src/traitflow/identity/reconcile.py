@@ -39,16 +39,16 @@ def reconcile(
     for transition in decide(merged, registry, set(), at, at):
         if transition.entered and absorbed.is_member(transition.segment):
             continue  # announced by the absorbed id's audience.merged below
-        destinations = registry.destinations(transition.segment)
-        events.append(membership_event(merged, transition, cause, destinations))
+        definition = registry.segments.get(transition.segment)
+        events.append(membership_event(merged, transition, cause, definition))
     for key, membership in sorted(absorbed.memberships.items()):
         if not membership.member or registry.get(key) is None:
             continue
         version = membership.version + 1
-        destinations = registry.destinations(key)
+        definition = registry.segments.get(key)
         if merged.is_member(key):
-            events.append(merged_event(absorbed, key, version, merged, cause, at, destinations))
+            events.append(merged_event(absorbed, key, version, merged, cause, at, definition))
         else:
             ended = Transition(key, False, version, at)
-            events.append(membership_event(absorbed, ended, cause, destinations))
+            events.append(membership_event(absorbed, ended, cause, definition))
     return events

@@ -402,7 +402,7 @@ class Resolver:
             if membership.member
         ]
         step.events = [
-            membership_event(profile, t, cause, self.registry.destinations(t.segment))
+            membership_event(profile, t, cause, self.registry.segments.get(t.segment))
             for t in exits
         ]
         exited = tuple(t.segment for t in exits)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from traitflow.membership.destinations import Destination
 from traitflow.profiles import Profile
@@ -48,6 +48,17 @@ class Transition:
     entered: bool
     version: int
     at_ms: int
+    cause_kind: str | None = None  # overrides the cause's (``segment_deleted``)
+
+
+class Definition(Protocol):
+    """The segment definition that decided a transition, as its event names it."""
+
+    @property
+    def rev(self) -> str: ...
+
+    @property
+    def destinations(self) -> tuple[Destination, ...]: ...
 
 
 def event_id(person: str, segment: str, version: int) -> str:
@@ -64,9 +75,13 @@ def membership_event(
     profile: Profile,
     transition: Transition,
     cause: Cause,
-    destinations: tuple[Destination, ...] = (),
+    definition: Definition | None = None,
 ) -> dict[str, Any]:
-    """The event, with each destination's mapped traits as the profile holds them now."""
+    """The event, with the revision of the definition that decided it (none once the
+    segment is deleted) and each destination's traits as the profile holds them now."""
+    because = cause.as_dict()
+    if transition.cause_kind is not None:
+        because["kind"] = transition.cause_kind
     event: dict[str, Any] = {
         "id": event_id(profile.person, transition.segment, transition.version),
         "type": "audience.entered" if transition.entered else "audience.exited",
@@ -76,10 +91,12 @@ def membership_event(
         "anonymous_id": profile.anonymous_id,
         "version": transition.version,
         "at": iso_from_ms(transition.at_ms),
-        "cause": cause.as_dict(),
+        "cause": because,
     }
-    if destinations:
-        event["destinations"] = _destinations(destinations, profile)
+    if definition is not None:
+        event["revision"] = definition.rev
+        if definition.destinations:
+            event["destinations"] = _destinations(definition.destinations, profile)
     return event
 
 
@@ -90,7 +107,7 @@ def merged_event(
     survivor: Profile,
     cause: Cause,
     at_ms: int,
-    destinations: tuple[Destination, ...] = (),
+    definition: Definition | None = None,
 ) -> dict[str, Any]:
     """``audience.merged``: the absorbed id's membership ends because its person is now
     ``survivor``, who is a member: consumers move the member, nobody exited or entered."""
@@ -112,8 +129,10 @@ def merged_event(
             "version": membership.version,
         },
     }
-    if destinations:
-        event["destinations"] = _destinations(destinations, survivor)
+    if definition is not None:
+        event["revision"] = definition.rev
+        if definition.destinations:
+            event["destinations"] = _destinations(definition.destinations, survivor)
     return event
 
 

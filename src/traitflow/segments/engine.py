@@ -101,9 +101,8 @@ def decide(
     and return the flips, dated ``at_ms``."""
     ctx = ProfileContext(profile, registry, now_ms)
     pending = _candidates(profile, registry, deps, ctx.now_ms)
-    _forget_deleted(profile, registry)
+    transitions = _forget_deleted(profile, registry, at_ms)
     profile.definitions_version = registry.version
-    transitions: list[Transition] = []
     queue = [(registry.rank(key), key) for key in pending]
     heapq.heapify(queue)
     queued = set(pending)
@@ -187,10 +186,16 @@ def vacuous_segments(registry: Registry) -> set[str]:
     return found
 
 
-def _forget_deleted(profile: Profile, registry: Registry) -> None:
-    for table in (profile.memberships, profile.due):
-        for key in [key for key in table if key not in registry.segments]:
-            del table[key]
+def _forget_deleted(profile: Profile, registry: Registry, at_ms: int) -> list[Transition]:
+    """Forget the segments deleted since; their members exit (cause ``segment_deleted``)."""
+    exits = []
+    for key in [key for key in profile.memberships if key not in registry.segments]:
+        membership = profile.memberships.pop(key)
+        if membership.member:
+            exits.append(Transition(key, False, membership.version + 1, at_ms, "segment_deleted"))
+    for key in [key for key in profile.due if key not in registry.segments]:
+        del profile.due[key]
+    return exits
 
 
 def _evaluate(

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.membership.destinations import Destination
 from traitflow.segments.conditions import Combination, Dep, EventCount, Not
 from traitflow.segments.definition import (
     COMPUTED_PREFIX,
@@ -67,11 +66,6 @@ class Registry:
 
     def get(self, key: str) -> Segment | None:
         return self.segments.get(key)
-
-    def destinations(self, key: str) -> tuple[Destination, ...]:
-        """Where the segment's membership events go (none for an unknown segment)."""
-        segment = self.segments.get(key)
-        return segment.destinations if segment is not None else ()
 
     def put(self, definition: Definition, version: int | None = None) -> None:
         """Add or replace a definition; refuse one that would close a segment cycle."""

@@ -16,6 +16,7 @@ from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
+from traitflow.segments.history import record_applied, record_deleted
 from traitflow.segments.registry import Registry
 
 
@@ -30,7 +31,9 @@ async def apply_definitions(settings: Settings, definitions: list[Definition]) -
             registry.put(definition)
     _refuse_dangling(registry, definitions)
     records = [(d.record_key.encode(), orjson.dumps(d.spec)) for d in definitions]
-    return await publish_with_backfill(settings, records)
+    version = await publish_with_backfill(settings, records)
+    await record_applied(settings, definitions, version)
+    return version
 
 
 async def publish_with_backfill(settings: Settings, records: Sequence[Record]) -> int:
@@ -74,7 +77,9 @@ async def delete_segment(settings: Settings, key: str) -> int:
         raise InvalidDefinition(
             f"no live definition {key!r}{hint}: nothing deleted; see `traitflow segments list`"
         )
-    return await publish_with_backfill(settings, [(key.encode(), None)])
+    version = await publish_with_backfill(settings, [(key.encode(), None)])
+    await record_deleted(settings, key, version)
+    return version
 
 
 async def live_registry(settings: Settings) -> Registry:

@@ -33,6 +33,6 @@ def process(
     transitions = decide(profile, registry, changed, now_ms, message.timestamp_ms)
     cause = Cause(message.message_id, message.type)
     events = [
-        membership_event(profile, t, cause, registry.destinations(t.segment)) for t in transitions
+        membership_event(profile, t, cause, registry.segments.get(t.segment)) for t in transitions
     ]
     return Outcome(profile, events)

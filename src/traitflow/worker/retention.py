@@ -9,13 +9,13 @@ next chunk is asked for with another command, so live messages are processed in 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
 from traitflow.clock import Clock
 from traitflow.commands import COMMAND_KEY, SweepCommand, command_headers
 from traitflow.worker.sinks import Sink, deliver
+from traitflow.worker.timers import run_every
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,7 @@ class RetentionScheduler:
         self.events = events
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
-            try:
-                await self.sweep_once()
-            except Exception:
-                log.exception("retention sweep failed; retrying at the next one")
+        await run_every(self.every_s, self.sweep_once, "retention sweep")
 
     async def sweep_once(self) -> None:
         cutoff = self.clock.now_ms() - self.ttl_ms

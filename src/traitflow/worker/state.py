@@ -217,7 +217,7 @@ async def re_decide(
     except Exception:  # the log names no person: the key is personal data
         log.exception("skipped an unreadable profile (%d-byte key)", len(person))
         return
-    events = [membership_event(profile, t, c, registry.destinations(t.segment)) for t, c in flips]
+    events = [membership_event(profile, t, c, registry.segments.get(t.segment)) for t, c in flips]
     await publish_transitions(sinks, partition, events)
     store.save(person, profile, previous_due)
 

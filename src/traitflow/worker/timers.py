@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from traitflow.clock import Clock
 from traitflow.commands import COMMAND_KEY, TickCommand, command_headers
@@ -72,12 +72,7 @@ class TickScheduler:
         self.owned_partitions = owned_partitions
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                await self.tick_once()
-            except Exception:
-                log.exception("timer tick failed; retrying next tick")
+        await run_every(self.tick_s, self.tick_once, "timer tick")
 
     async def tick_once(self) -> None:
         now = self.clock.now_ms()
@@ -90,6 +85,17 @@ class TickScheduler:
             if (first is not None and first <= now) or store.has_legacy_schedule(partition):
                 self.ticker.outstanding[partition] = time.monotonic()
                 await send_tick(self.ticker.sinks.events, partition, now)
+
+
+async def run_every(seconds: float, action: Callable[[], Awaitable[None]], what: str) -> None:
+    """Call ``action`` every ``seconds`` until cancelled; a failure is logged and the
+    next call goes ahead."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except Exception:
+            log.exception("%s failed; trying again in %gs", what, seconds)
 
 
 async def send_tick(events: Sink, partition: int, until_ms: int) -> None:
