@@ -24,9 +24,9 @@ import workload
 from common import broker_for_run, faust_run, fill, save_figures
 
 from traitflow.broker.clients import producer, reader
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments.ops import parse_time_ms
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms, now_ms
 from traitflow.worker.process import start_worker, stop_process
 

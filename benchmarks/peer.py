@@ -28,9 +28,9 @@ from typing import Any
 from common import broker_for_run, faust_run, fill, save_figures, wait_for
 from throughput import raw_ceiling
 
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms, now_ms
 
 QUIX = Path(__file__).with_name("quix_runner.py")

@@ -25,8 +25,8 @@ import workload
 from common import broker_for_run, faust_process, fill, free_port, save_figures
 from latency import wait_ready
 
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.segments.topic import apply_definitions
 
 
 def group_rate(

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 from common import broker_for_run, faust_run, fill, spread
 
+from traitflow.catalog.topic import apply_definitions
 from traitflow.ingest.messages import parse_message
 from traitflow.segments import Definition, Registry, computed_from_spec, segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.pipeline import process
 

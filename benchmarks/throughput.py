@@ -27,8 +27,8 @@ import workload
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from common import broker_for_run, faust_run, fill, save_figures
 
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.segments.topic import apply_definitions
 
 
 async def raw_ceiling(settings: Settings, total: int) -> float:

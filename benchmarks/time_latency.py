@@ -23,9 +23,9 @@ import orjson
 from common import broker_for_run, fill
 
 from traitflow.broker.clients import reader
+from traitflow.catalog.topic import apply_definitions
 from traitflow.segments import segment_from_spec
 from traitflow.segments.ops import parse_time_ms
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms, now_ms
 from traitflow.worker.process import start_worker, stop_process
 

@@ -16,6 +16,9 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
+PROFILES_TABLE = "profiles"  # the workers' Faust table of profiles (its changelog topic's name)
+
+
 class Topics:
     """Topic names derived from the configured prefix."""
 

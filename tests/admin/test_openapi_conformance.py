@@ -12,9 +12,9 @@ from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.schemathesis_run import assert_conforms
 from tests.web_helpers import wait_ready
 from traitflow.admin.token import admin_token
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 
 pytestmark = pytest.mark.integration
 

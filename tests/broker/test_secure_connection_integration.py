@@ -20,10 +20,10 @@ from traitflow.broker.clients import publish
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.broker.topics import wait_for_broker
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, send_messages
 from tests.web_helpers import wait_for_line
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration

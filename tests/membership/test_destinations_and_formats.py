@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from traitflow.exceptions import InvalidDefinition
 from traitflow.jsonschemas import compile_schema
 from traitflow.membership import Cause, Transition, membership_event
+from traitflow.membership.destinations import KINDS
 from traitflow.membership.events import merged_event
-from traitflow.membership.formats import render
+from traitflow.membership.formats import FORMATS, render
 from traitflow.profiles import Membership, Profile
 from traitflow.segments import segment_from_spec
 
@@ -160,3 +163,10 @@ def test_segment_formats_render_a_merge_as_an_alias(format_: str) -> None:
     assert (alias["type"], alias["previousId"], alias["userId"]) == ("alias", "anon-1", "ada")
     assert "anonymousId" not in alias
     assert alias["messageId"] == merged_for(CRM)["id"]
+
+
+def test_the_schema_names_exactly_the_registered_kinds_and_formats() -> None:
+    schema = orjson.loads((Path(__file__).parents[2] / "schemas/segment.json").read_bytes())
+    destination = schema["properties"]["destinations"]["items"]["properties"]
+    assert destination["kind"]["enum"] == list(KINDS)
+    assert destination["format"]["enum"] == list(FORMATS)

@@ -11,9 +11,9 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS
 from tests.kafka_helpers import identify, membership_events, send_messages
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, send_messages
 from tests.web_helpers import wait_for_line, wait_ready
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ async def test_a_merged_person_is_deleted_by_any_id_suppressed_and_lifted(
 
         lifted = await cli(settings, "people", "unsuppress", "email:ada@example.com")
         assert lifted.exit_code == 0 and "3 ids" in lifted.output, lifted.output
-        await asyncio.sleep(2.0)  # the worker's feed follows the tombstones
+        await wait_for_line(metrics, "traitflow_suppressed_ids 0.0")  # the feed followed
         await send_messages(settings, signup(7))
         events = await membership_events(settings, 6, settle=2.0)
         again = [e for e in events if e["cause"].get("message_id") == "m7"]

@@ -10,10 +10,10 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, send_messages
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments import computed_from_spec, segment_from_spec
-from traitflow.segments.topic import apply_definitions
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import wait_for_line
+from traitflow.catalog.topic import apply_definitions, backfill_status
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions, backfill_status
 
 pytestmark = pytest.mark.integration
 

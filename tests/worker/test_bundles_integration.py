@@ -10,9 +10,9 @@ import pytest
 
 from tests.kafka_helpers import membership_events, read_records
 from traitflow.broker.clients import publish_bundled
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration

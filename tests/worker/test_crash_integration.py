@@ -24,12 +24,12 @@ import pytest
 from tests.conftest import TEST_NOW_MS, free_port
 from tests.kafka_helpers import send_messages
 from traitflow.broker.clients import reader
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.ingest.messages import parse_message
 from traitflow.membership.events import event_id
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.reference import reference_flips
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
 

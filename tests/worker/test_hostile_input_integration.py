@@ -19,11 +19,11 @@ from tests.kafka_helpers import identify, membership_events, read_records
 from tests.web_helpers import get, wait_ready
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.clients import publish
+from traitflow.catalog.topic import apply_definitions
 from traitflow.commands import command_headers
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
 

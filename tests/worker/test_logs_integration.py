@@ -9,9 +9,9 @@ import pytest
 
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import wait_ready
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration

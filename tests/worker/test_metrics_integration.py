@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import TEST_NOW_MS
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import get, wait_for_line, wait_ready
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 
 pytestmark = pytest.mark.integration

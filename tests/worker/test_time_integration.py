@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port, set_clock
 from tests.kafka_helpers import membership_events, read_records, send_messages
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
 

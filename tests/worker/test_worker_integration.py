@@ -10,9 +10,9 @@ import pytest
 from rocksdict import AccessType, Options, Rdict
 
 from tests.kafka_helpers import identify, membership_events, read_records, send_messages
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration

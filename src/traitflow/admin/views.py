@@ -28,7 +28,7 @@ from traitflow.admin.documents import (
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.token import admin_token, authorized
 from traitflow.clock import Clock
-from traitflow.config import Settings
+from traitflow.config import PROFILES_TABLE, Settings
 from traitflow.privacy.requests import delete_person
 from traitflow.segments import Registry
 from traitflow.worker.counts import MembershipCounts
@@ -61,7 +61,7 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
         pointer = context.store.canonical_of(person)
         if pointer is None:
             return None
-        owner = str(app.router.key_store("profiles", pointer.to.value)).rstrip("/")
+        owner = str(app.router.key_store(PROFILES_TABLE, pointer.to.value)).rstrip("/")
         headers = {"Authorization": request.headers.get("Authorization", "")}
         url = owner + person_path(pointer.to.value, *rest)
         async with app.http_client.get(url, headers=headers) as answer:
@@ -149,7 +149,7 @@ def _error(view: Any, status: int, code: str, message: str) -> Any:
 async def _gather_from_other_workers(app: faust.App, authorization: str | None) -> list[Any]:
     """Each other worker's local counts; a worker that does not answer is left out (its
     partitions are then listed as missing)."""
-    hosts = set(app.router.table_metadata("profiles"))
+    hosts = set(app.router.table_metadata(PROFILES_TABLE))
     hosts.discard(str(app.conf.canonical_url))
     headers = {"Authorization": authorization or ""}
     timeout = aiohttp.ClientTimeout(total=GATHER_TIMEOUT_S)

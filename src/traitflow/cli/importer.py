@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.importer.rows import RowError
 from traitflow.importer.run import ImportOptions, ImportReport, import_csv
 from traitflow.importer.values import TYPES
 from traitflow.segments import segment_from_spec
-from traitflow.segments.topic import apply_definitions
 
 console = Console(soft_wrap=True)
 

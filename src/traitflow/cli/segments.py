@@ -13,17 +13,17 @@ from rich.console import Console
 from rich.table import Table
 
 from traitflow.admin.client import admin_get, person_path
-from traitflow.config import Settings
-from traitflow.exceptions import TraitflowError
-from traitflow.membership.members import members_by_partition
-from traitflow.segments import Segment, load_definitions
-from traitflow.segments.history import history_of
-from traitflow.segments.topic import (
+from traitflow.catalog.history import history_of
+from traitflow.catalog.topic import (
     apply_definitions,
     backfill_status,
     delete_segment,
     live_registry,
 )
+from traitflow.config import Settings
+from traitflow.exceptions import TraitflowError
+from traitflow.membership.members import members_by_partition
+from traitflow.segments import Segment, load_definitions
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)

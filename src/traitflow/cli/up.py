@@ -21,6 +21,7 @@ from traitflow.admin.token import admin_token, default_token_file
 from traitflow.assets import asset_dir
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.serve import prepare, running_embedded, stop_signals
+from traitflow.catalog.topic import apply_definitions
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
@@ -28,7 +29,6 @@ from traitflow.ingest.demo import demo_message
 from traitflow.ingest.send import send_file
 from traitflow.membership.tail import describe, follow
 from traitflow.segments import load_definitions
-from traitflow.segments.topic import apply_definitions
 from traitflow.worker.process import worker_process
 
 console = Console(soft_wrap=True)

@@ -13,27 +13,42 @@ surviving one: the member stays, under the surviving id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+Shape = Callable[[dict[str, Any], str, dict[str, Any]], dict[str, Any]]  # event, dest, traits
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """How a destination reads membership: ``change`` for entered and exited, ``merge``
+    for ``audience.merged`` (``change`` too, if None)."""
+
+    change: Shape
+    merge: Shape | None = None
 
 
 def render(event: dict[str, Any], destination: str | None = None) -> dict[str, Any]:
     """``event`` for ``destination`` (one the segment names), in that destination's format;
     without a destination, traitflow's own event."""
     routed = (event.get("destinations") or {}).get(destination) if destination else None
-    if routed is None:
-        return {k: v for k, v in event.items() if k != "destinations"}
-    traits: dict[str, Any] = routed["traits"]
-    if routed["format"].startswith("segment-") and event["type"] == "audience.merged":
-        return _segment_alias(event, traits)
-    if routed["format"] == "segment-track":
-        return _segment_track(event, traits)
-    if routed["format"] == "segment-identify":
-        return _segment_identify(event, traits)
-    own = {k: v for k, v in event.items() if k != "destinations"}
-    return {**own, "destination": destination, "traits": traits}
+    if routed is None or destination is None:
+        return _own(event)
+    shape = FORMATS.get(routed["format"], FORMATS["traitflow"])
+    chosen = shape.merge if event["type"] == "audience.merged" and shape.merge else shape.change
+    return chosen(event, destination, routed["traits"])
 
 
-def _segment_track(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
+def _own(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != "destinations"}
+
+
+def _traitflow(event: dict[str, Any], destination: str, traits: dict[str, Any]) -> dict[str, Any]:
+    return {**_own(event), "destination": destination, "traits": traits}
+
+
+def _segment_track(event: dict[str, Any], _: str, traits: dict[str, Any]) -> dict[str, Any]:
     key, entered = event["segment"], event["type"] == "audience.entered"
     return {
         **_segment_common(event, traits),
@@ -43,7 +58,7 @@ def _segment_track(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, A
     }
 
 
-def _segment_identify(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
+def _segment_identify(event: dict[str, Any], _: str, traits: dict[str, Any]) -> dict[str, Any]:
     key = event["segment"]
     return {
         **_segment_common(event, traits),
@@ -52,7 +67,7 @@ def _segment_identify(event: dict[str, Any], traits: dict[str, Any]) -> dict[str
     }
 
 
-def _segment_alias(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
+def _segment_alias(event: dict[str, Any], _: str, traits: dict[str, Any]) -> dict[str, Any]:
     survivor = event["merged_into"]
     common = _segment_common(event, traits)
     common.pop("anonymousId", None)
@@ -85,3 +100,10 @@ def _segment_common(event: dict[str, Any], traits: dict[str, Any]) -> dict[str, 
     if event.get("anonymous_id"):
         common["anonymousId"] = event["anonymous_id"]
     return common
+
+
+FORMATS: dict[str, Format] = {
+    "traitflow": Format(_traitflow),
+    "segment-track": Format(_segment_track, merge=_segment_alias),
+    "segment-identify": Format(_segment_identify, merge=_segment_alias),
+}  # the names a definition's ``format`` may take (``schemas/segment.json`` agrees)

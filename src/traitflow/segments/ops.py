@@ -77,7 +77,8 @@ def check_operand(op: str, value: Any, given: bool, unit: str | None, where: str
 
 
 def compare(op: str, actual: Any, operand: Any, now_ms: int) -> bool:
-    """``actual op operand``; ``actual`` is never missing here (see ``TraitCondition``)."""
+    """``actual op operand``; ``actual`` is never missing here (``Comparison.matches``
+    answers for a missing value)."""
     if op in PRESENCE:
         return op == "exists"
     if op in ("=", "!="):

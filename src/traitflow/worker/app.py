@@ -15,7 +15,7 @@ from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.commands import SCANNING_COMMANDS, command_kind
-from traitflow.config import Settings
+from traitflow.config import PROFILES_TABLE, Settings
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry
@@ -33,7 +33,7 @@ from traitflow.worker.timers import TickScheduler
 
 log = logging.getLogger(__name__)
 
-TABLES = ("profiles", "schedule", "identities")  # the order ProfileStore takes them in
+TABLES = (PROFILES_TABLE, "schedule", "identities")  # the order ProfileStore takes them in
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -98,6 +98,7 @@ def create_app(
     suppressed = suppression_feed(kafka_options(settings), settings.topics.suppressions,
                                   suppressions)  # fmt: skip
     metrics = WorkerMetrics()
+    metrics.suppressed_ids.set_function(lambda: len(suppressions))
     counts = MembershipCounts(lambda partition: count_members(store.memberships_in(partition)))
 
     def published(partition: int, transitions: list[dict[str, Any]]) -> None:

@@ -71,6 +71,11 @@ class WorkerMetrics:
             "delete --suppress).",
             registry=self.registry,
         )
+        self.suppressed_ids = Gauge(
+            "traitflow_suppressed_ids",
+            "Ids on the suppression list this worker holds (hashes; see docs/privacy.md).",
+            registry=self.registry,
+        )
         self.people_deleted = Counter(
             "traitflow_people_deleted",
             "Profiles deleted on request (traitflow people delete, DELETE /admin/people).",

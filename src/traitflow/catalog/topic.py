@@ -11,12 +11,12 @@ from aiokafka import TopicPartition
 
 from traitflow.broker.clients import Record, producer, reader
 from traitflow.broker.offsets import read_to_end
+from traitflow.catalog.history import record_applied, record_deleted
 from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
-from traitflow.segments.history import record_applied, record_deleted
 from traitflow.segments.registry import Registry
 
 
