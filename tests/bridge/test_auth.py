@@ -58,7 +58,10 @@ def test_basic_auth_carries_the_key_before_the_colon() -> None:
     assert basic_auth_key(None) is None
 
 
-@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!not-base64"])
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer abc", "Basic !!!not-base64", "Basic " + base64.b64encode(b"no-colon").decode()],
+)
 def test_other_authorization_is_refused(header: str) -> None:
     with pytest.raises(RequestRefused) as refused:
         basic_auth_key(header)

@@ -5,12 +5,12 @@ Keys and secrets never appear in an error message or a log line.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
 from pathlib import Path
+
+from aiohttp import BasicAuth
 
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.config import Settings, read_secret
@@ -62,19 +62,19 @@ def read_write_keys(path: Path) -> dict[str, str]:
 
 
 def basic_auth_key(header: str | None) -> str | None:
-    """The write key of ``Authorization: Basic base64(<key>:)``, or None without that header."""
+    """The write key of ``Authorization: Basic base64(<key>:)`` (aiohttp's RFC 7617
+    parser, UTF-8), or None without that header."""
     if not header:
         return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        raise RequestRefused(401, "bad_authorization", "Authorization must use the Basic scheme")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        login: str = BasicAuth.decode(header.strip(), encoding="utf-8").login
+    except (ValueError, UnicodeDecodeError) as exc:
         raise RequestRefused(
-            401, "bad_authorization", "Authorization: Basic must carry base64(<writeKey>:)"
+            401,
+            "bad_authorization",
+            f"Authorization must be Basic base64(<writeKey>:): {str(exc).rstrip('.')}",
         ) from None
-    return decoded.partition(":")[0]
+    return login
 
 
 def webhook_secret(settings: Settings) -> bytes | None:
