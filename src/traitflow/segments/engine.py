@@ -29,6 +29,8 @@ class ProfileContext:
         self.profile = profile
         self.registry = registry
         self.now_ms = max(now_ms, profile.last_seen_ms)
+        self._computed: dict[str, Any] = {}  # computed traits read so far (several
+        # segments often compare one; nothing changes the features while deciding)
 
     def trait(self, path: tuple[str, ...]) -> Any:
         value: Any = self.profile.derived if path[0].startswith("$") else self.profile.traits
@@ -45,10 +47,16 @@ class ProfileContext:
         return feature.expiries(self.profile.features.get(feature.id), self.now_ms)
 
     def computed(self, key: str) -> Any:
+        if key in self._computed:
+            return self._computed[key]
         trait = self.registry.computed.get(key)
-        if trait is None:
-            return MISSING
-        return trait.feature.value(self.profile.features.get(trait.feature.id), self.now_ms)
+        value = (
+            MISSING
+            if trait is None
+            else trait.feature.value(self.profile.features.get(trait.feature.id), self.now_ms)
+        )
+        self._computed[key] = value
+        return value
 
     def computed_expiries(self, key: str) -> list[int]:
         trait = self.registry.computed.get(key)
