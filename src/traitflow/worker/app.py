@@ -1,4 +1,5 @@
-"""The Faust adapter: an app whose one agent feeds each events record to ``EventHandler``."""
+"""The Faust adapter: an app whose events records reach ``EventHandler`` a fetch at a time
+(``traitflow.broker.delivery``), through the batcher."""
 
 from __future__ import annotations
 
