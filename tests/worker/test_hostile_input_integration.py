@@ -122,6 +122,24 @@ def catalogue() -> list[Poison]:
             "invalid backfill command",
             command("backfill"),
         ),
+        Poison(
+            "delete of wrong types",
+            b'{"identifier": 5, "request": [], "requested_by": "x", "requested_at_ms": "now"}',
+            "invalid delete command",
+            command("delete"),
+        ),
+        Poison(
+            "forget without its group",
+            b'{"identifier": "a"}',
+            "invalid forget command",
+            command("forget"),
+        ),
+        Poison(
+            "sweep of wrong types",
+            b'{"partition": "p", "cutoff_ms": "soon"}',
+            "invalid sweep command",
+            command("sweep"),
+        ),
         Poison("unknown command", b"{}", "unknown command", command("explode")),
     ]
 
