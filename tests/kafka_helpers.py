@@ -11,12 +11,29 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from traitflow.broker.clients import publish, reader
+from traitflow.catalog.topic import Applied, apply_definitions, wait_for_replay
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 from traitflow.ingest.bundles import bundle_size, unbundle
 from traitflow.ingest.messages import routing_key
+from traitflow.segments import Definition
 
 Record = ConsumerRecord[bytes, bytes]
+
+
+async def apply_and_wait(settings: Settings, definitions: list[Definition]) -> Applied:
+    """Apply definitions (a worker running), and wait until the replay of history they ask
+    for is complete, so that the messages a test sends next are decided live (with their
+    own cause)."""
+    applied = await apply_definitions(settings, definitions)
+    await replayed(settings, applied)
+    return applied
+
+
+async def replayed(settings: Settings, applied: Applied) -> None:
+    """Wait until the replay ``applied`` asked for, if any, is complete (workers started)."""
+    if applied.replay is not None:
+        await wait_for_replay(settings, applied.replay.id, timeout_s=60)
 
 
 async def send_messages(settings: Settings, *messages: dict[str, Any] | bytes) -> None:

@@ -7,7 +7,7 @@ Segment-spec message can be mistaken for one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
 
@@ -18,17 +18,21 @@ T = TypeVar("T")
 
 COMMAND_HEADER = "traitflow-command"
 COMMAND_KEY = b"\x00traitflow-command"
-SCANNING_COMMANDS = ("tick", "backfill", "sweep")  # they scan tables: a batch closes first
+# They scan tables or read the log: a batch closes first.
+SCANNING_COMMANDS = ("tick", "backfill", "sweep", "replay")
 
 
 @dataclass(frozen=True, slots=True)
 class BackfillCommand:
-    """Re-evaluate profiles of ``partition`` whose key sorts after ``after``."""
+    """Re-evaluate profiles of ``partition`` whose key sorts after ``after`` (also the
+    segments reading ``features``, when a replay of history completes)."""
 
     version: int
     partition: int
     after: str | None = None
     done: int = 0
+    features: tuple[str, ...] = ()
+    replay: str = ""  # the replay whose completion asked (its marks are dropped)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -38,9 +42,75 @@ class BackfillCommand:
         return load_command(cls, raw)
 
     def next(self, last_key: bytes, evaluated: int) -> BackfillCommand:
-        return BackfillCommand(
-            self.version, self.partition, last_key.decode(), self.done + evaluated
-        )
+        return replace(self, after=last_key.decode(), done=self.done + evaluated)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayCommand:
+    """Count ``features`` (of definitions version ``version``) from the events in
+    ``partition`` since ``from_ms``. The first one is the barrier: live messages after it
+    count; the log before it is read a chunk at a time from ``next`` to ``end``."""
+
+    version: int
+    partition: int
+    id: str
+    features: tuple[str, ...]
+    from_ms: int
+    next: int | None = None
+    end: int | None = None
+    read: int = 0
+    started_ms: int = 0
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ReplayCommand:
+        return load_command(cls, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayItem:
+    """One message of history for the profile of ``person``: ``holder`` is the id it was
+    applied to, ``position`` its place in partition ``source`` (for idempotence)."""
+
+    person: str
+    holder: str
+    source: int
+    position: int
+    type: str
+    timestamp_ms: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayApply:
+    """Messages of history to count into the profiles of one partition."""
+
+    id: str
+    items: tuple[ReplayItem, ...]
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ReplayApply:
+        return load_command(cls, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDone:
+    """Partition ``source`` has sent every message of history it holds for ``version``."""
+
+    id: str
+    source: int
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ReplayDone:
+        return load_command(cls, raw)
 
 
 @dataclass(frozen=True, slots=True)

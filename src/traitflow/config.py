@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(
         2000, ge=1, description="Most messages in one batch (a fetch may make several)."
     )
+    replay_chunk_records: int = Field(
+        2000,
+        ge=1,
+        description="Records of history a partition reads back per replay command "
+        "(live messages wait at most one chunk).",
+    )
     rocksdb_write_buffer_mb: int = Field(
         8,
         ge=1,

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, read_records, send_messages
+from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
 from tests.web_helpers import wait_for_line
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -58,9 +58,10 @@ async def test_anonymous_history_merges_into_the_signed_up_person(
     settings: Settings, tmp_path: Path
 ) -> None:
     assert partition_of(b"anon-1", 2) != partition_of(b"ada", 2)
-    await apply_definitions(settings, SEGMENTS)
+    applied = await apply_definitions(settings, SEGMENTS)
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
+    await replayed(settings, applied)
     try:
         await send_messages(
             settings, viewed(1, anonymousId="anon-1"), viewed(2, anonymousId="anon-1")
@@ -106,9 +107,10 @@ async def test_junk_ids_never_link_and_the_cap_refuses_a_merge(
     settings: Settings, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"identity_max_ids": 3})
-    await apply_definitions(settings, SEGMENTS[1:2])
+    applied = await apply_definitions(settings, SEGMENTS[1:2])
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
+    await replayed(settings, applied)
     try:
         await send_messages(
             settings,

@@ -10,8 +10,7 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS
-from tests.kafka_helpers import identify, membership_events, send_messages
-from traitflow.catalog.topic import apply_definitions
+from tests.kafka_helpers import apply_and_wait, identify, membership_events, send_messages
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
 from traitflow.timeutil import iso_from_ms
@@ -24,7 +23,7 @@ PLANS = {"ada": "trial", "grace": "trial", "linus": "paid", "ken": "trial", "rad
 async def test_members_lists_current_members_and_tail_filters(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(
+    await apply_and_wait(
         settings,
         [
             segment_from_spec({"key": key, "condition": {"trait": "plan", "op": "=", "value": key}})

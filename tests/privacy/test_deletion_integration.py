@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, read_records, send_messages
+from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
 from tests.web_helpers import wait_for_line, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -59,9 +59,10 @@ async def test_a_merged_person_is_deleted_by_any_id_suppressed_and_lifted(
     settings: Settings, tmp_path: Path
 ) -> None:
     assert partition_of(b"anon-1", 2) != partition_of(b"ada", 2)
-    await apply_definitions(settings, SEGMENTS)
+    applied = await apply_definitions(settings, SEGMENTS)
     log, metrics = tmp_path / "worker.log", f"http://127.0.0.1:{settings.web_port}/metrics"
     worker = start_worker(settings, log)
+    await replayed(settings, applied)
     try:
         await send_messages(settings, viewed(1, anonymousId="anon-1"),
                             viewed(2, anonymousId="anon-1"), signup(3))  # fmt: skip

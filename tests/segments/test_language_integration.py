@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, send_messages
+from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
@@ -66,7 +66,7 @@ async def test_events_windows_computed_traits_not_and_references(
             {"key": "big", "condition": {"computed": "spend", "op": ">=", "value": 100}}
         ),
     ]
-    await apply_definitions(settings, definitions)
+    await apply_and_wait(settings, definitions)
     await send_messages(
         settings,
         message("page", "ada", 8, name="Pricing"),
@@ -94,7 +94,7 @@ async def test_events_windows_computed_traits_not_and_references(
 async def test_trait_operators_dates_and_built_ins(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(
+    await apply_and_wait(
         settings,
         [
             segment_from_spec(
@@ -128,7 +128,7 @@ async def test_trait_operators_dates_and_built_ins(
 
 async def test_apply_refuses_cycles_and_unknown_references(settings: Settings) -> None:
     a = segment_from_spec({"key": "a", "condition": {"trait": "x", "op": "exists"}})
-    await apply_definitions(settings, [a])
+    await apply_and_wait(settings, [a])
     b = segment_from_spec({"key": "b", "condition": {"segment": "a"}})
     a_again = segment_from_spec({"key": "a", "condition": {"segment": "b"}})
     with pytest.raises(InvalidDefinition, match="cycle: a -> b -> a"):

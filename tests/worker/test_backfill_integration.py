@@ -34,7 +34,7 @@ async def test_new_segment_is_backfilled_and_status_reports_done(
     )
     await membership_events(settings, len(people))  # every profile is stored
 
-    version = await apply_definitions(settings, [ANNUAL])
+    version = (await apply_definitions(settings, [ANNUAL])).version
     events = await membership_events(settings, len(people) + 5, settle=1.0)
     backfilled = [e for e in events if e["segment"] == "annual"]
     assert sorted(e["person"] for e in backfilled) == sorted(

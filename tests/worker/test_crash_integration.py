@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port
-from tests.kafka_helpers import send_messages
+from tests.kafka_helpers import replayed, send_messages
 from traitflow.broker.clients import reader
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -126,13 +126,14 @@ async def test_kill_9_repeats_events_but_never_loses_one(
     messages = traffic()
     expected = expected_events(messages)
     caused_by = {message["messageId"]: n for n, message in enumerate(messages)}
-    await apply_definitions(settings, [segment_from_spec(spec) for spec in DEFINITIONS])
+    applied = await apply_definitions(settings, [segment_from_spec(spec) for spec in DEFINITIONS])
     configs = [
         settings.model_copy(update={"data_dir": tmp_path / name, "web_port": free_port()})
         for name in ("a", "b")
     ]
     logs = [tmp_path / f"worker-{name}.log" for name in ("a", "b")]
     workers = [start_worker(config, log) for config, log in zip(configs, logs, strict=True)]
+    await replayed(settings, applied)
     size = len(messages) // CHUNKS
     try:
         await ready(logs)

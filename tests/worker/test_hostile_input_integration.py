@@ -19,7 +19,7 @@ from tests.kafka_helpers import identify, membership_events, read_records
 from tests.web_helpers import get, wait_ready
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.clients import publish
-from traitflow.catalog.topic import apply_definitions
+from traitflow.catalog.topic import apply_definitions, wait_for_replay
 from traitflow.commands import command_headers
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER
@@ -140,6 +140,24 @@ def catalogue() -> list[Poison]:
             "invalid sweep command",
             command("sweep"),
         ),
+        Poison(
+            "replay of wrong types",
+            b'{"version": 1, "partition": 0, "id": "r", "features": "f", "from_ms": "then"}',
+            "invalid replay command",
+            command("replay"),
+        ),
+        Poison(
+            "replay items without bodies",
+            b'{"id": "r", "items": [{"person": "a", "holder": "a", "source": 0}]}',
+            "invalid replay-apply command",
+            command("replay-apply"),
+        ),
+        Poison(
+            "replay done from nowhere",
+            b'{"id": "r", "source": "everywhere"}',
+            "invalid replay-done command",
+            command("replay-done"),
+        ),
         Poison("unknown command", b"{}", "unknown command", command("explode")),
     ]
 
@@ -151,12 +169,14 @@ async def test_poison_records_are_dead_lettered_and_the_worker_carries_on(
         "deadletter_max_bytes": DL_LIMIT, "max_profile_bytes": PROFILE_LIMIT,
         "max_trait_bytes": TRAIT_LIMIT, "write_keys": {WRITE_KEY: ""},
     })  # fmt: skip
-    await apply_definitions(settings, [TRIAL, JUST_VISITED, BILL_SOON])
+    applied = await apply_definitions(settings, [TRIAL, JUST_VISITED, BILL_SOON])
+    assert applied.replay is not None  # just-visited counts from history
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
     poisons = catalogue()
     try:
         await wait_ready(f"http://127.0.0.1:{settings.web_port}")
+        await wait_for_replay(settings, applied.replay.id, timeout_s=60)
         await _send_poison(settings, poisons[:11])
         await _through_the_bridge(settings)
         assert stop_process(worker) == 0, log.read_text()[-3000:]

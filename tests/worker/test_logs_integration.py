@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.kafka_helpers import identify, membership_events, read_records, send_messages
 from tests.web_helpers import wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -29,6 +29,7 @@ async def test_json_logs(settings: Settings, tmp_path: Path) -> None:
         await send_messages(settings, identify(person, "2026-11-23T08:00:00Z", "m1", plan="trial"))
         await send_messages(settings, b"{not json")
         await membership_events(settings, 1)
+        await read_records(settings, settings.topics.deadletter, 1)  # it was handled
     finally:
         assert stop_process(worker) == 0, log.read_text()[-3000:]
     lines = [line for line in log.read_text().splitlines() if line.strip()]

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port, set_clock
-from tests.kafka_helpers import membership_events, read_records, send_messages
-from traitflow.catalog.topic import apply_definitions
+from tests.kafka_helpers import apply_and_wait, membership_events, read_records, send_messages
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.timeutil import iso_from_ms
@@ -47,7 +46,7 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
 async def test_windowed_event_condition_enters_then_exits_with_no_new_message(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(settings, [PRICING_TWICE])
+    await apply_and_wait(settings, [PRICING_TWICE])
     await send_messages(settings, page("ada", TEST_NOW_MS - DAY, 1), page("ada", TEST_NOW_MS, 2))
     await membership_events(settings, 1)
     set_clock(settings, TEST_NOW_MS + 6 * DAY + 1)  # the first visit leaves the window
@@ -62,7 +61,7 @@ async def test_windowed_event_condition_enters_then_exits_with_no_new_message(
 async def test_relative_date_trait_enters_then_exits_as_the_date_comes_and_goes(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(settings, [BILL_SOON])
+    await apply_and_wait(settings, [BILL_SOON])
     bill = TEST_NOW_MS + 10 * DAY
     identify = {"type": "identify", "userId": "bo", "timestamp": iso_from_ms(TEST_NOW_MS),
                 "traits": {"next_bill_date": iso_from_ms(bill)}}  # fmt: skip
@@ -81,7 +80,7 @@ async def test_relative_date_trait_enters_then_exits_as_the_date_comes_and_goes(
 async def test_after_downtime_overdue_instants_are_processed_once_in_order(
     settings: Settings, worker_log: Path
 ) -> None:
-    await apply_definitions(settings, [BILL_SOON])
+    await apply_and_wait(settings, [BILL_SOON])
     bill = TEST_NOW_MS + 10 * DAY
     identify = {"type": "identify", "userId": "cy", "timestamp": iso_from_ms(TEST_NOW_MS),
                 "traits": {"next_bill_date": iso_from_ms(bill)}}  # fmt: skip
@@ -113,7 +112,7 @@ async def _profile_stored(settings: Settings) -> None:
 async def test_due_instants_move_with_their_partition_on_a_rebalance(
     settings: Settings, tmp_path: Path
 ) -> None:
-    await apply_definitions(settings, [BILL_SOON])
+    await apply_and_wait(settings, [BILL_SOON])
     bill = TEST_NOW_MS + 10 * DAY
     people = [f"r{i}" for i in range(6)]  # spread over both partitions
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"

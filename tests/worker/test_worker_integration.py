@@ -9,8 +9,13 @@ import orjson
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
-from tests.kafka_helpers import identify, membership_events, read_records, send_messages
-from traitflow.catalog.topic import apply_definitions
+from tests.kafka_helpers import (
+    apply_and_wait,
+    identify,
+    membership_events,
+    read_records,
+    send_messages,
+)
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
@@ -27,7 +32,7 @@ TEAMS = segment_from_spec({"key": "teams", "condition": {"trait": "seats", "op":
 async def test_identify_enters_then_trait_change_exits(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(settings, [TRIAL])
+    await apply_and_wait(settings, [TRIAL])
     await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await send_messages(settings, identify("ada", "2026-11-23T09:00:00Z", "m2", plan="monthly"))
     entered, exited = await membership_events(settings, 2, settle=1.0)
@@ -60,7 +65,7 @@ async def test_identify_enters_then_trait_change_exits(
 async def test_bad_message_is_dead_lettered_and_the_next_one_processed(
     settings: Settings, worker: Popen[bytes], bad: bytes, reason: bytes
 ) -> None:
-    await apply_definitions(settings, [TRIAL])
+    await apply_and_wait(settings, [TRIAL])
     await send_messages(settings, bad)
     await send_messages(settings, identify("grace", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     [dead] = await read_records(settings, settings.topics.deadletter, 1)
@@ -75,7 +80,7 @@ async def test_bad_message_is_dead_lettered_and_the_next_one_processed(
 async def test_restart_recovers_profiles_from_the_changelog_without_a_second_entered(
     settings: Settings, worker_log: Path
 ) -> None:
-    await apply_definitions(settings, [TRIAL])
+    await apply_and_wait(settings, [TRIAL])
     first = start_worker(settings, worker_log)
     await send_messages(settings, identify("linus", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await membership_events(settings, 1)
@@ -103,7 +108,7 @@ async def test_profiles_reach_rocksdb_and_the_changelog_with_the_offset_it_holds
 ) -> None:
     """A batch writes each profile to its partition's RocksDB database and changelog, and
     records there the changelog offset the database holds: a restart replays only newer."""
-    await apply_definitions(settings, [TRIAL])
+    await apply_and_wait(settings, [TRIAL])
     worker = start_worker(settings, worker_log)
     try:
         await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
@@ -143,10 +148,10 @@ def _assert_private(data_dir: Path) -> None:
 async def test_segment_applied_at_runtime_is_picked_up_without_restart(
     settings: Settings, worker: Popen[bytes]
 ) -> None:
-    await apply_definitions(settings, [TRIAL])
+    await apply_and_wait(settings, [TRIAL])
     await send_messages(settings, identify("ken", "2026-11-23T08:00:00Z", "m1", plan="trial"))
     await membership_events(settings, 1)
-    await apply_definitions(settings, [TEAMS])
+    await apply_and_wait(settings, [TEAMS])
     await send_messages(settings, identify("ken", "2026-11-23T09:00:00Z", "m2", seats=2))
     events = await membership_events(settings, 2, settle=1.0)
     assert [(e["segment"], e["type"], e["cause"]["message_id"]) for e in events] == [

@@ -2,57 +2,146 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import time
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
 
-from traitflow.broker.clients import Record, producer, reader
+from traitflow.broker.clients import producer, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.catalog.history import record_applied, record_deleted
-from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
+from traitflow.clock import clock_for
+from traitflow.commands import COMMAND_KEY, BackfillCommand, ReplayCommand, command_headers
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
 from traitflow.segments.registry import Registry
+from traitflow.segments.replay import Replay, plan_replays, replay_header
+from traitflow.timeutil import iso_from_ms
+
+Headers = list[tuple[str, bytes]]
+HeadedRecord = tuple[bytes, bytes | None, Headers]
 
 
-async def apply_definitions(settings: Settings, definitions: list[Definition]) -> int:
-    """Check definitions against what is live, publish them, and request a backfill.
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What ``apply_definitions`` did: the definitions version, and the replay of history
+    it asked for (with the partitions that no longer hold the window's start)."""
 
-    Returns the definitions version (segments-topic offset) the backfill brings profiles to.
-    """
+    version: int
+    replay: Replay | None = None
+    gaps: tuple[str, ...] = ()
+
+
+async def apply_definitions(
+    settings: Settings, definitions: list[Definition], now_ms: int | None = None
+) -> Applied:
+    """Check definitions against what is live, publish them, and request a backfill (and,
+    for features no live definition had, a replay of the events topic's history)."""
     registry = await live_registry(settings)
+    live_features = registry.feature_ids()
     with registry.batch():
         for definition in definitions:
             registry.put(definition)
     _refuse_dangling(registry, definitions)
-    records = [(d.record_key.encode(), orjson.dumps(d.spec)) for d in definitions]
-    version = await publish_with_backfill(settings, records)
+    now = now_ms if now_ms is not None else clock_for(settings.clock_file).now_ms()
+    plans = plan_replays(live_features, definitions, now)
+    replay = None
+    if plans:
+        features = frozenset(f for found, _ in plans.values() for f in found)
+        replay = Replay(uuid.uuid4().hex[:12], features, min(at for _, at in plans.values()))
+    records = [
+        (d.record_key.encode(), orjson.dumps(d.spec), _replay_headers(d, plans, replay, registry))
+        for d in definitions
+    ]
+    version = await publish_with_backfill(settings, records, replay)
     await record_applied(settings, definitions, version)
-    return version
+    gaps = await retention_gaps(settings, replay.from_ms) if replay else ()
+    return Applied(version, replay, tuple(gaps))
 
 
-async def publish_with_backfill(settings: Settings, records: Sequence[Record]) -> int:
+def _replay_headers(
+    definition: Definition,
+    plans: dict[str, tuple[list[str], int]],
+    replay: Replay | None,
+    live: Registry,
+) -> Headers:
+    """A definition with new features names them; one re-applied while its replay may
+    still run keeps the replay it had (dropping it would end that replay early)."""
+    plan = plans.get(definition.record_key)
+    if plan is not None and replay is not None:
+        return [replay_header(Replay(replay.id, frozenset(plan[0]), plan[1]))]
+    running = live.replays.get(definition.record_key)
+    return [replay_header(running)] if running is not None else []
+
+
+async def publish_with_backfill(
+    settings: Settings, records: Sequence[HeadedRecord], replay: Replay | None = None
+) -> int:
     """Publish segments-topic records, then ask every events partition's worker to
-    re-decide its stored profiles up to them; return that definitions version."""
+    re-decide its stored profiles up to them (and replay history, if asked); return that
+    definitions version."""
     async with producer(settings) as client:
-        pending = [await client.send(settings.topics.segments, v, key=k) for k, v in records]
+        pending = [
+            await client.send(settings.topics.segments, v, key=k, headers=h) for k, v, h in records
+        ]
         version: int = max([(await ack).offset for ack in pending])
         partitions = await client.partitions_for(settings.topics.events)
         for partition in sorted(partitions):
-            command = BackfillCommand(version, partition)
-            await client.send_and_wait(
-                settings.topics.events,
-                command.to_bytes(),
-                key=COMMAND_KEY,
-                partition=partition,
-                headers=command_headers(),
-            )
+            commands: list[tuple[bytes, str]] = []
+            if replay is not None:
+                features = tuple(sorted(replay.features))
+                command = ReplayCommand(version, partition, replay.id, features, replay.from_ms)
+                commands.append((command.to_bytes(), "replay"))
+            commands.append((BackfillCommand(version, partition).to_bytes(), "backfill"))
+            for value, kind in commands:
+                await client.send_and_wait(
+                    settings.topics.events,
+                    value,
+                    key=COMMAND_KEY,
+                    partition=partition,
+                    headers=command_headers(kind),
+                )
     return version
+
+
+async def retention_gaps(settings: Settings, from_ms: int) -> list[str]:
+    """Events partitions whose oldest retained record is younger than ``from_ms``: a
+    replay from there cannot count what the broker has deleted."""
+    gaps = []
+    async with reader(settings, settings.topics.events) as consumer:
+        partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        firsts = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            if firsts[tp] == 0:
+                continue  # nothing was ever deleted: the whole history is there
+            consumer.seek(tp, firsts[tp])
+            oldest = (await consumer.getmany(tp, timeout_ms=2000, max_records=1)).get(tp, [])
+            note = gap_note(tp.partition, oldest[0].timestamp if oldest else None, from_ms)
+            if note is not None:
+                gaps.append(note)
+    return gaps
+
+
+def gap_note(partition: int, oldest_ms: int | None, from_ms: int) -> str | None:
+    """What to say when a partition, some of whose records were deleted, now starts after
+    the window does (None: the window's start is still there)."""
+    if oldest_ms is None:
+        return f"events partition {partition} retains no history: its records were deleted"
+    if oldest_ms <= from_ms:
+        return None
+    return (
+        f"events partition {partition} retains history only from {iso_from_ms(oldest_ms)}, "
+        f"after the window's start {iso_from_ms(from_ms)}: counts from history will be "
+        "incomplete"
+    )
 
 
 async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
@@ -63,6 +152,28 @@ async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
         records = await read_to_end(consumer, partitions)
     latest = {r.key: orjson.loads(r.value) for r in records if r.key and r.value}
     return sorted(latest.values(), key=lambda status: int(status["partition"]))
+
+
+async def wait_for_replay(settings: Settings, replay: str, timeout_s: float = 600.0) -> None:
+    """Until every events partition says the replay ``replay`` is complete (its segments
+    decide again); ``TimeoutError`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    async with producer(settings) as client:
+        partitions = len(await client.partitions_for(settings.topics.events))
+    while True:
+        lines = [
+            line
+            for line in await backfill_status(settings)
+            if line.get("kind") == "replay" and line.get("id") == replay and line.get("complete")
+        ]
+        if len(lines) >= partitions:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"replay {replay}: {len(lines)} of {partitions} partitions complete after "
+                f"{timeout_s:.0f}s; see `traitflow segments status`"
+            )
+        await asyncio.sleep(0.5)
 
 
 async def delete_segment(settings: Settings, key: str) -> int:
@@ -77,7 +188,7 @@ async def delete_segment(settings: Settings, key: str) -> int:
         raise InvalidDefinition(
             f"no live definition {key!r}{hint}: nothing deleted; see `traitflow segments list`"
         )
-    version = await publish_with_backfill(settings, [(key.encode(), None)])
+    version = await publish_with_backfill(settings, [(key.encode(), None, [])])
     await record_deleted(settings, key, version)
     return version
 
@@ -90,7 +201,7 @@ async def live_registry(settings: Settings) -> Registry:
         await consumer.seek_to_beginning(*partitions)
         records = await read_to_end(consumer, partitions)
     with registry.batch():
-        registry.apply_records((r.key, r.value, r.offset) for r in records)
+        registry.apply_records((r.key, r.value, r.offset, r.headers) for r in records)
     return registry
 
 

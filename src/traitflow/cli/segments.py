@@ -19,11 +19,13 @@ from traitflow.catalog.topic import (
     backfill_status,
     delete_segment,
     live_registry,
+    wait_for_replay,
 )
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.membership.members import members_by_partition
 from traitflow.segments import Segment, load_definitions
+from traitflow.timeutil import iso_from_ms
 
 app = typer.Typer(help="Publish and inspect segment definitions.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -34,17 +36,33 @@ notes = Console(soft_wrap=True, stderr=True)  # counts, so that stdout is only t
 def apply(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="YAML or JSON definition files.")],
+    wait: Annotated[
+        bool, typer.Option(help="Wait until the replay of history (if any) is complete.")
+    ] = False,
 ) -> None:
-    """Validate segments and computed traits, then publish them; workers use them at once."""
+    """Validate segments and computed traits, then publish them; workers use them at once.
+    New event conditions and computed traits count from the events topic's history."""
     settings: Settings = ctx.obj
     definitions = [definition for path in files for definition in load_definitions(path)]
-    version = asyncio.run(apply_definitions(settings, definitions))
+    applied = asyncio.run(apply_definitions(settings, definitions))
     for definition in definitions:
         kind = "segment" if isinstance(definition, Segment) else "computed trait"
         console.print(f"applied {kind} [bold]{definition.key}[/] (rev {definition.rev})")
     console.print(
-        f"backfill of stored profiles requested (v{version}): `traitflow segments status`"
+        f"backfill of stored profiles requested (v{applied.version}): `traitflow segments status`"
     )
+    if applied.replay is not None:
+        console.print(
+            f"replay of history requested ({len(applied.replay.features)} new event "
+            f"features, from {iso_from_ms(applied.replay.from_ms)}): the segments reading "
+            "them decide once it completes"
+        )
+    for gap in applied.gaps:
+        notes.print(f"[yellow]warning:[/] {gap}")
+    if wait and applied.replay is not None:
+        with console.status("replaying history"):
+            asyncio.run(wait_for_replay(settings, applied.replay.id))
+        console.print("replay of history complete")
 
 
 @app.command("list")
@@ -159,9 +177,54 @@ def status(ctx: typer.Context) -> None:
         f"{len(registry)} live segments, {len(registry.computed)} computed traits; "
         f"definitions version v{registry.version}"
     )
+    backfills = [line for line in progress if line.get("kind", "backfill") == "backfill"]
     table = Table("partition", "version", "profiles evaluated", "state")
-    for line in progress:
+    for line in backfills:
         current = line["version"] >= registry.version
         state = "done" if line["finished"] and current else "running" if current else "stale"
         table.add_row(str(line["partition"]), f"v{line['version']}", str(line["profiles"]), state)
-    console.print(table if progress else "no backfill has run yet")
+    console.print(table if backfills else "no backfill has run yet")
+    replays = [line for line in progress if line.get("kind") == "replay"]
+    if replays:
+        console.print(replay_table(replays))
+
+
+def replay_table(replays: list[dict[str, Any]]) -> Table:
+    """Per partition: how much of history is read, and when it should be done."""
+    table = Table("partition", "replay", "read", "progress", "eta", "history from")
+    for line in replays:
+        read, total = int(line["read"]), max(1, int(line["total"]))
+        table.add_row(
+            str(line["partition"]),
+            str(line["id"]),
+            f"{read}/{line['total']}",
+            _replay_state(line, read, total),
+            "-" if line["finished"] else replay_eta(line),
+            _history_from(line),
+        )
+    return table
+
+
+def _replay_state(line: dict[str, Any], read: int, total: int) -> str:
+    if line.get("complete"):
+        return "complete"
+    if line["finished"]:
+        return "read; waiting for other partitions"
+    return f"{100 * read // total}%"
+
+
+def replay_eta(line: dict[str, Any]) -> str:
+    """Seconds left at the rate so far (records read per second since it started)."""
+    elapsed_s = (int(line["updated_ms"]) - int(line["started_ms"])) / 1000
+    read, left = int(line["read"]), int(line["total"]) - int(line["read"])
+    if read <= 0 or elapsed_s <= 0:
+        return "?"
+    return f"{left / (read / elapsed_s):.0f}s"
+
+
+def _history_from(line: dict[str, Any]) -> str:
+    retained = line.get("retained_from_ms")
+    start = iso_from_ms(int(line["from_ms"]))
+    if retained is None:
+        return start
+    return f"{iso_from_ms(int(retained))} [yellow](window starts {start}: incomplete)[/]"

@@ -42,10 +42,13 @@ def stronger(kind: str, than: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Pointer:
     """An ``identities`` entry: the id now resolves to ``to``; ``kind`` is what the id
-    itself was known as when pointed (a later, stronger kind may make it the survivor)."""
+    itself was known as when pointed (a later, stronger kind may make it the survivor);
+    ``since``: the events-topic position of the record that pointed it (-1: unknown), so a
+    replay of history can tell a message applied here before from one forwarded after."""
 
     to: Identifier
     kind: str
+    since: int = -1
 
 
 class JunkFilter:

@@ -42,6 +42,8 @@ def merge_profiles(
     others = {absorbed.person, *absorbed.identities} - {merged.person}
     merged.identities = sorted(set(merged.identities) | others)
     merged.absorbed = sorted({*merged.absorbed, *absorbed.absorbed, absorbed.person})
+    for replay, position in absorbed.replayed.items():
+        merged.replayed[replay] = max(position, merged.replayed.get(replay, -1))
     return merged
 
 

@@ -273,6 +273,26 @@ class Resolver:
         step.saves.append((outcome.profile, previous_due))
         return step
 
+    def holder_of(
+        self, key: str | None, forwarded_kind: str | None, message: Message, position: int
+    ) -> str | None:
+        """Reading history back: the id whose profile now holds what this message, read
+        at ``position`` of this partition, changed when it was processed; None when it was
+        forwarded (its copy is read where it went) or refused."""
+        if forwarded_kind is not None and key is not None:
+            person = key
+        else:
+            routing = routing_identifier(message, self.rules.junk)
+            if routing is None or key != routing.value:
+                return None
+            person = routing.value
+        pointer = self.tables.canonical_of(person)
+        if pointer is None:
+            return person
+        if pointer.since == -1 or position < pointer.since:
+            return pointer.to.value  # applied here, then the profile moved there
+        return None
+
     def claim(self, profile: Profile, named: list[Identifier]) -> Step:
         """After a message was applied to ``profile``: link the ids it named that the
         person does not have yet (the profile is changed: it lists them)."""

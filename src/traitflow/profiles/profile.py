@@ -53,6 +53,7 @@ class Profile:
     identities: list[str] = field(default_factory=list)  # other ids resolving to it
     absorbed: list[str] = field(default_factory=list)  # profiles merged into it
     recent_ids: dict[str, int] = field(default_factory=dict)  # see ``profiles.dedup``
+    replayed: dict[str, int] = field(default_factory=dict)  # see ``worker.replay``
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)  # orjson writes dataclasses itself, ~10x faster than asdict

@@ -108,7 +108,8 @@ def decide(
     """Re-evaluate, at instant ``now_ms``, what ``deps`` and time can have changed; record
     and return the flips, dated ``at_ms``."""
     ctx = ProfileContext(profile, registry, now_ms)
-    pending = _candidates(profile, registry, deps, ctx.now_ms)
+    paused = registry.paused.segments
+    pending = _candidates(profile, registry, deps, ctx.now_ms) - paused
     transitions = _forget_deleted(profile, registry, at_ms)
     profile.definitions_version = registry.version
     queue = [(registry.rank(key), key) for key in pending]
@@ -120,7 +121,7 @@ def decide(
         if transition is None:
             continue
         transitions.append(transition)
-        for dependent in registry.dependents(key) - queued:
+        for dependent in registry.dependents(key) - queued - paused:
             queued.add(dependent)
             heapq.heappush(queue, (registry.rank(dependent), dependent))
     return transitions
@@ -131,7 +132,12 @@ def advance(profile: Profile, registry: Registry, now_ms: int) -> list[tuple[Tra
     instant; return the flips with the condition whose boundary was crossed."""
     flips: list[tuple[Transition, str]] = []
     for _ in range(MAX_INSTANTS_PER_ADVANCE):
-        due = [(t, reason, key) for key, (t, reason) in profile.due.items() if t <= now_ms]
+        paused = registry.paused.segments
+        due = [
+            (t, reason, key)
+            for key, (t, reason) in profile.due.items()
+            if t <= now_ms and key not in paused
+        ]
         if not due:
             break
         instant = min(t for t, _, _ in due)
@@ -149,9 +155,26 @@ def explain(profile: Profile, registry: Registry, segment: str, now_ms: int) -> 
 def _update_features(
     profile: Profile, message: Message, registry: Registry, now_ms: int
 ) -> set[Dep]:
+    touched = count_event(profile, message, registry, now_ms, skip=registry.paused.features)
+    for stale in [key for key in profile.features if not registry.is_live_feature(key)]:
+        del profile.features[stale]
+    return touched
+
+
+def count_event(
+    profile: Profile,
+    message: Message,
+    registry: Registry,
+    now_ms: int,
+    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+) -> set[Dep]:
+    """Update the features the message matches (``only`` these, if given; not ``skip``);
+    return them as dependencies."""
     touched: set[Dep] = set()
-    name = event_name(message.body)
-    for feature in registry.features(message.type, name):
+    for feature in registry.features(message.type, event_name(message.body)):
+        if feature.id in skip or (only is not None and feature.id not in only):
+            continue
         if not feature.matcher.matches(message.body, now_ms):
             continue
         state = profile.features.get(feature.id)
@@ -160,8 +183,6 @@ def _update_features(
         else:
             profile.features[feature.id] = feature.update(state, message.timestamp_ms)
         touched.add(("feature", feature.id))
-    for stale in [key for key in profile.features if not registry.is_live_feature(key)]:
-        del profile.features[stale]
     return touched
 
 

@@ -10,12 +10,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.conditions import Combination, Dep, EventCount, Not
+from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import (
     COMPUTED_PREFIX,
     ComputedTrait,
@@ -24,10 +25,24 @@ from traitflow.segments.definition import (
     definition_from_record,
 )
 from traitflow.segments.features import AggregateFeature, CountFeature
+from traitflow.segments.replay import Replay, definition_features, read_replay_header
 
 log = logging.getLogger(__name__)
 
 Feature = CountFeature | AggregateFeature
+Headers = list[tuple[str, bytes]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """While a partition replays history (``traitflow.segments.replay``): features its live
+    messages must not count yet, and segments it must not decide yet."""
+
+    features: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+
+
+NOTHING_PAUSED = Paused()
 
 
 class Registry:
@@ -39,6 +54,8 @@ class Registry:
         self._index = _build_index({}, {})
         self.memo: dict[str, object] = {}  # derived facts, cleared on every change
         self._deferred = False
+        self.replays: dict[str, Replay] = {}  # record key -> the replay its record asks for
+        self.paused = NOTHING_PAUSED  # set by the worker for the partition it processes
         with self.batch():
             for definition in definitions:
                 self.put(definition)
@@ -77,21 +94,29 @@ class Registry:
         self._changed(definition.record_key, version)
 
     def remove(self, record_key: str, version: int | None = None) -> None:
+        self.replays.pop(record_key, None)
         if record_key.startswith(COMPUTED_PREFIX):
             self.computed.pop(record_key[len(COMPUTED_PREFIX) :], None)
         else:
             self.segments.pop(record_key, None)
         self._changed(record_key, version)
 
-    def apply_records(self, records: Iterable[tuple[bytes | None, bytes | None, int]]) -> None:
+    def apply_records(
+        self, records: Iterable[tuple[bytes | None, bytes | None, int, Headers]]
+    ) -> None:
         """Apply a batch of segments-topic records (inside ``batch()`` to index once)."""
-        for key, value, offset in records:
-            self.apply_record(key, value, offset)
+        for key, value, offset, headers in records:
+            self.apply_record(key, value, offset, headers)
 
     def apply_record(
-        self, key: bytes | None, value: bytes | None, offset: int | None = None
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        offset: int | None = None,
+        headers: Headers = None,
     ) -> None:
-        """Apply one segments-topic record: a definition, or a tombstone that deletes."""
+        """Apply one segments-topic record: a definition (with the replay of history it
+        asks for, if any), or a tombstone that deletes."""
         if key is None:
             log.warning("ignoring a segments record without a key")
             return
@@ -99,7 +124,13 @@ class Registry:
             self.remove(key.decode(errors="replace"), offset)
             return
         try:
-            self.put(definition_from_record(key, value), offset)
+            definition = definition_from_record(key, value)
+            self.put(definition, offset)
+            replay = read_replay_header(headers)
+            if replay is None:
+                self.replays.pop(definition.record_key, None)
+            else:
+                self.replays[definition.record_key] = replay
         except (InvalidDefinition, orjson.JSONDecodeError) as exc:
             log.error("ignoring invalid definition: %s", exc)
             if offset is not None:
@@ -111,6 +142,33 @@ class Registry:
         """Features that a message of this type and name may update."""
         index = self._index["events"]
         return [*index.get((message_type, name), []), *index.get((message_type, None), [])]
+
+    def replaying(self) -> dict[str, frozenset[str]]:
+        """Live features that records asked to count from history, by replay."""
+        cached = self.memo.get("replaying")
+        if isinstance(cached, dict):
+            return cached
+        found: dict[str, frozenset[str]] = {}
+        for replay in self.replays.values():
+            live = frozenset(f for f in replay.features if self.is_live_feature(f))
+            if live:
+                found[replay.id] = found.get(replay.id, frozenset()) | live
+        self.memo["replaying"] = found
+        return found
+
+    def reading(self, features: Iterable[str]) -> frozenset[str]:
+        """Segments that read any of ``features`` (directly, through a computed trait, or
+        through a segment that does)."""
+        found = self.affected({("feature", feature) for feature in features})
+        stack = list(found)
+        while stack:
+            for dependent in self.dependents(stack.pop()) - found:
+                found.add(dependent)
+                stack.append(dependent)
+        return frozenset(found)
+
+    def feature_ids(self) -> frozenset[str]:
+        return frozenset(self._index["feature_ids"])
 
     def is_live_feature(self, feature_id: str) -> bool:
         return feature_id in self._index["feature_ids"]
@@ -197,7 +255,7 @@ def _build_index(
     for segment in segments.values():
         for dep in segment.condition.deps():
             by_dep[dep].add(segment.key)
-        features.update((f.id, f) for f in _count_features(segment))
+        features.update((f.id, f) for f in definition_features(segment))
     computed_of: dict[str, list[str]] = defaultdict(list)
     for trait in computed.values():
         features[trait.feature.id] = trait.feature
@@ -212,20 +270,6 @@ def _build_index(
         "computed_of_feature": dict(computed_of),
         "rank": _ranks(segments),
     }
-
-
-def _count_features(segment: Segment) -> list[CountFeature]:
-    found: list[CountFeature] = []
-    stack = [segment.condition]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, EventCount):
-            found.append(node.feature)
-        elif isinstance(node, Combination):
-            stack.extend(node.parts)
-        elif isinstance(node, Not):
-            stack.append(node.part)
-    return found
 
 
 def _ranks(segments: dict[str, Segment]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.health import readings, recovered, serve_health_and_metrics, stall_watch
 from traitflow.worker.metrics import StateCollector, WorkerMetrics
+from traitflow.worker.replay import EventLog
 from traitflow.worker.retention import RetentionScheduler
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
@@ -34,7 +35,7 @@ from traitflow.worker.timers import TickScheduler
 
 log = logging.getLogger(__name__)
 
-TABLES = (PROFILES_TABLE, "schedule", "identities")  # the order ProfileStore takes them in
+TABLES = (PROFILES_TABLE, "schedule", "identities", "replays")  # ProfileStore's order
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -62,7 +63,7 @@ def _table(app: faust.App, settings: Settings, testing: bool, name: str) -> Any:
 
 def rocksdb_options(settings: Settings) -> dict[str, int]:
     """Bounded memory per RocksDB database: Faust's defaults (three 64 MB memtables and a
-    2 GB cache each) let twelve databases (three tables of four partitions) grow past
+    2 GB cache each) let sixteen databases (four tables of four partitions) grow past
     any budget. Faust's store consumes the dict: a fresh one per table."""
     mib = 1 << 20
     return {
@@ -109,8 +110,13 @@ def create_app(
     sinks = _sinks(app, settings, testing, published, counts.drop)
     loaded = feed.loaded if feed else _loaded
     backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
+    event_log = (
+        None
+        if testing
+        else EventLog(kafka_options(settings), settings.topics.events, not settings.embedded)
+    )
     handler = EventHandler(
-        settings, registry, store, sinks, clock, backfiller, metrics, suppressions
+        settings, registry, store, sinks, clock, backfiller, metrics, suppressions, event_log
     )
     if not testing:
         handler.partitions = lambda: _events_partitions(app, settings)
@@ -137,6 +143,7 @@ def create_app(
         records of those partitions start over."""
         counts.forget()
         handler.processed.clear()
+        handler.replayer.states.forget()
         topic = events.get_topic_name()
         revoked = args[0] if args else set()
         batcher.discard({tp.partition for tp in revoked if tp.topic == topic})
@@ -165,6 +172,12 @@ def create_app(
         manual = stream.noack()  # acked by the batcher, once the batch's writes are done
         async for event in manual.events():
             await receive([event.message], _acker(event), _always)
+
+    if event_log is not None:
+
+        @app.on_before_shutdown.connect
+        async def close_event_log(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            await event_log.close()
 
     if feed is not None:
         app.task(feed.run)

@@ -22,6 +22,7 @@ from traitflow.commands import (
 from traitflow.membership import Cause, Transition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
+from traitflow.segments.conditions import Dep
 from traitflow.segments.engine import decide
 from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.sinks import Sinks, deliver
@@ -57,7 +58,7 @@ class Backfiller:
         keys = partition_keys(self.store.profiles_store, partition, after, CHUNK)
         cause = Cause(f"backfill-{command.version}", "backfill", kind="backfill")
         for key in keys:
-            await self._refresh(key, partition, cause)
+            await self._refresh(key, partition, cause, command)
         finished = len(keys) < CHUNK
         self.metrics.backfill_profiles.inc(len(keys))
         self.metrics.backfill_running.labels(str(partition)).set(0 if finished else 1)
@@ -73,10 +74,19 @@ class Backfiller:
             command.done + len(keys),
         )
 
-    async def _refresh(self, key: bytes, partition: int, cause: Cause) -> None:
+    async def _refresh(
+        self, key: bytes, partition: int, cause: Cause, command: BackfillCommand
+    ) -> None:
         now = self.clock.now_ms()
 
+        deps: set[Dep] = {("feature", feature) for feature in command.features}
+
         def decide_now(profile: Profile) -> list[tuple[Transition, Cause]]:
-            return [(t, cause) for t in decide(profile, self.registry, set(), now, now)]
+            if command.replay:  # the replay is complete: its marks have done their job
+                mark = f"{command.replay}/"
+                profile.replayed = {
+                    k: v for k, v in profile.replayed.items() if not k.startswith(mark)
+                }
+            return [(t, cause) for t in decide(profile, self.registry, deps, now, now)]
 
         await re_decide(self.store, self.sinks, key, partition, decide_now, self.registry)

@@ -206,9 +206,12 @@ class Outbox:
         self.sinks = sinks
         self.open = Sends()
 
-    async def send(self, sink: Sink, records: Sequence[OutRecord]) -> None:
+    async def send(
+        self, sink: Sink, records: Sequence[OutRecord], partition: int | None = None
+    ) -> None:
         for key, value, headers in records:
-            self.open.acks.append(await sink.send(key=key, value=value, headers=headers))
+            ack = await sink.send(key=key, value=value, headers=headers, partition=partition)
+            self.open.acks.append(ack)
 
     async def publish_transitions(self, partition: int, events: list[Event]) -> None:
         if events:

@@ -56,6 +56,8 @@ from traitflow.timeutil import now_ms
 from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics
+from traitflow.worker.replay import KINDS as REPLAY_KINDS
+from traitflow.worker.replay import EventLog, Replayer
 from traitflow.worker.retention import CHUNK as SWEEP_CHUNK
 from traitflow.worker.retention import send_sweep
 from traitflow.worker.sinks import OutRecord, Sinks
@@ -107,6 +109,7 @@ class EventHandler:
         backfiller: Backfiller,
         metrics: WorkerMetrics,
         suppressions: Suppressions | None = None,
+        event_log: EventLog | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -122,6 +125,11 @@ class EventHandler:
         self.limits = Limits.of(settings)
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
         self.partitions: Callable[[], int] = lambda: settings.partitions  # events topic
+        self.replayer = Replayer(
+            registry, store, self.resolver, self.outbox, sinks, event_log, clock,
+            lambda: self.partitions(), backfiller.definitions_loaded, self.suppressions,
+            self.limits, settings.replay_chunk_records,
+        )  # fmt: skip
 
     async def handle(
         self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
@@ -134,6 +142,7 @@ class EventHandler:
         """
         self.processed[origin.partition] = origin.offset
         self.store.writing_for(origin.partition)
+        self.registry.paused = self.replayer.states.paused(self.registry, origin.partition)
         kind = command_kind(headers)
         if kind is not None:
             await self._command(kind, key, raw, origin)
@@ -232,7 +241,7 @@ class EventHandler:
                 self.metrics.identity_refusals.inc()
             await self._dead_letter(key, raw, refusal.reason, origin, refusal.kind)
         for identifier, pointer in step.pointers.items():
-            self.store.point(identifier, pointer)
+            self.store.point(identifier, replace(pointer, since=origin.position))
         for identifier in step.unpointed:
             self.store.unpoint(identifier)
         for profile, due in step.removals:
@@ -270,6 +279,8 @@ class EventHandler:
                 await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
             elif kind == "backfill":
                 await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
+            elif kind in REPLAY_KINDS:
+                await self.replayer.run(kind, raw, origin.partition, origin.offset)
             elif kind == "sweep":
                 await self._sweep(SweepCommand.from_bytes(raw), origin)
             elif kind in IDENTITY_COMMANDS:

@@ -30,7 +30,9 @@ class SegmentFeed(CompactedFeed):
     def _apply(self, records: Records) -> None:
         first_load = not self.ready.is_set()
         with self.registry.batch():
-            self.registry.apply_records((r.key, r.value, r.offset) for r in records)
+            self.registry.apply_records(
+                (r.key, r.value, r.offset, list(r.headers)) for r in records
+            )
         for record in records:
             log.info(
                 "definition %s %s", record.key, "deleted" if record.value is None else "applied"

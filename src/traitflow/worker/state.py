@@ -57,14 +57,22 @@ def is_legacy(key: bytes) -> bool:
 
 
 class ProfileStore:
-    def __init__(self, profiles: Table, schedule: Table, identities: Table | None = None) -> None:
+    def __init__(
+        self,
+        profiles: Table,
+        schedule: Table,
+        identities: Table | None = None,
+        replays: Table | None = None,
+    ) -> None:
         self.profiles = profiles  # the Faust tables, for scans and routing
         self.schedule = schedule
         self.identities: Table = identities if identities is not None else {}
+        self.replays: Table = replays if replays is not None else {}
         self._profiles = WriteBehind(self.profiles)
         self._schedule = WriteBehind(self.schedule)
         self._identities = WriteBehind(self.identities)
-        self.held = (self._profiles, self._schedule, self._identities)
+        self._replays = WriteBehind(self.replays)
+        self.held = (self._profiles, self._schedule, self._identities, self._replays)
 
     def writing_for(self, partition: int) -> None:
         """The events partition whose record is being processed: where writes belong."""
@@ -96,14 +104,24 @@ class ProfileStore:
         if stored is None:
             return None
         entry = orjson.loads(stored)
-        return Pointer(Identifier(entry["to"], entry["to_kind"]), entry["kind"])
+        to = Identifier(entry["to"], entry["to_kind"])
+        return Pointer(to, entry["kind"], int(entry.get("since", -1)))
 
     def point(self, identifier: str, pointer: Pointer) -> None:
-        entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind}
+        entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind,
+                 "since": pointer.since}  # fmt: skip
         self._identities[identifier.encode()] = orjson.dumps(entry)
 
     def unpoint(self, identifier: str) -> None:
         self._identities.pop(identifier.encode())
+
+    def replay_state(self, partition: int, replay: str) -> dict[str, Any] | None:
+        """A partition's progress in a replay of history (``traitflow.worker.replay``)."""
+        stored = self._replays.get(f"{partition}/{replay}".encode())
+        return orjson.loads(stored) if stored is not None else None
+
+    def set_replay_state(self, partition: int, replay: str, state: dict[str, Any]) -> None:
+        self._replays[f"{partition}/{replay}".encode()] = orjson.dumps(state)
 
     def remove(self, profile: Profile, previous_due: int | None) -> None:
         """Drop a profile merged into another person, with its schedule entry."""
