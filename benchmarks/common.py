@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 
-from traitflow.broker.clients import producer, publish_bundled
+from traitflow.broker.clients import producer
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
+from traitflow.ingest.publisher import publish_bundled
 from traitflow.worker.process import settings_env, stop_process
 
 RUNNER = Path(__file__).with_name("faust_runner.py")

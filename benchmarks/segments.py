@@ -26,8 +26,8 @@ from common import broker_for_run, faust_run, fill, spread
 from traitflow.catalog.topic import apply_definitions
 from traitflow.ingest.messages import parse_message
 from traitflow.segments import Definition, Registry, computed_from_spec, segment_from_spec
+from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 
 EVENT_TYPES = 1_000
 TRAITS = 500

@@ -23,8 +23,8 @@ import orjson
 import workload
 from common import broker_for_run, faust_process, memory_of, save_figures, wait_for
 
-from traitflow.broker.clients import publish_bundled
 from traitflow.catalog.topic import apply_definitions
+from traitflow.ingest.publisher import publish_bundled
 from traitflow.timeutil import iso_from_ms, now_ms
 
 GIB = 1 << 30

@@ -23,8 +23,8 @@ from rocksdict import Options, Rdict, WriteBatch
 
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec
+from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 from traitflow.worker.state import ProfileStore, schedule_key
 
 NOW = 1_795_420_800_000

@@ -3,8 +3,10 @@ trigger (a benchmark importing ``ingest.bundles`` first once met one) fails here
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 CHECK = """
 import importlib, pkgutil, sys
@@ -32,3 +34,28 @@ def test_every_module_imports_first() -> None:
     count, *failed = done.stdout.splitlines()
     assert int(count) > 80
     assert [line for line in failed if line] == []
+
+
+PURE = ("segments", "profiles", "identity")  # the core: no Kafka, no Faust, no I/O
+ADAPTERS = ("aiokafka", "faust", "aiohttp", "traitflow.broker", "traitflow.worker")
+
+
+def test_the_pure_core_imports_no_adapter() -> None:
+    """``segments``, ``profiles`` and ``identity`` are pure (README, "Layout"): Kafka
+    code belongs to ``broker``, ``catalog``, ``readers`` and ``worker``."""
+    root = Path(__file__).parents[1] / "src" / "traitflow"
+    found = []
+    for package in PURE:
+        for path in sorted((root / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                found += [
+                    f"{package}/{path.name}: {name}" for name in names if name.startswith(ADAPTERS)
+                ]
+    assert found == []

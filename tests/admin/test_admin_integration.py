@@ -15,9 +15,9 @@ from tests.cli.helpers import run_cli
 from tests.conftest import free_port
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import get, get_json, wait_ready
+from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import worker_process
 

@@ -15,11 +15,11 @@ from traitflow.bridge.auth import (
     basic_auth_key,
     first_element,
     read_write_keys,
-    signature,
     verify_signature,
 )
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.config import Settings
+from traitflow.signing import signature
 
 
 def test_write_keys_name_their_source_or_none() -> None:

@@ -17,7 +17,7 @@ from tests.bridge.conftest import WRITE_KEY
 from tests.kafka_helpers import membership_events, read_messages, read_records
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.profiles.lookup import read_profile
+from traitflow.readers.profiles import read_profile
 from traitflow.segments.definition import segment_from_spec
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ import pytest
 from tests.bridge.conftest import SOURCE_KEY, WEBHOOK_SECRET, WRITE_KEY
 from tests.conftest import free_port
 from tests.kafka_helpers import messages_of, read_messages, read_records
-from traitflow.bridge.auth import signature
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
 from traitflow.ingest.bundles import bundle_size
+from traitflow.signing import signature
 
 pytestmark = pytest.mark.integration
 

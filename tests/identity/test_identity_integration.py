@@ -16,9 +16,9 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
 from tests.web_helpers import wait_for_line
+from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
 
@@ -61,8 +61,8 @@ async def test_anonymous_history_merges_into_the_signed_up_person(
     applied = await apply_definitions(settings, SEGMENTS)
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
-    await replayed(settings, applied)
     try:
+        await replayed(settings, applied)
         await send_messages(
             settings, viewed(1, anonymousId="anon-1"), viewed(2, anonymousId="anon-1")
         )
@@ -110,8 +110,8 @@ async def test_junk_ids_never_link_and_the_cap_refuses_a_merge(
     applied = await apply_definitions(settings, SEGMENTS[1:2])
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
-    await replayed(settings, applied)
     try:
+        await replayed(settings, applied)
         await send_messages(
             settings,
             message("identify", 1, userId="null", anonymousId="anon-2", traits={"plan": "trial"}),

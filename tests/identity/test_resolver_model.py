@@ -25,6 +25,7 @@ import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from traitflow.broker.partitioner import partition_of
 from traitflow.identity.ids import (
     ANONYMOUS,
     Identifier,
@@ -49,10 +50,9 @@ from traitflow.identity.resolver import (
 )
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.profiles import Profile
-from traitflow.profiles.lookup import partition_of
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
+from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 
 PARTITIONS = 3
 BASE = 1_795_420_800_000

@@ -58,3 +58,12 @@ def test_overrides() -> None:
     assert coerce("7", "float") == 7.0
     with pytest.raises(ValueError, match="not a integer"):
         coerce("7.5", "integer")
+
+
+@pytest.mark.parametrize(
+    "address", ["ada@.com", "ada@example..com", "ada@-example.com", "a b@c.com"]
+)
+def test_email_syntax_is_checked_by_its_rfc_not_by_a_dot_and_an_at(address: str) -> None:
+    with pytest.raises(ValueError, match="email must be a valid address"):
+        STANDARD["email"](address)
+    assert STANDARD["email"]("Ada.Lovelace+news@Example.co.uk") == "Ada.Lovelace+news@Example.co.uk"

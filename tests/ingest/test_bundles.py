@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from traitflow.broker.partitioner import partition_of
 from traitflow.ingest import bundles
 from traitflow.ingest.bundles import bundle, bundle_size, pack, position, unbundle
-from traitflow.profiles.lookup import partition_of
 
 people = st.lists(st.sampled_from([f"user-{i}".encode() for i in range(20)]), max_size=200)
 

@@ -14,13 +14,13 @@ from pydantic import SecretStr
 
 from tests.conftest import free_port
 from tests.kafka_helpers import read_records
-from traitflow.bridge.auth import signature
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery, backoff_s
 from traitflow.profiles import Profile
 from traitflow.segments import segment_from_spec
+from traitflow.signing import signature
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
 from tests.web_helpers import wait_for_line, wait_ready
+from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
 
@@ -62,8 +62,8 @@ async def test_a_merged_person_is_deleted_by_any_id_suppressed_and_lifted(
     applied = await apply_definitions(settings, SEGMENTS)
     log, metrics = tmp_path / "worker.log", f"http://127.0.0.1:{settings.web_port}/metrics"
     worker = start_worker(settings, log)
-    await replayed(settings, applied)
     try:
+        await replayed(settings, applied)
         await send_messages(settings, viewed(1, anonymousId="anon-1"),
                             viewed(2, anonymousId="anon-1"), signup(3))  # fmt: skip
         await membership_events(settings, 3, settle=3.0)  # entered twice, merged once

@@ -11,8 +11,8 @@ from traitflow.ingest.messages import Message, parse_message
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
 from traitflow.segments.engine import ProfileContext
+from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 
 BASE = 1_795_420_800_000
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
+from traitflow.segments.pipeline import process
 from traitflow.segments.reference import Flip, reference_flips
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 
 BASE = 1_795_420_800_000  # 2026-11-23T08:00:00Z
 HOUR = 3_600_000

@@ -11,8 +11,8 @@ from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.engine import advance
+from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.pipeline import process
 
 BASE = 1_795_420_800_000
 HOUR = 3_600_000

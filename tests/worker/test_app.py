@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
+from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION, position
-from traitflow.profiles.lookup import partition_of
 from traitflow.segments import segment_from_spec
 from traitflow.worker.app import WorkerApp, create_app
 

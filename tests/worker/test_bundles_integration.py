@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from tests.kafka_helpers import membership_events, read_records, replayed
-from traitflow.broker.clients import publish_bundled
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
+from traitflow.ingest.publisher import publish_bundled
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
 
@@ -41,8 +41,8 @@ async def test_bundled_messages_each_count_once(settings: Settings, tmp_path: Pa
     assert sent <= settings.partitions  # a record per partition, not per message
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
-    await replayed(settings, applied)
     try:
+        await replayed(settings, applied)
         events = await membership_events(settings, len(people), settle=2.0)
         assert sorted(e["person"] for e in events) == sorted(people)  # each once, at 3
         assert {e["type"] for e in events} == {"audience.entered"}

@@ -133,12 +133,12 @@ async def test_kill_9_repeats_events_but_never_loses_one(
     ]
     logs = [tmp_path / f"worker-{name}.log" for name in ("a", "b")]
     workers = [start_worker(config, log) for config, log in zip(configs, logs, strict=True)]
-    await replayed(settings, applied)
     size = len(messages) // CHUNKS
     try:
+        await replayed(settings, applied)
         await ready(logs)
         # Not during the group's first settling: Tansu may then rejoin members with an
-        # unchanged generation and stall them (README, "The embedded broker").
+        # unchanged generation and stall them (docs/architecture.md, "The embedded broker").
         await asyncio.sleep(settings.session_timeout_s)
         async with following(settings) as topic:
             for chunk in range(CHUNKS):

@@ -5,7 +5,6 @@ Keys and secrets never appear in an error message or a log line.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from aiohttp import BasicAuth
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.config import Settings, read_secret
 from traitflow.exceptions import ConfigError
+from traitflow.signing import signature
 
 
 class WriteKeys:
@@ -80,11 +80,6 @@ def basic_auth_key(header: str | None) -> str | None:
 def webhook_secret(settings: Settings) -> bytes | None:
     """The bridge webhook's shared secret; None when the webhook is off."""
     return read_secret(settings.webhook_secret, settings.webhook_secret_file, "webhook secret")
-
-
-def signature(secret: bytes, payload: bytes) -> str:
-    """Hex HMAC-SHA1, as Segment computes ``X-Signature``."""
-    return hmac.new(secret, payload, hashlib.sha1).hexdigest()
 
 
 def verify_signature(secret: bytes, raw: bytes, claimed: str | None, scope: str = "body") -> None:

@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
-from traitflow.ingest.bundles import bundle
 
 Record = tuple[bytes | None, bytes | None]
 
@@ -68,30 +67,6 @@ async def stop_consumer(client: AIOKafkaConsumer) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-
-
-async def publish_bundled(
-    settings: Settings, topic: str, keyed: Iterable[tuple[bytes, bytes]]
-) -> int:
-    """Send (routing key, message) pairs as bundles, a record per partition's messages
-    (``traitflow.ingest.bundles``), and wait for every acknowledgement; return how many
-    records were sent."""
-    async with producer(settings) as client:
-        pending = await send_bundled(client, topic, keyed)
-        for acknowledgement in pending:
-            await acknowledgement
-    return len(pending)
-
-
-async def send_bundled(
-    client: AIOKafkaProducer, topic: str, keyed: Iterable[tuple[bytes, bytes]]
-) -> list[asyncio.Future[Any]]:
-    """Send (routing key, message) pairs as bundles; the acknowledgements to wait for."""
-    partitions = len(await client.partitions_for(topic))
-    return [
-        await client.send(topic, value, partition=partition, headers=headers)
-        for partition, value, headers in bundle(keyed, partitions)
-    ]
 
 
 async def publish(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
@@ -17,26 +17,32 @@ TOPIC_ALREADY_EXISTS = 36
 
 async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
     """Return once a metadata request to the configured brokers succeeds."""
-    bootstrap = settings.kafka_bootstrap
-    deadline = time.monotonic() + timeout
-    last_error: Exception = OSError("connection refused")
-    while time.monotonic() < deadline:
-        if not await _accepts_connections(bootstrap):
-            await asyncio.sleep(0.1)
-            continue
-        admin = AIOKafkaAdminClient(**kafka_options(settings), request_timeout_ms=5000)
-        try:
-            await admin.start()
-            await admin.list_topics()
-            return
-        except (KafkaError, OSError) as exc:
-            last_error = exc
-            await asyncio.sleep(0.1)
-        finally:
-            await admin.close()
-    raise BrokerError(
-        f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: {last_error}"
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((KafkaError, OSError)),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.1),
+        reraise=True,
     )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                await _answers(settings)
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(
+            f"no Kafka broker answered at {settings.kafka_bootstrap} within {timeout:.0f}s: {exc}"
+        ) from None
+
+
+async def _answers(settings: Settings) -> None:
+    """One metadata request, once the first address accepts connections at all."""
+    if not await _accepts_connections(settings.kafka_bootstrap):
+        raise OSError("connection refused")
+    admin = AIOKafkaAdminClient(**kafka_options(settings), request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 async def _accepts_connections(bootstrap: str) -> bool:

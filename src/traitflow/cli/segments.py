@@ -23,7 +23,7 @@ from traitflow.catalog.topic import (
 )
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
-from traitflow.membership.members import members_by_partition
+from traitflow.readers.members import members_by_partition
 from traitflow.segments import Segment, load_definitions
 from traitflow.timeutil import iso_from_ms
 

@@ -15,7 +15,7 @@ from traitflow.admin.client import admin_get, person_path
 from traitflow.cli.people import person_view
 from traitflow.config import Settings
 from traitflow.ingest.send import send_file
-from traitflow.membership.tail import describe, follow
+from traitflow.readers.tail import describe, follow
 
 console = Console(soft_wrap=True)
 

@@ -27,7 +27,7 @@ from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.ingest.demo import demo_message
 from traitflow.ingest.send import send_file
-from traitflow.membership.tail import describe, follow
+from traitflow.readers.tail import describe, follow
 from traitflow.segments import load_definitions
 from traitflow.worker.process import worker_process
 

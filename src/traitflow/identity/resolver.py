@@ -47,7 +47,7 @@ from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.profiles.dedup import Dedup
 from traitflow.segments import Registry
-from traitflow.worker.pipeline import process
+from traitflow.segments.pipeline import process
 
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
 DELETE, FORGET = "delete", "forget"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pycountry
+from email_validator import EmailNotValidError, validate_email
 
 GENDERS = {"M", "F", "O", "N", "P"}
 SUBSCRIPTIONS = {"opted_in", "unsubscribed", "subscribed"}
@@ -60,8 +61,12 @@ def _subscription(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    if value.count("@") != 1 or "." not in value.split("@")[1] or " " in value:
-        raise ValueError(f"email must look like name@domain.tld, got {value!r}")
+    """The address as given, once email-validator finds its syntax valid (no DNS lookup:
+    an import must not depend on the network)."""
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"email must be a valid address; {value!r} is not: {exc}") from None
     return value
 
 

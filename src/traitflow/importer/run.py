@@ -15,11 +15,12 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from traitflow.broker.clients import producer, send_bundled
+from traitflow.broker.clients import producer
 from traitflow.config import Settings
 from traitflow.importer.reader import Record, file_hash, records
 from traitflow.importer.rows import ImportPlan, RowError, check_header, row_message
 from traitflow.ingest.messages import routing_key
+from traitflow.ingest.publisher import send_bundled
 from traitflow.timeutil import iso_from_ms, now_ms
 
 ACK_WINDOW = 2_000

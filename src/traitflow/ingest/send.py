@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traitflow.broker.clients import Record, publish, publish_bundled
+from traitflow.broker.clients import Record, publish
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Limits, parse_message, routing_key
+from traitflow.ingest.publisher import publish_bundled
 from traitflow.timeutil import now_ms
 
 

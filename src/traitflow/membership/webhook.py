@@ -3,9 +3,9 @@
 Events are read with a consumer group of their own and the offsets committed only once a
 batch is answered 2xx or, after ``deliver_give_up_after_s`` of failures, written to the
 dead-letter topic: a destination down for minutes delays events, never drops them.
-5xx, 408, 429, timeouts and refused connections are retried with exponential backoff
-(and jitter); any other 4xx means the destination refuses the content, and the batch is
-dead-lettered at once. Each post is a JSON array signed like the bridge's webhook:
+5xx, 408, 429, timeouts and refused connections are retried (tenacity) with exponential
+backoff and jitter; any other 4xx means the destination refuses the content, and the batch
+is dead-lettered at once. Each post is a JSON array signed like the bridge's webhook:
 ``X-Signature`` is the hex HMAC-SHA1 of the body, with the delivery secret.
 """
 
@@ -15,19 +15,20 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay
 from yarl import URL
 
-from traitflow.bridge.auth import signature
 from traitflow.broker.clients import Record, publish
 from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.membership.formats import render
+from traitflow.signing import signature
 
 log = logging.getLogger(__name__)
 RETRIABLE = frozenset({408, 429})
@@ -53,6 +54,23 @@ def backoff_s(attempt: int, maximum: float, rng: Callable[[], float] = random.ra
     """0.5 s, 1 s, 2 s ... up to ``maximum``, each with up to 25% jitter."""
     base = min(maximum, 0.5 * 2.0**attempt)
     return base * (0.75 + 0.25 * rng())
+
+
+class Stopped(Exception):
+    """Asked to stop while waiting to retry: the batch is delivered again next time."""
+
+
+def _until(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
+    """A sleep that ends early, raising ``Stopped``, when ``stop`` is set."""
+
+    async def pause(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise Stopped
+
+    return pause
 
 
 class Failed(Exception):
@@ -122,29 +140,39 @@ class WebhookDelivery:
         if not payload:
             return True
         body = orjson.dumps(payload)
-        started, attempt = time.monotonic(), 0
-        while True:
-            try:
-                await self._post(session, body)
-                self.report.delivered += len(payload)
-                return True
-            except Failed as failure:
-                self.report.last_error = failure.reason
-                waited = time.monotonic() - started
-                if not failure.retriable or waited >= self.settings.deliver_give_up_after_s:
-                    where = redacted(self.target.url)
-                    why = f"webhook {where} refused: {failure.reason} (after {waited:.0f}s)"
-                    await self._dead_letter(delivered, why)
-                    return True
-            pause = backoff_s(attempt, self.settings.deliver_max_backoff_s)
-            log.warning("webhook failed (%s); retry in %.1fs", self.report.last_error, pause)
-            attempt += 1
-            self.report.retries += 1
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=pause)
-                return False
-            except TimeoutError:
-                pass
+        started = time.monotonic()
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, Failed) and exc.retriable),
+            stop=stop_after_delay(self.settings.deliver_give_up_after_s),
+            wait=lambda state: backoff_s(
+                state.attempt_number - 1, self.settings.deliver_max_backoff_s
+            ),
+            sleep=_until(stop),
+            before_sleep=self._retrying,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._post(session, body)
+        except Failed as failure:  # not retriable, or retried for long enough
+            self.report.last_error = failure.reason
+            waited = time.monotonic() - started
+            where = redacted(self.target.url)
+            why = f"webhook {where} refused: {failure.reason} (after {waited:.0f}s)"
+            await self._dead_letter(delivered, why)
+            return True
+        except Stopped:
+            return False
+        self.report.delivered += len(payload)
+        return True
+
+    def _retrying(self, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        self.report.last_error = str(failure)
+        self.report.retries += 1
+        pause = state.upcoming_sleep
+        log.warning("webhook failed (%s); retry in %.1fs", self.report.last_error, pause)
 
     def _payload(
         self, records: list[ConsumerRecord[bytes, bytes]]

@@ -53,10 +53,6 @@ class Window:
     start_ms: int | None = None
     end_ms: int | None = None
 
-    @property
-    def ever(self) -> bool:
-        return self.last_ms is None and self.start_ms is None
-
 
 def event_name(message: Mapping[str, Any]) -> str | None:
     """A track's ``event``; a page's or screen's ``name``."""

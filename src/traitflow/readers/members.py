@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.config import Settings
-from traitflow.profiles.lookup import changelog_topic
+from traitflow.readers.profiles import changelog_topic
 
 
 @dataclass(frozen=True, slots=True)

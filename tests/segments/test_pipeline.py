@@ -6,7 +6,7 @@ import orjson
 
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec
-from traitflow.worker.pipeline import process
+from traitflow.segments.pipeline import process
 
 TRIAL = segment_from_spec(
     {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
