@@ -7,9 +7,9 @@ Segment-spec message can be mistaken for one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -22,8 +22,22 @@ COMMAND_KEY = b"\x00traitflow-command"
 SCANNING_COMMANDS = ("tick", "backfill", "sweep", "replay")
 
 
+class Encoded:
+    """A command record's value: the dataclass as JSON, and back (``ValueError`` naming
+    what is wrong, from ``load_command``)."""
+
+    __slots__ = ()
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)  # orjson writes dataclasses itself
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Self:
+        return load_command(cls, raw)
+
+
 @dataclass(frozen=True, slots=True)
-class BackfillCommand:
+class BackfillCommand(Encoded):
     """Re-evaluate profiles of ``partition`` whose key sorts after ``after`` (also the
     segments reading ``features``, when a replay of history completes)."""
 
@@ -34,19 +48,12 @@ class BackfillCommand:
     features: tuple[str, ...] = ()
     replay: str = ""  # the replay whose completion asked (its marks are dropped)
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> BackfillCommand:
-        return load_command(cls, raw)
-
     def next(self, last_key: bytes, evaluated: int) -> BackfillCommand:
         return replace(self, after=last_key.decode(), done=self.done + evaluated)
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayCommand:
+class ReplayCommand(Encoded):
     """Count ``features`` (of definitions version ``version``) from the events in
     ``partition`` since ``from_ms``. The first one is the barrier: live messages after it
     count; the log before it is read a chunk at a time from ``next`` to ``end``."""
@@ -60,13 +67,6 @@ class ReplayCommand:
     end: int | None = None
     read: int = 0
     started_ms: int = 0
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> ReplayCommand:
-        return load_command(cls, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,64 +84,36 @@ class ReplayItem:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayApply:
+class ReplayApply(Encoded):
     """Messages of history to count into the profiles of one partition."""
 
     id: str
     items: tuple[ReplayItem, ...]
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> ReplayApply:
-        return load_command(cls, raw)
-
 
 @dataclass(frozen=True, slots=True)
-class ReplayDone:
+class ReplayDone(Encoded):
     """Partition ``source`` has sent every message of history it holds for ``version``."""
 
     id: str
     source: int
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> ReplayDone:
-        return load_command(cls, raw)
-
 
 @dataclass(frozen=True, slots=True)
-class TickCommand:
+class TickCommand(Encoded):
     """Process the partition's profiles due by ``until_ms``, in due order."""
 
     until_ms: int
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> TickCommand:
-        return load_command(cls, raw)
-
 
 @dataclass(frozen=True, slots=True)
-class SweepCommand:
+class SweepCommand(Encoded):
     """Delete the profiles of ``partition`` last seen before ``cutoff_ms`` (retention),
     from the key after ``after`` on, a chunk at a time."""
 
     partition: int
     cutoff_ms: int
     after: str | None = None
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> SweepCommand:
-        return load_command(cls, raw)
 
 
 def load_command(kind: type[T], raw: bytes) -> T:

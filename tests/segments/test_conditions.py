@@ -8,6 +8,8 @@ from traitflow.exceptions import InvalidDefinition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, build_condition
 from traitflow.segments.engine import ProfileContext
+from traitflow.segments.events import build_matcher
+from traitflow.segments.ops import ALL_OPS, HOLD_WHEN_MISSING
 
 
 def matches(spec: dict[str, Any], traits: dict[str, Any]) -> bool:
@@ -76,3 +78,24 @@ def test_and_or_combine_and_report_every_trait_read() -> None:
 def test_semantic_errors_name_the_problem(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidDefinition, match=message):
         build_condition(spec)
+
+
+OPERANDS: dict[str, Any] = {
+    "between": [1, 2], "in": ["a"], "not_in": ["a"], "includes_any": ["a"],
+    "includes_all": ["a"], "includes_none": ["a"], "contains": "a", "starts_with": "a",
+    "ends_with": "a", "before": "2026-01-01", "after": "2026-01-01", "within_last": 1,
+    "within_next": 1, "more_than_ago": 1, "exists": None, "not_exists": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("op", sorted(ALL_OPS))
+def test_a_missing_value_answers_alike_for_traits_and_event_filters(op: str) -> None:
+    """One rule: an absent trait and an absent event property satisfy the same operators
+    (the negative ones, HOLD_WHEN_MISSING), whatever the operator."""
+    operand = OPERANDS.get(op, 1)
+    value = {} if operand is None else {"value": operand}
+    trait = matches({"trait": "plan", "op": op, **value}, {})
+    where = {"property": "plan", "op": op, **value}
+    matcher = build_matcher({"event": "Viewed", "where": [where]}, "test")
+    event = matcher.matches({"type": "track", "event": "Viewed", "properties": {}}, 0)
+    assert trait == event == (op in HOLD_WHEN_MISSING)

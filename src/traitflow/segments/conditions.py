@@ -16,7 +16,13 @@ import orjson
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.events import MISSING, build_matcher, build_window
 from traitflow.segments.features import CountFeature
-from traitflow.segments.ops import canonical_op, check_operand, compare, flip_instants
+from traitflow.segments.ops import (
+    HOLD_WHEN_MISSING,
+    canonical_op,
+    check_operand,
+    compare,
+    flip_instants,
+)
 
 Dep = tuple[str, str]
 Flip = tuple[int, str]  # an instant at which time alone may change the answer, and why
@@ -73,7 +79,7 @@ class Comparison:
     def matches(self, ctx: Context) -> bool:
         actual = self._actual(ctx)
         if actual is MISSING or actual is None:
-            return self.op in ("not_exists", "!=", "not_in", "includes_none")
+            return self.op in HOLD_WHEN_MISSING
         return compare(self.op, actual, self.operand, ctx.now_ms)
 
     def deps(self) -> frozenset[Dep]:

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.ops import UNIT_MS, canonical_op, check_operand, compare, parse_time_ms
+from traitflow.segments.ops import (
+    HOLD_WHEN_MISSING,
+    UNIT_MS,
+    canonical_op,
+    check_operand,
+    compare,
+    parse_time_ms,
+)
 
 MISSING: Any = object()
 VISIT = "$visit"
@@ -22,7 +29,7 @@ class PropertyFilter:
     def holds(self, message: Mapping[str, Any], now_ms: int) -> bool:
         actual = property_value(message, self.path)
         if actual is MISSING:
-            return self.op in ("not_exists", "!=")
+            return self.op in HOLD_WHEN_MISSING
         return compare(self.op, actual, self.operand, now_ms)
 
 

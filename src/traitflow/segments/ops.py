@@ -36,6 +36,9 @@ ALL_OPS = (
     {"=", "!=", "between", *ORDERINGS} | PRESENCE | LISTS | TEXT | ABSOLUTE_DATES | RELATIVE_DATES
 )
 ALIASES = {"==": "=", "<>": "!="}
+# What an absent (or null) trait or property satisfies: every negative operator, and only
+# those. One rule for trait conditions, computed traits and event filters alike.
+HOLD_WHEN_MISSING = frozenset({"not_exists", "!=", "not_in", "includes_none"})
 
 
 def canonical_op(op: str) -> str:
@@ -167,4 +170,6 @@ def _date_op(op: str, moment: int | None, operand: int, now_ms: int) -> bool:
         return moment <= now_ms < moment + operand
     if op == "within_next":
         return moment - operand < now_ms <= moment
-    return now_ms > moment + operand
+    if op == "more_than_ago":
+        return now_ms > moment + operand
+    raise ValueError(f"unknown operator {op!r}")  # refused at apply time: never reached

@@ -21,7 +21,7 @@ from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry
 from traitflow.worker.backfill import Backfiller
-from traitflow.worker.batch import Batcher
+from traitflow.worker.batch import Batcher, Outbox
 from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.health import readings, recovered, serve_health_and_metrics, stall_watch
@@ -109,14 +109,15 @@ def create_app(
 
     sinks = _sinks(app, settings, testing, published, counts.drop)
     loaded = feed.loaded if feed else _loaded
-    backfiller = Backfiller(registry, store, sinks, loaded, clock, metrics)
+    outbox = Outbox(sinks)  # what a batch sends, acknowledged before its writes
+    backfiller = Backfiller(registry, store, outbox, loaded, clock, metrics)
     event_log = (
         None
         if testing
         else EventLog(kafka_options(settings), settings.topics.events, not settings.embedded)
     )
     handler = EventHandler(
-        settings, registry, store, sinks, clock, backfiller, metrics, suppressions, event_log
+        settings, registry, store, outbox, clock, backfiller, metrics, suppressions, event_log
     )
     if not testing:
         handler.partitions = lambda: _events_partitions(app, settings)

@@ -24,8 +24,8 @@ from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.conditions import Dep
 from traitflow.segments.engine import decide
+from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics
-from traitflow.worker.sinks import Sinks, deliver
 from traitflow.worker.state import ProfileStore, partition_keys, re_decide
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Backfiller:
         self,
         registry: Registry,
         store: ProfileStore,
-        sinks: Sinks,
+        outbox: Outbox,
         definitions_loaded: Callable[[int], Awaitable[None]],
         clock: Clock,
         metrics: WorkerMetrics,
@@ -48,7 +48,7 @@ class Backfiller:
         self.metrics = metrics
         self.registry = registry
         self.store = store
-        self.sinks = sinks
+        self.outbox = outbox
         self.definitions_loaded = definitions_loaded
         self.clock = clock
 
@@ -62,11 +62,13 @@ class Backfiller:
         finished = len(keys) < CHUNK
         self.metrics.backfill_profiles.inc(len(keys))
         self.metrics.backfill_running.labels(str(partition)).set(0 if finished else 1)
-        await deliver(self.sinks.status, [(*status_record(command, len(keys), finished), None)])
+        sinks = self.outbox.sinks
+        status = (*status_record(command, len(keys), finished), None)
+        await self.outbox.send(sinks.status, [status])
         if not finished:
             follow = command.next(keys[-1], len(keys))
             record = (COMMAND_KEY, follow.to_bytes(), command_headers())
-            await deliver(self.sinks.events, [record], partition=partition)
+            await self.outbox.send(sinks.events, [record], partition=partition)
         log.info(
             "backfill v%d partition %d: %d profiles",
             command.version,
@@ -89,4 +91,4 @@ class Backfiller:
                 }
             return [(t, cause) for t in decide(profile, self.registry, deps, now, now)]
 
-        await re_decide(self.store, self.sinks, key, partition, decide_now, self.registry)
+        await re_decide(self.store, self.outbox, key, partition, decide_now, self.registry)

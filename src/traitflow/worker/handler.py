@@ -59,8 +59,8 @@ from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.replay import KINDS as REPLAY_KINDS
 from traitflow.worker.replay import EventLog, Replayer
 from traitflow.worker.retention import CHUNK as SWEEP_CHUNK
-from traitflow.worker.retention import send_sweep
-from traitflow.worker.sinks import OutRecord, Sinks
+from traitflow.worker.retention import sweep_record
+from traitflow.worker.sinks import OutRecord
 from traitflow.worker.state import IdentityTables, ProfileStore, partition_keys
 from traitflow.worker.timers import Ticker
 
@@ -104,7 +104,7 @@ class EventHandler:
         settings: Settings,
         registry: Registry,
         store: ProfileStore,
-        sinks: Sinks,
+        outbox: Outbox,
         clock: Clock,
         backfiller: Backfiller,
         metrics: WorkerMetrics,
@@ -114,19 +114,19 @@ class EventHandler:
         self.settings = settings
         self.registry = registry
         self.store = store
-        self.sinks = sinks
+        self.outbox = outbox
+        self.sinks = outbox.sinks
         self.clock = clock
         self.backfiller = backfiller
-        self.ticker = Ticker(registry, store, sinks)
+        self.ticker = Ticker(registry, store, outbox)
         self.metrics = metrics
         self.suppressions = suppressions if suppressions is not None else Suppressions()
-        self.outbox = Outbox(sinks)
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.limits = Limits.of(settings)
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
         self.partitions: Callable[[], int] = lambda: settings.partitions  # events topic
         self.replayer = Replayer(
-            registry, store, self.resolver, self.outbox, sinks, event_log, clock,
+            registry, store, self.resolver, outbox, event_log, clock,
             lambda: self.partitions(), backfiller.definitions_loaded, self.suppressions,
             self.limits, settings.replay_chunk_records,
         )  # fmt: skip
@@ -304,8 +304,9 @@ class EventHandler:
             if request is not None:
                 step = self.resolver.on_delete(request, request.requested_at_ms)
                 await self._carry_out(self._plan(step, b""), None, b"", origin)
-        if len(keys) == SWEEP_CHUNK:
-            await send_sweep(self.sinks.events, replace(command, after=keys[-1].decode()))
+        if len(keys) == SWEEP_CHUNK:  # the next chunk, after live messages
+            follow = sweep_record(replace(command, after=keys[-1].decode()))
+            await self.outbox.send(self.sinks.events, [follow], partition=command.partition)
 
     def _expiry(self, key: bytes, cutoff_ms: int) -> Delete | None:
         """The deletion of an expired profile; None if it is not (or cannot be read)."""

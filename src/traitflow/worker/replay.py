@@ -48,7 +48,7 @@ from traitflow.segments import Registry
 from traitflow.segments.engine import count_event, decide
 from traitflow.segments.registry import NOTHING_PAUSED, Paused
 from traitflow.worker.batch import Outbox
-from traitflow.worker.sinks import OutRecord, Sinks
+from traitflow.worker.sinks import OutRecord
 from traitflow.worker.state import ProfileStore
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,6 @@ class Replayer:
         store: ProfileStore,
         resolver: Resolver,
         outbox: Outbox,
-        sinks: Sinks,
         log_reader: EventLog | None,
         clock: Clock,
         partitions: Callable[[], int],
@@ -203,7 +202,7 @@ class Replayer:
         self.store = store
         self.resolver = resolver
         self.outbox = outbox
-        self.sinks = sinks
+        self.sinks = outbox.sinks
         self.log = log_reader
         self.clock = clock
         self.partitions = partitions

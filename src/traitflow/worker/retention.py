@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from traitflow.clock import Clock
 from traitflow.commands import COMMAND_KEY, SweepCommand, command_headers
-from traitflow.worker.sinks import Sink, deliver
+from traitflow.worker.sinks import OutRecord, Sink, deliver
 from traitflow.worker.timers import run_every
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ class RetentionScheduler:
             await send_sweep(self.events, SweepCommand(partition, cutoff))
 
 
+def sweep_record(command: SweepCommand) -> OutRecord:
+    return COMMAND_KEY, command.to_bytes(), command_headers("sweep")
+
+
 async def send_sweep(events: Sink, command: SweepCommand) -> None:
-    record = (COMMAND_KEY, command.to_bytes(), command_headers("sweep"))
-    await deliver(events, [record], partition=command.partition)
+    """From the retention task, outside any batch: sent and acknowledged at once."""
+    await deliver(events, [sweep_record(command)], partition=command.partition)

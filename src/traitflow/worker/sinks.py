@@ -81,12 +81,3 @@ async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | Non
 def membership_records(events: list[Event]) -> list[OutRecord]:
     """Membership events as records keyed by their person."""
     return [(str(event["person"]).encode(), orjson.dumps(event), None) for event in events]
-
-
-async def publish_transitions(sinks: Sinks, partition: int, events: list[Event]) -> None:
-    """Membership events, keyed by their person, acknowledged by Kafka, then told to the
-    observer (metrics, member counts) with the events partition that decided them."""
-    if not events:
-        return
-    await deliver(sinks.membership, membership_records(events))
-    sinks.published(partition, events)

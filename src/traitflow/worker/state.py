@@ -26,8 +26,7 @@ from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.timeutil import EARLIEST_MS, LATEST_MS
-from traitflow.worker.batch import WriteBehind, flush_held
-from traitflow.worker.sinks import Sinks, publish_transitions
+from traitflow.worker.batch import Outbox, WriteBehind, flush_held
 
 log = logging.getLogger(__name__)
 
@@ -218,14 +217,15 @@ class IdentityTables:
 
 async def re_decide(
     store: ProfileStore,
-    sinks: Sinks,
+    outbox: Outbox,
     person: bytes,
     partition: int,
     decide: Callable[[Profile], list[tuple[Transition, Cause]]],
     registry: Registry,
 ) -> None:
     """Re-decide one stored profile outside of any message (backfill, time): publish its
-    flips, then save it. An unreadable profile is logged and skipped, never blocking."""
+    flips through the batch's outbox, then save it (written once they are acknowledged).
+    An unreadable profile is logged and skipped, never blocking."""
     try:
         profile = store.load(person)
         if profile is None:
@@ -236,7 +236,7 @@ async def re_decide(
         log.exception("skipped an unreadable profile (%d-byte key)", len(person))
         return
     events = [membership_event(profile, t, c, registry.segments.get(t.segment)) for t, c in flips]
-    await publish_transitions(sinks, partition, events)
+    await outbox.publish_transitions(partition, events)
     store.save(person, profile, previous_due)
 
 

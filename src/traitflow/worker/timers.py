@@ -20,7 +20,8 @@ from traitflow.membership import Cause, Transition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import advance
-from traitflow.worker.sinks import Sink, Sinks, deliver
+from traitflow.worker.batch import Outbox
+from traitflow.worker.sinks import OutRecord, Sink, deliver
 from traitflow.worker.state import ProfileStore, re_decide
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,11 @@ RESEND_AFTER_S = 10.0
 
 
 class Ticker:
-    def __init__(self, registry: Registry, store: ProfileStore, sinks: Sinks) -> None:
+    def __init__(self, registry: Registry, store: ProfileStore, outbox: Outbox) -> None:
         self.registry = registry
         self.store = store
-        self.sinks = sinks
+        self.outbox = outbox
+        self.sinks = outbox.sinks
         self.outstanding: dict[int, float] = {}  # partition -> when its tick was sent
 
     async def run_tick(self, command: TickCommand, partition: int) -> None:
@@ -41,8 +43,9 @@ class Ticker:
         due = self.store.due(partition, command.until_ms, CHUNK)
         for _, person in due:
             await self._advance(person, partition, command.until_ms)
-        if len(due) == CHUNK or migrated == CHUNK:
-            await send_tick(self.sinks.events, partition, command.until_ms)
+        if len(due) == CHUNK or migrated == CHUNK:  # the next chunk, after live messages
+            record = tick_record(command.until_ms)
+            await self.outbox.send(self.sinks.events, [record], partition=partition)
         else:
             self.outstanding.pop(partition, None)
 
@@ -53,7 +56,7 @@ class Ticker:
                 for t, condition in advance(profile, self.registry, now_ms)
             ]
 
-        await re_decide(self.store, self.sinks, person, partition, due_flips, self.registry)
+        await re_decide(self.store, self.outbox, person, partition, due_flips, self.registry)
 
 
 class TickScheduler:
@@ -98,6 +101,10 @@ async def run_every(seconds: float, action: Callable[[], Awaitable[None]], what:
             log.exception("%s failed; trying again in %gs", what, seconds)
 
 
+def tick_record(until_ms: int) -> OutRecord:
+    return COMMAND_KEY, TickCommand(until_ms).to_bytes(), command_headers("tick")
+
+
 async def send_tick(events: Sink, partition: int, until_ms: int) -> None:
-    record = (COMMAND_KEY, TickCommand(until_ms).to_bytes(), command_headers("tick"))
-    await deliver(events, [record], partition=partition)
+    """From the timer task, outside any batch: sent and acknowledged at once."""
+    await deliver(events, [tick_record(until_ms)], partition=partition)
