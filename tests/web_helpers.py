@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import aiohttp
+
+from tests.waiting import eventually
 
 
 async def get(url: str, token: str | None = None) -> tuple[int, str]:
@@ -23,22 +23,22 @@ async def get_json(url: str, token: str) -> tuple[int, Any]:
 
 async def wait_ready(base: str, timeout: float = 90) -> None:
     """Until ``/readyz`` says 200: joined the group, recovered, definitions loaded."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def status() -> int:
         try:
-            if (await get(f"{base}/readyz"))[0] == 200:
-                return
+            return (await get(f"{base}/readyz"))[0]
         except aiohttp.ClientError:
-            pass
-        assert time.monotonic() < deadline, f"{base} never ready"
-        await asyncio.sleep(0.5)
+            return 0
+
+    assert await eventually(status, lambda code: code == 200, timeout=timeout, every=0.5) == 200, (
+        f"{base} never ready"
+    )
 
 
 async def wait_for_line(url: str, line: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, text = await get(url)
-        if status == 200 and line in text:
-            return text
-        assert time.monotonic() < deadline, f"{line!r} not in {url}:\n{text}"
-        await asyncio.sleep(0.5)
+    status, text = await eventually(
+        lambda: get(url), lambda found: found[0] == 200 and line in found[1], timeout=timeout,
+        every=0.5,
+    )  # fmt: skip
+    assert status == 200 and line in text, f"{line!r} not in {url}:\n{text}"
+    return text

@@ -3,16 +3,16 @@ call, in partition order, and what the receiver acknowledged is committed."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from tests.waiting import eventually
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
 from traitflow.worker.process import settings_env, stop_process
@@ -37,13 +37,12 @@ def start_receiver(settings: Settings, received: Path, log: Path) -> subprocess.
 
 async def deliveries(received: Path, records: int, timeout: float = 90) -> list[list[list[int]]]:
     """The deliveries written so far, once they hold ``records`` records."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def seen() -> list[Any]:
         lines = received.read_bytes().splitlines() if received.exists() else []
-        seen = [orjson.loads(line) for line in lines]
-        if sum(map(len, seen)) >= records or time.monotonic() > deadline:
-            return seen
-        await asyncio.sleep(0.2)
+        return [orjson.loads(line) for line in lines]
+
+    return await eventually(seen, lambda found: sum(map(len, found)) >= records, timeout=timeout)
 
 
 async def test_fetches_arrive_whole_in_order_and_acknowledged_records_are_committed(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from subprocess import Popen
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS
 from tests.kafka_helpers import apply_and_wait, identify, membership_events, send_messages
+from tests.waiting import eventually
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
 from traitflow.timeutil import iso_from_ms
@@ -39,12 +39,11 @@ async def test_members_lists_current_members_and_tail_filters(
     await membership_events(settings, len(PLANS) + 2, timeout=60)
 
     expected = "trial: 2 members of 5 profiles"
-    deadline = time.monotonic() + 30  # the changelog is written just after the events
-    while True:
-        listed = await asyncio.to_thread(run_cli, settings, "segments", "members", "trial")
-        if expected in listed.output or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
+    listed = await eventually(  # the changelog is written just after the events
+        lambda: asyncio.to_thread(run_cli, settings, "segments", "members", "trial"),
+        lambda found: expected in found.output,
+        every=0.5,
+    )
     assert listed.exit_code == 0, listed.output
     assert expected in listed.output
     assert {"ada", "grace"} <= set(listed.output.split())

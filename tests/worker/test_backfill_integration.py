@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from subprocess import Popen
 
 import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.waiting import eventually
 from tests.web_helpers import wait_for_line
 from traitflow.catalog.topic import apply_definitions, backfill_status
 from traitflow.config import Settings
@@ -42,14 +42,13 @@ async def test_new_segment_is_backfilled_and_status_reports_done(
     )
     assert {e["cause"]["kind"] for e in backfilled} == {"backfill"}
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        progress = await backfill_status(settings)
-        if len(progress) == settings.partitions and all(
-            p["version"] == version and p["finished"] for p in progress
-        ):
-            break
-        await asyncio.sleep(0.2)
+    progress = await eventually(
+        lambda: backfill_status(settings),
+        lambda found: (
+            len(found) == settings.partitions
+            and all(p["version"] == version and p["finished"] for p in found)
+        ),
+    )
     assert sum(p["profiles"] for p in progress if p["version"] == version) == len(people)
     shown = await asyncio.to_thread(run_cli, settings, "segments", "status")
     assert shown.output.count("done") == settings.partitions, shown.output

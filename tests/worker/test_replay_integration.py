@@ -18,6 +18,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, BrokerUnderTest, free_port
 from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
+from tests.waiting import eventually
 from traitflow.broker.clients import reader
 from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import apply_definitions, backfill_status, wait_for_replay
@@ -139,12 +140,12 @@ async def test_two_workers_and_a_kill_mid_replay_count_each_message_once(
 
 
 async def _until_replay_started(settings: Settings, replay: str) -> None:
-    for _ in range(600):
-        lines = [line for line in await backfill_status(settings) if line.get("id") == replay]
-        if any(line["read"] > 0 for line in lines):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the replay did not start")
+    async def reading() -> list[dict[str, Any]]:
+        return [line for line in await backfill_status(settings) if line.get("id") == replay]
+
+    lines = await eventually(reading, lambda found: any(line["read"] > 0 for line in found),
+                             every=0.05)  # fmt: skip
+    assert any(line["read"] > 0 for line in lines), "the replay did not start"
 
 
 async def test_apply_and_status_say_when_the_broker_no_longer_holds_the_window(

@@ -4,7 +4,6 @@ its group and the partition's records are processed."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import orjson
 import pytest
 
 from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.waiting import eventually
 from tests.web_helpers import get, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -75,11 +75,12 @@ def _wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: floa
 async def _readyz_until(
     base: str, condition: Callable[[int, dict[str, Any]], bool], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    async def readyz() -> tuple[int, str, dict[str, Any]]:
         status, text = await get(base + "/readyz")
-        body: dict[str, Any] = orjson.loads(text) if text.startswith("{") else {}
-        if condition(status, body):
-            return body
-        assert time.monotonic() < deadline, f"/readyz never did: last {status} {text}"
-        await asyncio.sleep(0.1)
+        return status, text, orjson.loads(text) if text.startswith("{") else {}
+
+    status, text, body = await eventually(
+        readyz, lambda found: condition(found[0], found[2]), timeout=timeout, every=0.1
+    )
+    assert condition(status, body), f"/readyz never did: last {status} {text}"
+    return body
