@@ -8,7 +8,7 @@ from traitflow.exceptions import InvalidDefinition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, build_condition
 from traitflow.segments.engine import ProfileContext
-from traitflow.segments.events import build_matcher
+from traitflow.segments.matchers import build_matcher
 from traitflow.segments.ops import ALL_OPS, HOLD_WHEN_MISSING
 
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.events import MISSING, build_matcher, build_window
 from traitflow.segments.features import CountFeature
+from traitflow.segments.matchers import MISSING, build_matcher, build_window
 from traitflow.segments.ops import (
     HOLD_WHEN_MISSING,
     canonical_op,

@@ -22,8 +22,8 @@ from traitflow.ingest.messages import check_depth
 from traitflow.jsonschemas import compile_schema, explain, load_schema
 from traitflow.membership.destinations import Destination, destinations_from_spec
 from traitflow.segments.conditions import Condition, build_condition
-from traitflow.segments.events import build_matcher, build_window
 from traitflow.segments.features import AggregateFeature
+from traitflow.segments.matchers import build_matcher, build_window
 
 COMPUTED_PREFIX = "computed/"
 MAX_DEFINITION_DEPTH = 64

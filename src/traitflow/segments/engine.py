@@ -15,8 +15,8 @@ from traitflow.ingest.messages import Message, identify_traits
 from traitflow.membership.events import Transition
 from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
 from traitflow.segments.conditions import Dep, Explanation, Flip
-from traitflow.segments.events import MISSING, event_name
 from traitflow.segments.features import AggregateFeature, CountFeature
+from traitflow.segments.matchers import MISSING, event_name
 from traitflow.segments.registry import Registry
 
 MAX_INSTANTS_PER_ADVANCE = 1_000
@@ -75,7 +75,7 @@ class ProfileContext:
         return name in self.profile.imports
 
 
-def absorb(
+def apply_message(
     profile: Profile | None,
     message: Message,
     registry: Registry,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from traitflow.segments.events import MISSING, EventMatcher, Window, property_value
+from traitflow.segments.matchers import MISSING, EventMatcher, Window, property_value
 from traitflow.segments.ops import is_number
 
 BUCKETS = 48

@@ -9,7 +9,7 @@ from traitflow.ingest.messages import Message
 from traitflow.membership import Cause, membership_event
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
-from traitflow.segments.engine import absorb, decide
+from traitflow.segments.engine import apply_message, decide
 
 
 @dataclass(slots=True)
@@ -29,7 +29,7 @@ def process(
     """Apply ``message`` to ``profile`` (None for a new person: ``new``, empty) and decide
     memberships at ``now_ms`` (the worker's clock; never before the person's latest
     event)."""
-    profile, changed = absorb(profile, message, registry, unset_marker, now_ms, new)
+    profile, changed = apply_message(profile, message, registry, unset_marker, now_ms, new)
     transitions = decide(profile, registry, changed, now_ms, message.timestamp_ms)
     cause = Cause(message.message_id, message.type)
     events = [

@@ -13,7 +13,6 @@ from typing import Any
 from traitflow.ingest.messages import Message, identify_traits
 from traitflow.profiles import Profile, apply_traits, join_import, observe
 from traitflow.segments.engine import ProfileContext
-from traitflow.segments.events import MISSING, property_value
 from traitflow.segments.features import (
     BUCKETS,
     AggregateFeature,
@@ -21,6 +20,7 @@ from traitflow.segments.features import (
     accumulate,
     finish,
 )
+from traitflow.segments.matchers import MISSING, property_value
 from traitflow.segments.registry import Registry
 
 Flip = tuple[int, str, str, bool]  # (message index, person, segment, entered)

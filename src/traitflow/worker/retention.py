@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from traitflow.clock import Clock
 from traitflow.commands import COMMAND_KEY, SweepCommand, command_headers
-from traitflow.worker.sinks import OutRecord, Sink, deliver
+from traitflow.worker.sinks import OutRecord, Sink, send_and_wait
 from traitflow.worker.timers import run_every
 
 log = logging.getLogger(__name__)
@@ -53,4 +53,4 @@ def sweep_record(command: SweepCommand) -> OutRecord:
 
 async def send_sweep(events: Sink, command: SweepCommand) -> None:
     """From the retention task, outside any batch: sent and acknowledged at once."""
-    await deliver(events, [sweep_record(command)], partition=command.partition)
+    await send_and_wait(events, [sweep_record(command)], partition=command.partition)

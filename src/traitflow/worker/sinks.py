@@ -68,7 +68,9 @@ class Sinks:
     removed: Callable[[int, Any], None] = _nothing  # a profile merged away from a partition
 
 
-async def deliver(sink: Sink, records: Sequence[OutRecord], partition: int | None = None) -> None:
+async def send_and_wait(
+    sink: Sink, records: Sequence[OutRecord], partition: int | None = None
+) -> None:
     """Send records and wait until the broker has acknowledged every one."""
     pending = [
         await sink.send(key=key, value=value, headers=headers, partition=partition)

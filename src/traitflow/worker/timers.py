@@ -21,7 +21,7 @@ from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import advance
 from traitflow.worker.batch import Outbox
-from traitflow.worker.sinks import OutRecord, Sink, deliver
+from traitflow.worker.sinks import OutRecord, Sink, send_and_wait
 from traitflow.worker.state import ProfileStore, re_decide
 
 log = logging.getLogger(__name__)
@@ -107,4 +107,4 @@ def tick_record(until_ms: int) -> OutRecord:
 
 async def send_tick(events: Sink, partition: int, until_ms: int) -> None:
     """From the timer task, outside any batch: sent and acknowledged at once."""
-    await deliver(events, [tick_record(until_ms)], partition=partition)
+    await send_and_wait(events, [tick_record(until_ms)], partition=partition)
