@@ -48,7 +48,7 @@ BILL_SOON = segment_from_spec(
 @dataclass
 class Poison:
     name: str
-    value: bytes
+    value: bytes | None  # None: a tombstone
     reason: str
     headers: list[tuple[str, bytes]] | None = None
     key: bytes = b"poison"
@@ -159,6 +159,8 @@ def catalogue() -> list[Poison]:
             command("replay-done"),
         ),
         Poison("unknown command", b"{}", "unknown command", command("explode")),
+        Poison("tombstone", None, "without a value"),
+        Poison("bundle tombstone", None, "without a value", [(BUNDLE_HEADER, b"1")]),
     ]
 
 
@@ -248,16 +250,17 @@ async def _assert_dead_lettered(settings: Settings, poisons: list[Poison]) -> No
         headers = dict(record.headers)
         reasons[record.value[:200]] = (headers["traitflow-reason"].decode(), headers, record)
     for poison in poisons:
-        first_line = poison.value.split(b"\n")[-1] if poison.headers else poison.value
+        value = poison.value or b""
+        first_line = value.split(b"\n")[-1] if poison.headers else value
         found = reasons.get(first_line[:200])
         assert found is not None, f"{poison.name} is not on the dead-letter topic"
         reason, headers, record = found
         if poison.name == "bad bundle line":
             assert headers["traitflow-source"].endswith(b"#1")  # the line, alone
         assert poison.reason in reason, (poison.name, reason)
-        if len(poison.value) > DL_LIMIT:
+        if len(value) > DL_LIMIT:
             assert len(record.value) == DL_LIMIT
-            assert headers["traitflow-original-bytes"] == str(len(poison.value)).encode()
+            assert headers["traitflow-original-bytes"] == str(len(value)).encode()
     fat = [r for r in records if b'"userId":"fat"' in r.value]
     assert fat, "the identify past the profile limit is dead-lettered"
     assert all("max_profile_bytes" in dict(r.headers)["traitflow-reason"].decode() for r in fat)

@@ -19,10 +19,11 @@ from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, BrokerUnderTest, free_port
 from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
 from tests.waiting import eventually
-from traitflow.broker.clients import reader
+from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import apply_definitions, backfill_status, wait_for_replay
 from traitflow.config import Settings
+from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION
 from traitflow.segments import segment_from_spec
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
@@ -84,6 +85,7 @@ async def test_a_new_segment_counts_its_window_from_history(
 ) -> None:
     await apply_and_wait(settings, [KNOWN])
     await send_messages(settings, *history())
+    await _send_poison(settings)
     await membership_events(settings, 3)  # ada, bob and cy are known: all processed
 
     applied = await apply_definitions(settings, [CURIOUS])
@@ -100,6 +102,15 @@ async def test_a_new_segment_counts_its_window_from_history(
     status = await asyncio.to_thread(run_cli, settings, "segments", "status")
     assert status.exit_code == 0, status.output
     assert "complete" in status.output and applied.replay.id in status.output
+
+
+async def _send_poison(settings: Settings) -> None:
+    """Records the worker dead-lettered when they came in: read back, they are skipped."""
+    bundled = [(BUNDLE_HEADER, b"1")]
+    await send_messages(settings, b"{not json")
+    await publish(settings, settings.topics.events, [(b"ada", None)], bundled)
+    too_many = b"\n".join([b"{}"] * (LINES_PER_POSITION + 1))
+    await publish(settings, settings.topics.events, [(b"bob", too_many)], bundled)
 
 
 async def test_two_workers_and_a_kill_mid_replay_count_each_message_once(

@@ -132,7 +132,7 @@ class EventHandler:
         )  # fmt: skip
 
     async def handle(
-        self, key: bytes | None, raw: bytes, origin: Origin, headers: Any = None
+        self, key: bytes | None, raw: bytes | None, origin: Origin, headers: Any = None
     ) -> int:
         """Process one record; return how many messages it carried. Bad input and failures
         to decide go to the dead-letter topic.
@@ -143,6 +143,10 @@ class EventHandler:
         self.processed[origin.partition] = origin.offset
         self.store.writing_for(origin.partition)
         self.registry.paused = self.replayer.states.paused(self.registry, origin.partition)
+        if raw is None:  # a tombstone: nothing to apply, and no bytes to keep
+            reason = "a record without a value (a tombstone): nothing to process"
+            await self._dead_letter(key, b"", reason, origin, "empty_record")
+            return 0
         kind = command_kind(headers)
         if kind is not None:
             await self._command(kind, key, raw, origin)

@@ -40,7 +40,7 @@ from traitflow.commands import (
 )
 from traitflow.identity.ids import routing_identifier
 from traitflow.identity.resolver import Resolver, forwarded_kind
-from traitflow.ingest.bundles import bundle_size, position, unbundle
+from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
 from traitflow.ingest.messages import Limits, Message, parse_message
 from traitflow.membership import Cause, membership_event
 from traitflow.privacy.suppressions import Suppressions
@@ -282,14 +282,28 @@ class Replayer:
         await self._send_apply(command.id, [i for items in by_person.values() for i in items])
 
     def _items(self, command: ReplayCommand, partition: int, record: Any) -> list[ReplayItem]:
-        """The replay items of one record of the log (none for commands and refusals)."""
-        if command_kind(record.headers) is not None:
+        """The replay items of one record of the log (none for commands and for what was
+        refused when it came in). A record nothing can be read from is skipped, logged:
+        bad input in history never stops a replay."""
+        try:
+            return self._readable_items(command, partition, record)
+        except Exception:  # the log names no person: keys and values are personal data
+            log.exception("replay %s: skipped unreadable record %d of partition %d",
+                          command.id, record.offset, partition)  # fmt: skip
+            return []
+
+    def _readable_items(
+        self, command: ReplayCommand, partition: int, record: Any
+    ) -> list[ReplayItem]:
+        if command_kind(record.headers) is not None or record.value is None:
             return []
         key = record.key.decode(errors="replace") if record.key is not None else None
         if bundle_size(record.headers) is None:
             lines = [(key, forwarded_kind(record.headers), record.value)]
         else:
             lines = [(None, None, line) for line in unbundle(record.value)]
+            if len(lines) > LINES_PER_POSITION:
+                return []  # dead-lettered whole when it came in
         found = []
         for index, (line_key, forwarded, raw) in enumerate(lines):
             item = self._item(command, partition, record, index, line_key, forwarded, raw)
