@@ -16,13 +16,7 @@ import orjson
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.features import CountFeature
 from traitflow.segments.matchers import MISSING, build_matcher, build_window
-from traitflow.segments.ops import (
-    HOLD_WHEN_MISSING,
-    canonical_op,
-    check_operand,
-    compare,
-    flip_instants,
-)
+from traitflow.segments.ops import Criterion, build_criterion
 
 Dep = tuple[str, str]
 Flip = tuple[int, str]  # an instant at which time alone may change the answer, and why
@@ -69,24 +63,20 @@ class Comparison:
 
     source: str  # "trait" or "computed"
     path: tuple[str, ...]
-    op: str
-    operand: Any
+    criterion: Criterion
     text: str = ""
 
     def _actual(self, ctx: Context) -> Any:
         return ctx.trait(self.path) if self.source == "trait" else ctx.computed(self.path[0])
 
     def matches(self, ctx: Context) -> bool:
-        actual = self._actual(ctx)
-        if actual is MISSING or actual is None:
-            return self.op in HOLD_WHEN_MISSING
-        return compare(self.op, actual, self.operand, ctx.now_ms)
+        return self.criterion.holds(self._actual(ctx), ctx.now_ms)
 
     def deps(self) -> frozenset[Dep]:
         return frozenset({(self.source, self.path[0])})
 
     def flips(self, ctx: Context) -> list[Flip]:
-        instants = flip_instants(self.op, self._actual(ctx), self.operand)
+        instants = self.criterion.flip_instants(self._actual(ctx))
         if self.source == "computed":
             instants = (*instants, *ctx.computed_expiries(self.path[0]))
         return [(t, self.text) for t in instants if t > ctx.now_ms]
@@ -94,8 +84,7 @@ class Comparison:
     def explain(self, ctx: Context) -> Explanation:
         actual = self._actual(ctx)
         shown = "missing" if actual is MISSING or actual is None else repr(actual)
-        wanted = self.op if self.operand is None else f"{self.op} {self.operand!r}"
-        text = f"{self.source} {'.'.join(self.path)} = {shown}; wanted {wanted}"
+        text = f"{self.source} {'.'.join(self.path)} = {shown}; wanted {self.criterion.wanted()}"
         return Explanation(self.matches(ctx), text)
 
 
@@ -224,9 +213,10 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
     if "event" in spec:
         return _event_count(spec, where)
     source = "trait" if "trait" in spec else "computed"
-    op = canonical_op(spec["op"])
-    operand = check_operand(op, spec.get("value"), "value" in spec, spec.get("unit"), where)
-    return Comparison(source, tuple(spec[source].split(".")), op, operand, _text(spec))
+    criterion = build_criterion(
+        spec["op"], spec.get("value"), "value" in spec, spec.get("unit"), where
+    )
+    return Comparison(source, tuple(spec[source].split(".")), criterion, _text(spec))
 
 
 def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:

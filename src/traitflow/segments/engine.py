@@ -109,7 +109,9 @@ def decide(
     and return the flips, dated ``at_ms``."""
     ctx = ProfileContext(profile, registry, now_ms)
     paused = registry.paused.segments
-    pending = _candidates(profile, registry, deps, ctx.now_ms) - paused
+    pending = _candidates(profile, registry, deps, ctx.now_ms)
+    if paused:
+        pending -= paused
     transitions = _forget_deleted(profile, registry, at_ms)
     profile.definitions_version = registry.version
     queue = [(registry.rank(key), key) for key in pending]
@@ -121,7 +123,9 @@ def decide(
         if transition is None:
             continue
         transitions.append(transition)
-        for dependent in registry.dependents(key) - queued - paused:
+        for dependent in registry.dependents(key) - queued:
+            if dependent in paused:
+                continue
             queued.add(dependent)
             heapq.heappush(queue, (registry.rank(dependent), dependent))
     return transitions

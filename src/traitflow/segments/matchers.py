@@ -7,30 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.ops import (
-    HOLD_WHEN_MISSING,
-    UNIT_MS,
-    canonical_op,
-    check_operand,
-    compare,
-    parse_time_ms,
-)
+from traitflow.segments.ops import MISSING, UNIT_MS, Criterion, build_criterion, parse_time_ms
 
-MISSING: Any = object()
+__all__ = ["MISSING", "EventMatcher", "PropertyFilter", "Window", "build_matcher", "build_window"]
 VISIT = "$visit"
 
 
 @dataclass(frozen=True, slots=True)
 class PropertyFilter:
     path: tuple[str, ...]
-    op: str
-    operand: Any
+    criterion: Criterion
 
     def holds(self, message: Mapping[str, Any], now_ms: int) -> bool:
-        actual = property_value(message, self.path)
-        if actual is MISSING:
-            return self.op in HOLD_WHEN_MISSING
-        return compare(self.op, actual, self.operand, now_ms)
+        return self.criterion.holds(property_value(message, self.path), now_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +72,11 @@ def build_matcher(spec: Mapping[str, Any], where: str) -> EventMatcher:
         types = tuple(spec.get("types", ["track"]))
     filters = []
     for i, item in enumerate(spec.get("where", [])):
-        op = canonical_op(item["op"])
         at = f"{where}.where[{i}]"
-        operand = check_operand(op, item.get("value"), "value" in item, item.get("unit"), at)
-        filters.append(PropertyFilter(tuple(item["property"].split(".")), op, operand))
+        criterion = build_criterion(
+            item["op"], item.get("value"), "value" in item, item.get("unit"), at
+        )
+        filters.append(PropertyFilter(tuple(item["property"].split(".")), criterion))
     return EventMatcher(types, name, tuple(filters))
 
 

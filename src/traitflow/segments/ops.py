@@ -1,19 +1,28 @@
-"""Comparison operators shared by trait conditions and event property filters.
+"""Comparison operators shared by trait conditions and event property filters: one table.
+
+Each operator is one entry of ``OPERATORS``: its name, the operand it takes, the rule it
+applies (``evaluate``), what an absent value gives, and for relative dates the instants at
+which time alone flips it. A condition compiles its operator and operand once (``Criterion``);
+``fast`` predicates, where an operand allows one, give the rule's answers without its type
+dispatch (a property test holds the two equal).
 
 Every operator is total: a value of the wrong type makes it false, never an error. Relative
-date operators are half-open intervals around ``now`` so that each has exact flip instants
-(``flip_instants``), which time-driven membership relies on.
+date operators are half-open intervals around ``now`` so that each has exact flip instants,
+which time-driven membership relies on.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
 
+MISSING: Any = object()  # an absent trait or property (null counts as absent too)
 UNIT_MS = {
     "seconds": 1_000,
     "minutes": 60_000,
@@ -21,93 +30,92 @@ UNIT_MS = {
     "days": 86_400_000,
     "weeks": 604_800_000,
 }
-ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-PRESENCE = {"exists", "not_exists"}
-LISTS = {"in", "not_in", "includes_any", "includes_all", "includes_none"}
-TEXT = {"contains", "starts_with", "ends_with"}
-ABSOLUTE_DATES = {"before", "after"}
-RELATIVE_DATES = {"within_last", "within_next", "more_than_ago"}
-ALL_OPS = (
-    {"=", "!=", "between", *ORDERINGS} | PRESENCE | LISTS | TEXT | ABSOLUTE_DATES | RELATIVE_DATES
-)
-ALIASES = {"==": "=", "<>": "!="}
-# What an absent (or null) trait or property satisfies: every negative operator, and only
-# those. One rule for trait conditions, computed traits and event filters alike.
-HOLD_WHEN_MISSING = frozenset({"not_exists", "!=", "not_in", "includes_none"})
+Predicate = Callable[[Any, int], bool]  # (a present value, now_ms) -> the answer
+Evaluate = Callable[[Any, Any, int], bool]  # (a present value, operand, now_ms) -> the answer
+_NUMBERS = (int, float)  # exact JSON types: bool is neither
 
 
-def canonical_op(op: str) -> str:
-    """``not in`` and ``not_in`` are the same operator; so are ``==`` and ``=``."""
-    op = ALIASES.get(op, op)
-    return op.strip().replace(" ", "_")
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str
+    takes: str  # the operand's kind, a key of _OPERAND_CHECKS
+    evaluate: Evaluate  # the rule, for any operand
+    when_missing: bool = False  # what an absent value gives: true for negative operators only
+    fast: Callable[[Any], Predicate | None] = lambda operand: None
+    flips: Callable[[int, int], tuple[int, ...]] | None = None  # (date, operand) -> instants
+    aliases: tuple[str, ...] = ()
+
+    def spellings(self) -> tuple[str, ...]:
+        """The name, its spaced spelling (``not in``) and aliases (``==``)."""
+        spaced = self.name.replace("_", " ")
+        return (self.name, *((spaced,) if spaced != self.name else ()), *self.aliases)
+
+    def check(self, value: Any, given: bool, unit: str | None, where: str) -> Any:
+        """Refuse an operand that cannot work; return it in its evaluated form."""
+        if self.takes == "none":
+            if given:
+                raise InvalidDefinition(f"{where}: op {self.name!r} takes no value; remove 'value'")
+            return None
+        if not given:
+            raise InvalidDefinition(f"{where}: op {self.name!r} needs a value")
+        wanted, convert = _OPERAND_CHECKS[self.takes]
+        converted = convert(value, unit)
+        if converted is _REFUSED:
+            raise InvalidDefinition(f"{where}: op {self.name!r} needs {wanted}, got {value!r}")
+        return converted
+
+    def compile(self, operand: Any) -> Predicate:
+        fast = self.fast(operand)
+        if fast is not None:
+            return fast
+        evaluate = self.evaluate
+        return lambda actual, now_ms: evaluate(actual, operand, now_ms)
 
 
-def check_operand(op: str, value: Any, given: bool, unit: str | None, where: str) -> Any:
-    """Refuse operands that cannot work; return the operand in its evaluated form."""
-    if op in PRESENCE:
-        if given:
-            raise InvalidDefinition(f"{where}: op {op!r} takes no value; remove 'value'")
-        return None
-    if not given:
-        raise InvalidDefinition(f"{where}: op {op!r} needs a value")
-    if op in LISTS:
-        if not isinstance(value, list):
-            raise InvalidDefinition(f"{where}: op {op!r} needs a list value, got {value!r}")
-        return tuple(value)
-    if op == "between":
-        if not (isinstance(value, list) and len(value) == 2 and all(map(_orderable, value))):
-            raise InvalidDefinition(f"{where}: op 'between' needs [low, high], got {value!r}")
-        return tuple(value)
-    if op in ORDERINGS and not _orderable(value):
-        raise InvalidDefinition(f"{where}: op {op!r} needs a number or a string, got {value!r}")
-    if op in TEXT and not isinstance(value, str):
-        raise InvalidDefinition(f"{where}: op {op!r} needs a string value, got {value!r}")
-    if op in ABSOLUTE_DATES:
-        moment = parse_time_ms(value)
-        if moment is None:
-            raise InvalidDefinition(f"{where}: op {op!r} needs an ISO-8601 date, got {value!r}")
-        return moment
-    if op in RELATIVE_DATES:
-        if not is_number(value) or value < 0:
-            raise InvalidDefinition(f"{where}: op {op!r} needs a number >= 0, got {value!r}")
-        return int(value * UNIT_MS[unit or "days"])
-    return value
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One operator with its operand, compiled once: what a condition or filter asks of a
+    value."""
+
+    op: Operator
+    operand: Any
+    predicate: Predicate = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "predicate", self.op.compile(self.operand))
+
+    def holds(self, actual: Any, now_ms: int) -> bool:
+        if actual is MISSING or actual is None:
+            return self.op.when_missing
+        return self.predicate(actual, now_ms)
+
+    def flip_instants(self, actual: Any) -> tuple[int, ...]:
+        """Instants at which time alone changes the answer for ``actual``."""
+        if self.op.flips is None:
+            return ()
+        moment = parse_time_ms(actual)
+        return () if moment is None else self.op.flips(moment, self.operand)
+
+    def wanted(self) -> str:
+        return self.op.name if self.operand is None else f"{self.op.name} {self.operand!r}"
 
 
-def compare(op: str, actual: Any, operand: Any, now_ms: int) -> bool:
-    """``actual op operand``; ``actual`` is never missing here (``Comparison.matches``
-    answers for a missing value)."""
-    if op in PRESENCE:
-        return op == "exists"
-    if op in ("=", "!="):
-        return json_equal(actual, operand) == (op == "=")
-    if op in LISTS:
-        return _list_op(op, actual, operand)
-    if op in ORDERINGS:
-        return _comparable(actual, operand) and ORDERINGS[op](actual, operand)
-    if op == "between":
-        low, high = operand
-        return _comparable(actual, low) and _comparable(actual, high) and low <= actual <= high
-    if op in TEXT:
-        return isinstance(actual, str) and getattr(str, _TEXT_METHODS[op])(actual, operand)
-    return _date_op(op, parse_time_ms(actual), operand, now_ms)
+def build_criterion(
+    written: str, value: Any, given: bool, unit: str | None, where: str
+) -> Criterion:
+    """The ``Criterion`` a definition's ``op`` / ``value`` / ``unit`` ask for, checked."""
+    op = operator_named(written, where)
+    return Criterion(op, op.check(value, given, unit, where))
 
 
-def flip_instants(op: str, actual: Any, operand: Any) -> tuple[int, ...]:
-    """Instants at which a relative-date comparison changes answer with time alone."""
-    moment = parse_time_ms(actual) if op in RELATIVE_DATES else None
-    if moment is None:
-        return ()
-    if op == "within_last":
-        return (moment, moment + operand)
-    if op == "within_next":
-        return (moment - operand + 1, moment + 1)
-    return (moment + operand + 1,)
+def operator_named(written: str, where: str = "op") -> Operator:
+    found = _BY_SPELLING.get(written)
+    if found is None:
+        raise InvalidDefinition(f"{where}: unknown operator {written!r}")
+    return found
+
+
+# --- the rules -----------------------------------------------------------------------
 
 
 def json_equal(actual: Any, expected: Any) -> bool:
@@ -123,8 +131,12 @@ def is_number(value: Any) -> bool:
 
 def parse_time_ms(value: Any) -> int | None:
     """Milliseconds since the epoch of an ISO-8601 date or date-time string, else None."""
-    if not isinstance(value, str):
-        return None
+    return _parse_time_ms(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _parse_time_ms(value: str) -> int | None:
+    """Cached: a profile's date traits are read again at every evaluation."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -134,42 +146,190 @@ def parse_time_ms(value: Any) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-_TEXT_METHODS = {"contains": "__contains__", "starts_with": "startswith", "ends_with": "endswith"}
+def _comparable(actual: Any, operand: Any) -> bool:
+    both_numbers = is_number(actual) and is_number(operand)
+    return both_numbers or (isinstance(actual, str) and isinstance(operand, str))
+
+
+def _ordering(compare: Callable[[Any, Any], bool]) -> Evaluate:
+    return lambda actual, operand, _: _comparable(actual, operand) and compare(actual, operand)
+
+
+def _fast_ordering(compare: Callable[[Any, Any], bool]) -> Callable[[Any], Predicate | None]:
+    def fast(operand: Any) -> Predicate | None:
+        if is_number(operand):
+            return lambda actual, _: type(actual) in _NUMBERS and compare(actual, operand)
+        return lambda actual, _: type(actual) is str and compare(actual, operand)
+
+    return fast
+
+
+def _between(actual: Any, operand: tuple[Any, Any], _: int) -> bool:
+    low, high = operand
+    return _comparable(actual, low) and _comparable(actual, high) and low <= actual <= high
+
+
+def _fast_equal(operand: Any) -> Predicate | None:
+    if isinstance(operand, bool):
+        return lambda actual, _: actual is operand
+    if is_number(operand):
+        return lambda actual, _: type(actual) in _NUMBERS and actual == operand
+    if isinstance(operand, str):
+        return lambda actual, _: actual == operand
+    return None
+
+
+def _fast_not_equal(operand: Any) -> Predicate | None:
+    equal = _fast_equal(operand)
+    return None if equal is None else lambda actual, now_ms: not equal(actual, now_ms)
+
+
+def _is_in(actual: Any, operand: tuple[Any, ...], _: int) -> bool:
+    return any(json_equal(actual, item) for item in operand)
+
+
+def _fast_in(operand: tuple[Any, ...]) -> Predicate | None:
+    if all(isinstance(item, str) for item in operand):
+        strings = frozenset(operand)
+        return lambda actual, _: type(actual) is str and actual in strings
+    if all(is_number(item) for item in operand):
+        numbers = frozenset(operand)
+        return lambda actual, _: type(actual) in _NUMBERS and actual in numbers
+    return None
+
+
+def _fast_not_in(operand: tuple[Any, ...]) -> Predicate | None:
+    is_in = _fast_in(operand)
+    return None if is_in is None else lambda actual, now_ms: not is_in(actual, now_ms)
+
+
+def _includes(quantifier: Callable[[Any], bool], none: bool = False) -> Evaluate:
+    def evaluate(actual: Any, operand: tuple[Any, ...], _: int) -> bool:
+        if not isinstance(actual, list):
+            return none
+        found = (any(json_equal(item, wanted) for item in actual) for wanted in operand)
+        return quantifier(found) != none
+
+    return evaluate
+
+
+def _text(method: Callable[[str, str], bool]) -> Evaluate:
+    return lambda actual, operand, _: isinstance(actual, str) and method(actual, operand)
+
+
+def _fast_text(method: Callable[[str, str], bool]) -> Callable[[Any], Predicate | None]:
+    return lambda operand: lambda actual, _: type(actual) is str and method(actual, operand)
+
+
+def _date(rule: Callable[[int, int, int], bool]) -> Evaluate:
+    def evaluate(actual: Any, operand: int, now_ms: int) -> bool:
+        moment = parse_time_ms(actual)
+        return moment is not None and rule(moment, operand, now_ms)
+
+    return evaluate
+
+
+def _negated(evaluate: Evaluate) -> Evaluate:
+    return lambda actual, operand, now_ms: not evaluate(actual, operand, now_ms)
+
+
+def _always(answer: bool) -> Evaluate:
+    return lambda actual, operand, now_ms: answer
+
+
+# --- operands ------------------------------------------------------------------------
+
+_REFUSED: Any = object()
 
 
 def _orderable(value: Any) -> bool:
     return is_number(value) or isinstance(value, str)
 
 
-def _comparable(actual: Any, operand: Any) -> bool:
-    both_numbers = is_number(actual) and is_number(operand)
-    return both_numbers or (isinstance(actual, str) and isinstance(operand, str))
+def _as_list(value: Any, unit: str | None) -> Any:
+    return tuple(value) if isinstance(value, list) else _REFUSED
 
 
-def _list_op(op: str, actual: Any, operand: tuple[Any, ...]) -> bool:
-    if op in ("in", "not_in"):
-        return any(json_equal(actual, item) for item in operand) == (op == "in")
-    if not isinstance(actual, list):
-        return op == "includes_none"
-    present = [any(json_equal(item, wanted) for item in actual) for wanted in operand]
-    if op == "includes_any":
-        return any(present)
-    if op == "includes_all":
-        return all(present)
-    return not any(present)
+def _as_range(value: Any, unit: str | None) -> Any:
+    ok = isinstance(value, list) and len(value) == 2 and all(map(_orderable, value))
+    return tuple(value) if ok else _REFUSED
 
 
-def _date_op(op: str, moment: int | None, operand: int, now_ms: int) -> bool:
-    if moment is None:
-        return False
-    if op == "before":
-        return moment < operand
-    if op == "after":
-        return moment > operand
-    if op == "within_last":
-        return moment <= now_ms < moment + operand
-    if op == "within_next":
-        return moment - operand < now_ms <= moment
-    if op == "more_than_ago":
-        return now_ms > moment + operand
-    raise ValueError(f"unknown operator {op!r}")  # refused at apply time: never reached
+def _as_date(value: Any, unit: str | None) -> Any:
+    moment = parse_time_ms(value)
+    return _REFUSED if moment is None else moment
+
+
+def _as_duration(value: Any, unit: str | None) -> Any:
+    if not is_number(value) or value < 0:
+        return _REFUSED
+    return int(value * UNIT_MS[unit or "days"])
+
+
+_OPERAND_CHECKS: dict[str, tuple[str, Callable[[Any, str | None], Any]]] = {
+    "any": ("a value", lambda value, unit: value),
+    "list": ("a list value", _as_list),
+    "range": ("[low, high]", _as_range),
+    "orderable": ("a number or a string", lambda v, unit: v if _orderable(v) else _REFUSED),
+    "text": ("a string value", lambda v, unit: v if isinstance(v, str) else _REFUSED),
+    "date": ("an ISO-8601 date", _as_date),
+    "duration": ("a number >= 0", _as_duration),
+}
+
+# --- the table -----------------------------------------------------------------------
+
+
+def _equal(actual: Any, operand: Any, _: int) -> bool:
+    return json_equal(actual, operand)
+
+
+_ORDERINGS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_TEXTS = {"contains": str.__contains__, "starts_with": str.startswith, "ends_with": str.endswith}
+
+OPERATORS: dict[str, Operator] = {
+    op.name: op
+    for op in (
+        Operator("=", "any", _equal, fast=_fast_equal, aliases=("==",)),
+        Operator("!=", "any", _negated(_equal), True, fast=_fast_not_equal),
+        *(
+            Operator(name, "orderable", _ordering(compare), fast=_fast_ordering(compare))
+            for name, compare in _ORDERINGS.items()
+        ),
+        Operator("between", "range", _between),
+        Operator("in", "list", _is_in, fast=_fast_in),
+        Operator("not_in", "list", _negated(_is_in), True, fast=_fast_not_in),
+        *(
+            Operator(name, "text", _text(method), fast=_fast_text(method))
+            for name, method in _TEXTS.items()
+        ),
+        Operator("exists", "none", _always(True)),
+        Operator("not_exists", "none", _always(False), True),
+        Operator("includes_any", "list", _includes(any)),
+        Operator("includes_all", "list", _includes(all)),
+        Operator("includes_none", "list", _includes(any, none=True), True),
+        Operator("before", "date", _date(lambda moment, operand, now: moment < operand)),
+        Operator("after", "date", _date(lambda moment, operand, now: moment > operand)),
+        Operator(
+            "within_last",
+            "duration",
+            _date(lambda moment, operand, now: moment <= now < moment + operand),
+            flips=lambda moment, operand: (moment, moment + operand),
+        ),
+        Operator(
+            "within_next",
+            "duration",
+            _date(lambda moment, operand, now: moment - operand < now <= moment),
+            flips=lambda moment, operand: (moment - operand + 1, moment + 1),
+        ),
+        Operator(
+            "more_than_ago",
+            "duration",
+            _date(lambda moment, operand, now: now > moment + operand),
+            flips=lambda moment, operand: (moment + operand + 1,),
+        ),
+    )
+}
+ALL_OPS = frozenset(OPERATORS)
+HOLD_WHEN_MISSING = frozenset(name for name, op in OPERATORS.items() if op.when_missing)
+_BY_SPELLING = {spelling: op for op in OPERATORS.values() for spelling in op.spellings()}
+SPELLINGS = frozenset(_BY_SPELLING)
