@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python benchmarks/timers.py
 	$(BIN)/python benchmarks/time_latency.py
 	$(BIN)/python benchmarks/import.py
+	$(BIN)/python benchmarks/sync.py
 	$(BIN)/python benchmarks/bridge.py
 
 clean:

@@ -47,7 +47,7 @@ def import_(
 ) -> None:
     """Publish one identify per valid row; rejected rows go to an error report CSV."""
     settings: Settings = ctx.obj
-    options = ImportOptions(id_column, name, _types(type_ or []), dry_run, resume, errors)
+    options = ImportOptions(id_column, name, types_option(type_ or []), dry_run, resume, errors)
     report = _run(settings, file, options)
     _summary(report, dry_run)
     if segment and not dry_run:
@@ -106,7 +106,8 @@ def _summary(report: ImportReport, dry_run: bool) -> None:
         console.print("(a dry run writes no error report; add --errors FILE for one)")
 
 
-def _types(pairs: list[str]) -> dict[str, str]:
+def types_option(pairs: list[str]) -> dict[str, str]:
+    """``--type COLUMN=TYPE`` options as a dict, each checked."""
     found = {}
     for pair in pairs:
         column, _, kind = pair.partition("=")

@@ -15,7 +15,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from traitflow.cli import importer, privacy, run, segments, tools, up
+from traitflow.cli import importer, privacy, run, segments, sync, tools, up
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
@@ -57,6 +57,7 @@ for command in (
     tools.send,
     tools.tail,
     tools.profile,
+    sync.sync,
 ):
     app.command()(command)
 app.command("import")(importer.import_)

@@ -17,7 +17,8 @@ from traitflow.broker.serve import prepare, running_embedded, serve_until_stoppe
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings, read_secret
 from traitflow.logs import configure_logging, logging_config
-from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery, redacted
+from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
+from traitflow.urls import redacted
 from traitflow.worker.app import create_app
 
 console = Console(soft_wrap=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import resource
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -34,6 +35,40 @@ class ImportOptions:
     dry_run: bool = False
     resume: bool = False
     errors_path: Path | None = None
+    checkpoints: bool = True  # record acknowledged rows for ``resume``
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    """What an import reads: its bytes, their identity (message ids, checkpoints) and
+    where its error report goes by default."""
+
+    stem: str  # the default import id's first part
+    digest: str  # SHA-256, hex
+    size: int  # bytes to read, for progress
+    open: Callable[[], AbstractContextManager[BinaryIO]]
+    errors_path: Path | None
+
+    @classmethod
+    def local(cls, path: Path) -> ImportFile:
+        errors = path.with_suffix(".errors.csv")
+        return cls(path.stem, file_hash(path), path.stat().st_size, lambda: path.open("rb"), errors)
+
+
+class RowGate(Protocol):
+    """Holds back rows seen before (``traitflow sync`` skips unchanged ones)."""
+
+    def unchanged(self, plan: ImportPlan, cells: list[str]) -> bool:
+        """True: the row is not validated or published again (counted ``unchanged``)."""
+        ...
+
+    def accepted(self, message: dict[str, Any]) -> None:
+        """The row last asked about is valid: ``message`` is being published."""
+        ...
+
+    def acknowledged(self) -> None:
+        """Every row accepted so far is acknowledged by the broker."""
+        ...
 
 
 @dataclass
@@ -43,6 +78,8 @@ class ImportReport:
     imported: int = 0
     rejected: int = 0
     skipped: int = 0
+    unchanged: int = 0  # valid rows a gate held back
+    complete: bool = False  # every row read (false when stopped early)
     bytes_read: int = 0
     warnings: list[str] = field(default_factory=list)
     errors_path: Path | None = None  # where the rejected rows were written, if anywhere
@@ -57,15 +94,30 @@ Progress = Callable[[ImportReport], None]
 async def import_csv(
     settings: Settings, path: Path, options: ImportOptions, progress: Progress = lambda _: None
 ) -> ImportReport:
+    """``traitflow import FILE``: every valid row of a local file."""
+    return await import_rows(settings, ImportFile.local(path), options, progress)
+
+
+async def import_rows(
+    settings: Settings,
+    source: ImportFile,
+    options: ImportOptions,
+    progress: Progress = lambda _: None,
+    gate: RowGate | None = None,
+    stop: asyncio.Event | None = None,
+) -> ImportReport:
+    """Publish the file's valid rows (those ``gate`` admits), acknowledged a window at a
+    time; ``stop`` ends the import after the current window (``complete`` stays false)."""
     started = time.monotonic()
-    digest = file_hash(path)
-    report = ImportReport(import_id=options.name or f"{path.stem}-{digest[:8]}")
-    checkpoint = _checkpoint(settings, digest)
+    report = ImportReport(import_id=options.name or f"{source.stem}-{source.digest[:8]}")
+    checkpoint = _checkpoint(settings, source.digest)
     done = _resumed(checkpoint) if options.resume else 0
-    wanted = options.errors_path or (None if options.dry_run else path.with_suffix(".errors.csv"))
-    with path.open("rb") as stream, ErrorReport(wanted, options.errors_path is None) as errors:
+    wanted = options.errors_path or (None if options.dry_run else source.errors_path)
+    fresh = options.errors_path is None
+    saved = options.checkpoints and not options.dry_run
+    with source.open() as stream, ErrorReport(wanted, fresh) as errors:
         all_records = records(stream)
-        plan = _plan(next(all_records, None), digest, report, options, settings)
+        plan = _plan(next(all_records, None), source.digest, report, options, settings)
         report.warnings += plan.warnings()
         async with _sender(settings, options.dry_run) as send:
             for number, record in enumerate(all_records, start=1):
@@ -74,14 +126,16 @@ async def import_csv(
                 if number <= done:
                     report.skipped += 1
                     continue
-                await _one(plan, record, number, send, errors, report)
+                await _one(plan, record, number, send, errors, report, gate)
                 if number % ACK_WINDOW == 0:
-                    await send.flush()
-                    _save(checkpoint, number, options.dry_run)
+                    await _acknowledged(send, gate, checkpoint, number, saved)
                     report.seconds = time.monotonic() - started
                     progress(report)
-            await send.flush()
-            _save(checkpoint, report.rows, options.dry_run)
+                    if stop is not None and stop.is_set():
+                        break
+            else:
+                report.complete = True
+            await _acknowledged(send, gate, checkpoint, report.rows, saved)
     report.errors_path = errors.path
     report.examples = errors.examples
     report.warnings += plan.type_conflicts()
@@ -150,6 +204,16 @@ class RowWriter(Protocol):
     def writerow(self, row: list[Any], /) -> Any: ...
 
 
+async def _acknowledged(
+    send: _Sender, gate: RowGate | None, checkpoint: Path, rows: int, saved: bool
+) -> None:
+    await send.flush()
+    if gate is not None:
+        gate.acknowledged()
+    if saved:
+        _save(checkpoint, rows)
+
+
 async def _one(
     plan: ImportPlan,
     record: Record,
@@ -157,7 +221,11 @@ async def _one(
     send: _Sender,
     errors: RowWriter,
     report: ImportReport,
+    gate: RowGate | None,
 ) -> None:
+    if gate is not None and record.cells is not None and gate.unchanged(plan, record.cells):
+        report.unchanged += 1  # before validation: what was valid last time still is
+        return
     try:
         if record.cells is None:
             raise RowError(record.error or "malformed row")
@@ -169,6 +237,8 @@ async def _one(
         report.rejected += 1
         errors.writerow([record.line, str(exc), record.text])
         return
+    if gate is not None:
+        gate.accepted(message)
     await send.send(key, orjson.dumps(message))
     report.imported += 1
 
@@ -236,8 +306,6 @@ def _resumed(checkpoint: Path) -> int:
         return 0
 
 
-def _save(checkpoint: Path, rows: int, dry_run: bool) -> None:
-    if dry_run:
-        return
+def _save(checkpoint: Path, rows: int) -> None:
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.write_bytes(orjson.dumps({"acknowledged_rows": rows}))

@@ -22,13 +22,13 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay
-from yarl import URL
 
 from traitflow.broker.clients import Record, publish
 from traitflow.broker.connection import kafka_options, start_client
 from traitflow.config import Settings
 from traitflow.membership.formats import render
 from traitflow.signing import signature
+from traitflow.urls import redacted
 
 log = logging.getLogger(__name__)
 RETRIABLE = frozenset({408, 429})
@@ -221,23 +221,6 @@ class WebhookDelivery:
         headers = [("traitflow-reason", why.encode()), ("traitflow-source", source)]
         await publish(self.settings, self.settings.topics.deadletter, dead, headers=headers)
         self.report.dead_lettered += len(records)
-
-
-def redacted(url: str) -> str:
-    """The URL without what may be a credential (user, password, query), for logs."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if not parsed.absolute:
-        return "<not an absolute URL>"
-    hidden = parsed.with_user(None).with_query(None).with_fragment(None)
-    extra = "***@" if parsed.user or parsed.password else ""
-    text = str(hidden)
-    if extra and "://" in text:
-        scheme, rest = text.split("://", 1)
-        text = f"{scheme}://{extra}{rest}"
-    return text + ("?***" if parsed.query_string else "")
 
 
 def _next_offsets(records: list[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
