@@ -21,7 +21,7 @@ from traitflow.broker.clients import producer
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
-from traitflow.ingest.publisher import publish_bundled
+from traitflow.ingest.publisher import publish_messages
 from traitflow.worker.process import settings_env, stop_process
 
 RUNNER = Path(__file__).with_name("faust_runner.py")
@@ -70,7 +70,7 @@ async def fill(settings: Settings, messages: list[dict[str, Any]], bundled: bool
     messages of one partition (``traitflow.ingest.bundles``)."""
     keyed = [(str(m["userId"]).encode(), orjson.dumps(m)) for m in messages]
     if bundled:
-        await publish_bundled(settings, settings.topics.events, keyed)
+        await publish_messages(settings, settings.topics.events, keyed)
         return
     async with producer(settings) as client:
         pending = [await client.send(settings.topics.events, v, key=k) for k, v in keyed]

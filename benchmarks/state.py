@@ -24,7 +24,7 @@ import workload
 from common import broker_for_run, faust_process, memory_of, save_figures, wait_for
 
 from traitflow.catalog.topic import apply_definitions
-from traitflow.ingest.publisher import publish_bundled
+from traitflow.ingest.publisher import publish_messages
 from traitflow.timeutil import iso_from_ms, now_ms
 
 GIB = 1 << 30
@@ -63,7 +63,7 @@ def main() -> None:
     with broker_for_run() as settings_for:
         settings = settings_for(workdir, args.partitions)
         asyncio.run(apply_definitions(settings, workload.definitions()))
-        asyncio.run(publish_bundled(settings, settings.topics.events, identifies(args.people)))
+        asyncio.run(publish_messages(settings, settings.topics.events, identifies(args.people)))
         with faust_process("traitflow", settings, args.people, workdir) as (process, result):
             processed = wait_for(result, process, timeout=3600)
             memory = memory_of(process.pid)

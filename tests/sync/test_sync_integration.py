@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
+import shutil
 import signal
 import urllib.request
 from pathlib import Path
@@ -20,7 +22,7 @@ from tests.kafka_helpers import messages_of, read_messages, read_records
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.importer.run import ACK_WINDOW, ImportReport
-from traitflow.sync.run import FileOutcome, SyncOptions, sync_round
+from traitflow.sync.run import FileOutcome, SyncOptions, state_dir, sync_round
 from traitflow.sync.sources import Source, SourceFile
 
 pytestmark = pytest.mark.integration
@@ -82,6 +84,10 @@ def test_absent_ids_are_kept_by_default_and_unset_on_request(
     _write(folder / "d.csv", [("ada", "pro", "GB")])
     [later] = _round(settings, folder, absent="unset")
     assert later.absent == 0  # bob was forgotten once unset: no second unset
+    shutil.rmtree(state_dir(settings, Source(str(folder))))
+    lost = _round(settings, folder)  # the state lost: every file read again, each row once
+    published = [(o.file.name, o.report.imported if o.report else None) for o in lost]
+    assert published == [("a.csv", 2), ("b.csv", 0), ("c.csv", 0), ("d.csv", 0)]
 
 
 def test_a_stopped_file_resumes_where_its_acknowledged_rows_end(
@@ -143,6 +149,13 @@ def test_the_command_reports_each_file_and_fails_on_rejected_rows(
     assert "traitflow_sync_last_success_timestamp_seconds" in text
     again = run_cli(settings, "sync", str(folder))
     assert again.exit_code == 0 and "no new file" in again.output
+    listed = run_cli(settings, "sync", str(folder), "--imported")
+    assert listed.exit_code == 0
+    assert re.search(
+        r"x\.csv: \d+ bytes, finished \S+Z: 2 rows, 1 published, 0 unchanged, 1 rejected, "
+        r"0 absent unset",
+        listed.output.replace("\n", " "),
+    ), listed.output
     wrong = run_cli(settings, "sync", str(folder), "--every", "soon")
     assert isinstance(wrong.exception, TraitflowError)
     assert "expected a duration such as 30m" in str(wrong.exception)
@@ -170,3 +183,36 @@ def test_every_keeps_looking_serves_metrics_and_stops_cleanly_on_sigterm(
     finally:
         if command.process.poll() is None:
             command.process.kill()
+
+
+def test_a_sync_killed_mid_file_resumes_and_loses_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """kill -9 after the first acknowledged window: the next run skips what was
+    acknowledged, publishes the rest, and republishes at most the window in flight (with
+    the same message ids, which the worker drops as retries)."""
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    total = ACK_WINDOW * 10
+    _write(folder / "all.csv", [(f"u{n}", "pro", "GB") for n in range(total)])
+    command = Command(*global_args(settings), "sync", str(folder), "--once")
+    try:
+        command.wait_for("rows read", 60)
+        command.process.kill()
+        command.process.wait(10)
+    finally:
+        if command.process.poll() is None:
+            command.process.kill()
+    [resumed] = _round(settings, folder)
+    assert resumed.done and resumed.report is not None
+    assert resumed.report.unchanged >= ACK_WINDOW
+    assert resumed.report.unchanged + resumed.report.imported == total
+
+    def count(found: list[Any]) -> int:
+        return len(messages_of(found))
+
+    topic = settings.topics.events
+    messages = messages_of(asyncio.run(read_records(settings, topic, total, 60, 1.0, count)))
+    assert {m["userId"] for m in messages} == {f"u{n}" for n in range(total)}
+    repeated = len(messages) - len({m["messageId"] for m in messages})
+    assert len(messages) - total == repeated <= 2 * ACK_WINDOW  # repeats are retries only

@@ -11,7 +11,7 @@ import pytest
 from tests.kafka_helpers import membership_events, read_records, replayed
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.ingest.publisher import publish_bundled
+from traitflow.ingest.publisher import publish_messages
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
 
@@ -37,7 +37,7 @@ async def test_bundled_messages_each_count_once(settings: Settings, tmp_path: Pa
     )
     people = [f"user-{n}" for n in range(12)]
     keyed = [opened(user, minute) for minute in range(3) for user in people]
-    sent = await publish_bundled(settings, settings.topics.events, [*keyed, (b"x", b"{oops")])
+    sent = await publish_messages(settings, settings.topics.events, [*keyed, (b"x", b"{oops")])
     assert sent <= settings.partitions  # a record per partition, not per message
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
@@ -55,7 +55,7 @@ async def test_bundled_messages_each_count_once(settings: Settings, tmp_path: Pa
 async def test_bundled_history_counts_once_in_a_replay(settings: Settings, tmp_path: Path) -> None:
     """The same bundles, read back when a definition counting them is applied later."""
     people = [f"user-{n}" for n in range(12)]
-    await publish_bundled(
+    await publish_messages(
         settings, settings.topics.events, [opened(u, m) for m in range(3) for u in people]
     )
     log = tmp_path / "worker.log"

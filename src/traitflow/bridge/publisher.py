@@ -13,7 +13,7 @@ from traitflow.bridge.intake import MessageRecord
 from traitflow.broker.clients import producer_options
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
-from traitflow.ingest.bundles import pack
+from traitflow.ingest.publisher import send_messages
 
 log = logging.getLogger(__name__)
 READY_CACHE_S = 1.5  # a readiness answer stays good this long
@@ -38,19 +38,14 @@ class Publisher:
 
     async def publish(self, topic: str, records: list[MessageRecord]) -> None:
         """Send ``records`` in order and wait for every acknowledgement. A batch's messages
-        of one partition go as one bundle (``traitflow.ingest.bundles``): the worker
+        of one partition go as one bundle (``traitflow.ingest.publisher``): the worker
         applies them several times faster than a record each."""
         if not records:
             return
         client = await self._started()
         try:
             async with asyncio.timeout(self.settings.bridge_ack_timeout_s):
-                partitions = len(await client.partitions_for(topic))
-                pending = [
-                    await client.send(topic, value, key=key, partition=partition, headers=headers)
-                    for key, partition, value, headers in pack(records, partitions)
-                ]
-                await asyncio.gather(*pending)
+                await asyncio.gather(*await send_messages(client, topic, records))
         except (KafkaError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
 

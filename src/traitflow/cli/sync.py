@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import re
 import signal
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +18,6 @@ from traitflow.cli.importer import types_option
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.importer.run import ImportReport
-from traitflow.logs import configure_logging
 from traitflow.sync.metrics import SyncMetrics
 from traitflow.sync.run import (
     ABSENT_POLICIES,
@@ -28,6 +28,7 @@ from traitflow.sync.run import (
     sync_round,
 )
 from traitflow.sync.sources import Source, SourceFile
+from traitflow.timeutil import iso_from_ms
 
 console = Console(soft_wrap=True)
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
@@ -62,6 +63,9 @@ def sync(
     metrics_file: Annotated[
         Path | None, typer.Option(help="Write the metrics here after each round (textfile).")
     ] = None,
+    imported: Annotated[
+        bool, typer.Option(help="List the files imported from SOURCE so far, and exit.")
+    ] = False,
 ) -> None:
     """Import the files of SOURCE not imported yet (by name, size and checksum), in name
     order, publishing only the rows whose values changed since the last import."""
@@ -72,8 +76,10 @@ def sync(
         raise TraitflowError(f"--absent {absent!r}: expected one of {', '.join(ABSENT_POLICIES)}")
     interval = parse_interval(every) if every else None
     options = SyncOptions(pattern, id_column, name, types_option(type_ or []), absent, dry_run)
-    configure_logging(settings)
     found = Source(source, pattern)
+    if imported:
+        _list_imported(imported_files(settings, found))
+        return
     metrics = SyncMetrics(found.shown, [] if dry_run else imported_files(settings, found))
     if metrics_port is not None:
         metrics.serve(metrics_host, metrics_port)
@@ -106,10 +112,11 @@ async def _rounds(
     mode = f"every {interval:g}s" if interval else "once"
     console.print(f"sync {source.shown} ({options.pattern}, {mode}, absent ids: {options.absent})")
     all_outcomes: list[FileOutcome] = []
+    progress = _Progress()
     while True:
         try:
             outcomes = await sync_round(
-                settings, source, options, stop, _observer(metrics), _progress
+                settings, source, options, stop, _observer(metrics), progress
             )
         except TraitflowError as exc:
             if interval is None:
@@ -139,7 +146,24 @@ def _observer(metrics: SyncMetrics) -> Observer:
     return observe
 
 
-def _progress(file: SourceFile, report: ImportReport) -> None:
+class _Progress:
+    """A line per file at its first acknowledged window, then every ``EVERY_S`` seconds:
+    progress a log can keep (a long-running sync has no terminal to redraw)."""
+
+    EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self.shown: dict[str, float] = {}
+
+    def __call__(self, file: SourceFile, report: ImportReport) -> None:
+        now = time.monotonic()
+        if now - self.shown.get(file.name, -self.EVERY_S) < self.EVERY_S:
+            return
+        self.shown[file.name] = now
+        _progress_line(file, report)
+
+
+def _progress_line(file: SourceFile, report: ImportReport) -> None:
     console.print(
         f"  {file.name}: {report.rows:,} rows read, {report.imported:,} published, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected",
@@ -164,6 +188,19 @@ def _summary(outcome: FileOutcome) -> None:
         console.print(f"  line {line_number}: {reason}", markup=False, highlight=False)
     if report.errors_path is not None:
         console.print(f"  rejected rows, with line numbers and reasons: {report.errors_path}")
+
+
+def _list_imported(files: list[dict[str, Any]]) -> None:
+    if not files:
+        console.print("no file imported from this source yet")
+    for entry in sorted(files, key=lambda entry: entry["finished_ms"]):
+        finished = iso_from_ms(entry["finished_ms"])[:19] + "Z"
+        console.print(
+            f"{entry['name']}: {entry['size']} bytes, finished {finished}: {entry['rows']:,} rows, "
+            f"{entry['published']:,} published, {entry['unchanged']:,} unchanged, "
+            f"{entry['rejected']:,} rejected, {entry['absent']:,} absent unset",
+            markup=False, highlight=False,
+        )  # fmt: skip
 
 
 def _rejected(outcome: FileOutcome) -> bool:

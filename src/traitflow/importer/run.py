@@ -21,7 +21,7 @@ from traitflow.config import Settings
 from traitflow.importer.reader import Record, file_hash, records
 from traitflow.importer.rows import ImportPlan, RowError, check_header, row_message
 from traitflow.ingest.messages import routing_key
-from traitflow.ingest.publisher import send_bundled
+from traitflow.ingest.publisher import send_messages
 from traitflow.timeutil import iso_from_ms, now_ms
 
 ACK_WINDOW = 2_000
@@ -281,7 +281,7 @@ class _Sender:
     async def flush(self) -> None:
         if self.client is None or not self.rows:
             return
-        for acknowledgement in await send_bundled(self.client, self.topic, self.rows):
+        for acknowledgement in await send_messages(self.client, self.topic, self.rows):
             await acknowledgement
         self.rows.clear()
 

@@ -1,5 +1,6 @@
-"""Publishing messages as bundles: a record per partition's messages, for traitflow's own
-producers (``send``, ``import``, the demo, the benchmarks); see ``traitflow.ingest.bundles``."""
+"""Publishing messages: the one way every ingest source sends (the bridge, ``import``,
+``sync``, ``send --bundle``, the benchmarks): a partition's messages as bundles, a lone
+or keyless message as a plain record; see ``traitflow.ingest.bundles``."""
 
 from __future__ import annotations
 
@@ -11,28 +12,33 @@ from aiokafka import AIOKafkaProducer
 
 from traitflow.broker.clients import producer
 from traitflow.config import Settings
-from traitflow.ingest.bundles import bundle
+from traitflow.ingest.bundles import pack
+
+Keyed = Iterable[tuple[bytes | None, bytes]]  # (routing key, message)
 
 
-async def publish_bundled(
-    settings: Settings, topic: str, keyed: Iterable[tuple[bytes, bytes]]
+async def publish_messages(
+    settings: Settings, topic: str, keyed: Keyed, *, bundled: bool = True
 ) -> int:
-    """Send (routing key, message) pairs as bundles, a record per partition's messages
-    (``traitflow.ingest.bundles``), and wait for every acknowledgement; return how many
-    records were sent."""
+    """Send (routing key, message) pairs with a producer of their own and wait for every
+    acknowledgement; return how many records were sent."""
     async with producer(settings) as client:
-        pending = await send_bundled(client, topic, keyed)
+        pending = await send_messages(client, topic, keyed, bundled=bundled)
         for acknowledgement in pending:
             await acknowledgement
     return len(pending)
 
 
-async def send_bundled(
-    client: AIOKafkaProducer, topic: str, keyed: Iterable[tuple[bytes, bytes]]
+async def send_messages(
+    client: AIOKafkaProducer, topic: str, keyed: Keyed, *, bundled: bool = True
 ) -> list[asyncio.Future[Any]]:
-    """Send (routing key, message) pairs as bundles; the acknowledgements to wait for."""
+    """Send (routing key, message) pairs, in order per partition, as bundles unless
+    ``bundled`` is false (a record each, as third-party producers send); the
+    acknowledgements to wait for."""
+    if not bundled:
+        return [await client.send(topic, value, key=key) for key, value in keyed]
     partitions = len(await client.partitions_for(topic))
     return [
-        await client.send(topic, value, partition=partition, headers=headers)
-        for partition, value, headers in bundle(keyed, partitions)
+        await client.send(topic, value, key=key, partition=partition, headers=headers)
+        for key, partition, value, headers in pack(keyed, partitions)
     ]

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traitflow.broker.clients import Record, publish
+from traitflow.broker.clients import Record
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Limits, parse_message, routing_key
-from traitflow.ingest.publisher import publish_bundled
+from traitflow.ingest.publisher import publish_messages
 from traitflow.timeutil import now_ms
 
 
@@ -49,12 +49,9 @@ async def send_file(
 ) -> SendReport:
     """Publish the file's lines; ``bundled`` packs each partition's into few records."""
     records, report = read_jsonl(path, settings, check=check)
-    if bundled:
-        keyed = [(key or b"", value or b"") for key, value in records]
-        await publish_bundled(settings, settings.topics.events, keyed)
-        report.sent = len(keyed)
-    else:
-        report.sent = await publish(settings, settings.topics.events, records)
+    keyed = [(key, value or b"") for key, value in records]
+    await publish_messages(settings, settings.topics.events, keyed, bundled=bundled)
+    report.sent = len(keyed)
     return report
 
 

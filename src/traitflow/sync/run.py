@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +18,11 @@ from traitflow.broker.clients import producer
 from traitflow.config import Settings
 from traitflow.importer.rows import RowError
 from traitflow.importer.run import ImportFile, ImportOptions, ImportReport, import_rows
-from traitflow.ingest.publisher import send_bundled
+from traitflow.ingest.publisher import send_messages
 from traitflow.sync.sources import Source, SourceFile
 from traitflow.sync.state import ChangedRows, SyncState
 from traitflow.timeutil import iso_from_ms, now_ms
 
-log = logging.getLogger(__name__)
 ABSENT_POLICIES = ("keep", "unset")
 ABSENT_WINDOW = 2_000
 
@@ -193,7 +191,7 @@ async def _flush_absent(
 ) -> int:  # fmt: skip
     if not window:
         return 0
-    for acknowledgement in await send_bundled(client, settings.topics.events, keyed):
+    for acknowledgement in await send_messages(client, settings.topics.events, keyed):
         await acknowledgement
     state.forget_rows(window)
     done = len(window)
