@@ -43,9 +43,20 @@ ADAPTERS = ("aiokafka", "faust", "aiohttp", "traitflow.broker", "traitflow.worke
 def test_the_pure_core_imports_no_adapter() -> None:
     """``segments``, ``profiles`` and ``identity`` are pure (README, "Layout"): Kafka
     code belongs to ``broker``, ``catalog``, ``readers`` and ``worker``."""
+    assert _imports_of(PURE, ADAPTERS) == []
+
+
+def test_the_worker_knows_no_admin_api() -> None:
+    """The admin API reads the worker's state; ``traitflow worker`` installs it on the
+    app, which the worker package builds without it."""
+    assert _imports_of(("worker",), ("traitflow.admin",)) == []
+
+
+def _imports_of(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
+    """``package/module: name`` for each import of a ``forbidden`` prefix."""
     root = Path(__file__).parents[1] / "src" / "traitflow"
     found = []
-    for package in PURE:
+    for package in packages:
         for path in sorted((root / package).glob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = (
@@ -55,7 +66,5 @@ def test_the_pure_core_imports_no_adapter() -> None:
                     if isinstance(node, ast.ImportFrom)
                     else []
                 )
-                found += [
-                    f"{package}/{path.name}: {name}" for name in names if name.startswith(ADAPTERS)
-                ]
-    assert found == []
+                found += [f"{package}/{path.name}: {n}" for n in names if n.startswith(forbidden)]
+    return found

@@ -7,11 +7,12 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.worker.agent_app import agent_app
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION, position
 from traitflow.segments import segment_from_spec
-from traitflow.worker.app import WorkerApp, create_app
+from traitflow.worker.app import WorkerApp
 
 YEAR_S = 365 * 86_400  # fixed-date test messages stay valid whatever the machine's clock says
 TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
@@ -21,7 +22,7 @@ PAID = {"key": "paid", "condition": {"trait": "plan", "op": "=", "value": "paid"
 @pytest.fixture
 async def worker(tmp_path: Any) -> AsyncIterator[WorkerApp]:
     settings = Settings(data_dir=tmp_path, topic_prefix="agent-test", future_tolerance_s=YEAR_S)
-    built = create_app(settings, testing=True)
+    built = agent_app(settings)
     built.registry.put(segment_from_spec(TRIAL))
     yield built
 
@@ -126,7 +127,7 @@ async def test_time_passing_exits_a_windowed_segment_through_a_tick(tmp_path: An
 
     start = 1_795_420_800_000
     clock = ManualClock(start)
-    built = create_app(Settings(data_dir=tmp_path, topic_prefix="t"), testing=True, clock=clock)
+    built = agent_app(Settings(data_dir=tmp_path, topic_prefix="t"), clock=clock)
     active = {"event": "Visit", "within": {"last": 1, "unit": "hours"}}
     built.registry.put(segment_from_spec({"key": "active", "condition": active}))
     membership = subscribe(built.handler.sinks.membership)
@@ -308,7 +309,7 @@ async def test_a_message_that_would_grow_the_profile_past_the_limit_is_refused(
 ) -> None:
     settings = Settings(data_dir=tmp_path, topic_prefix="agent-test", future_tolerance_s=YEAR_S,
                         max_profile_bytes=4000)  # fmt: skip
-    worker = create_app(settings, testing=True)
+    worker = agent_app(settings)
     deadletter = subscribe(worker.handler.sinks.deadletter)
 
     def big(n: int) -> bytes:

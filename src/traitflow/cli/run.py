@@ -12,6 +12,7 @@ import faust
 import typer
 from rich.console import Console
 
+from traitflow.admin.views import AdminContext, install_admin
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.cli.options import setting_help
@@ -20,6 +21,7 @@ from traitflow.logs import configure_logging, logging_config
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
 from traitflow.urls import redacted
 from traitflow.worker.app import create_app
+from traitflow.worker.health import recovered
 
 console = Console(soft_wrap=True)
 
@@ -111,6 +113,9 @@ def worker(ctx: typer.Context) -> None:
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))
     built = create_app(settings)
+    context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
+                           recovered(built.app), built.clock)  # fmt: skip
+    install_admin(built.app, context)  # the worker app itself knows no admin API
     faust.Worker(
         built.app,
         loop=loop,

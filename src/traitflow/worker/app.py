@@ -6,12 +6,11 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
-from traitflow.admin.views import AdminContext, install_admin
 from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
@@ -24,7 +23,7 @@ from traitflow.worker.backfill import Backfiller
 from traitflow.worker.batch import Batcher, Outbox
 from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
-from traitflow.worker.health import readings, recovered, serve_health_and_metrics, stall_watch
+from traitflow.worker.health import readings, serve_health_and_metrics, stall_watch
 from traitflow.worker.metrics import StateCollector, WorkerMetrics
 from traitflow.worker.replay import EventLog
 from traitflow.worker.retention import RetentionScheduler
@@ -53,12 +52,33 @@ class WorkerApp:
     handler: EventHandler
     scheduler: TickScheduler
     batcher: Batcher
+    store: ProfileStore
+    counts: MembershipCounts
+    owned: Callable[[], list[int]]
+    clock: Clock
 
 
-def _table(app: faust.App, settings: Settings, testing: bool, name: str) -> Any:
-    options = None if testing else rocksdb_options(settings)
-    return app.Table(name, key_type=bytes, value_type=bytes,
-                     partitions=settings.partitions, options=options)  # fmt: skip
+SinksFor = Callable[[Observer, Callable[[int, Any], None]], Sinks]  # (published, removed)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a worker is built from. ``create_app`` gives Kafka, RocksDB and the live
+    feeds; the agent tests give memory tables and channels (tests/worker/agent_app.py).
+    Without a ``feed`` the registry is filled directly and no background service runs."""
+
+    app: faust.App
+    store: ProfileStore
+    sinks: SinksFor
+    registry: Registry = field(default_factory=Registry)  # what the feed fills
+    feed: SegmentFeed | None = None
+    event_log: EventLog | None = None
+    batch_max_messages: int = 1
+
+
+def _table(app: faust.App, settings: Settings, name: str) -> Any:
+    return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                     options=rocksdb_options(settings))  # fmt: skip
 
 
 def rocksdb_options(settings: Settings) -> dict[str, int]:
@@ -80,22 +100,29 @@ def broker_urls(settings: Settings) -> list[str]:
     return [f"{scheme}://{host}" for host in settings.kafka_bootstrap.split(",")]
 
 
-def create_app(
-    settings: Settings, *, testing: bool = False, clock: Clock | None = None
-) -> WorkerApp:
-    """Build the worker; ``testing`` swaps Kafka outputs for channels and RocksDB for memory."""
-    if not testing:
-        (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+def create_app(settings: Settings, *, clock: Clock | None = None) -> WorkerApp:
+    """The worker on Kafka and RocksDB, with its feeds, background services and web
+    server (health, metrics; ``traitflow worker`` adds the admin API)."""
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     clock = clock or clock_for(settings.clock_file)
-    app = faust.App(settings.app_id, **_app_config(settings, testing))
-    events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
-    store = ProfileStore(*(_table(app, settings, testing, name) for name in TABLES))
+    app = faust.App(settings.app_id, **app_config(settings))
+    store = ProfileStore(*(_table(app, settings, name) for name in TABLES))
     registry = Registry()
-    feed = (
-        None
-        if testing
-        else SegmentFeed(kafka_options(settings), settings.topics.segments, registry)
-    )
+    connection = kafka_options(settings)
+    parts = Parts(
+        app, store, lambda published, removed: _kafka_sinks(app, settings, published, removed),
+        registry, SegmentFeed(connection, settings.topics.segments, registry),
+        event_log=EventLog(connection, settings.topics.events, not settings.embedded),
+        batch_max_messages=settings.batch_max_messages,
+    )  # fmt: skip
+    return build_worker(settings, parts, clock)
+
+
+def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
+    """Wire handler, batcher and agent over ``parts``; with a feed, also the background
+    services and the web server's health and metrics."""
+    app, store, feed, registry = parts.app, parts.store, parts.feed, parts.registry
+    events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
     suppressions = Suppressions()
     suppressed = suppression_feed(kafka_options(settings), settings.topics.suppressions,
                                   suppressions)  # fmt: skip
@@ -107,19 +134,13 @@ def create_app(
         metrics.published(transitions)
         counts.observe(partition, transitions)
 
-    sinks = _sinks(app, settings, testing, published, counts.drop)
+    sinks = parts.sinks(published, counts.drop)
     loaded = feed.loaded if feed else _loaded
     outbox = Outbox(sinks)  # what a batch sends, acknowledged before its writes
     backfiller = Backfiller(registry, store, outbox, loaded, clock, metrics)
-    event_log = (
-        None
-        if testing
-        else EventLog(kafka_options(settings), settings.topics.events, not settings.embedded)
-    )
-    handler = EventHandler(
-        settings, registry, store, outbox, clock, backfiller, metrics, suppressions, event_log
-    )
-    if not testing:
+    handler = EventHandler(settings, registry, store, outbox, clock, backfiller, metrics,
+                           suppressions, parts.event_log)  # fmt: skip
+    if feed is not None:
         handler.partitions = lambda: _events_partitions(app, settings)
     owned = _owned(app, events)
     scheduler = TickScheduler(handler.ticker, clock, settings.tick_s, owned)
@@ -133,7 +154,7 @@ def create_app(
         handler.outbox,
         store,
         scans=lambda record: command_kind(record.headers) in SCANNING_COMMANDS,
-        max_messages=1 if testing else settings.batch_max_messages,
+        max_messages=parts.batch_max_messages,
         closed=lambda records: metrics.batch_records.observe(len(records)),
         failed=lambda exc: _stop_soon(app, exc),
     )
@@ -174,6 +195,7 @@ def create_app(
         async for event in manual.events():
             await receive([event.message], _acker(event), _always)
 
+    event_log = parts.event_log
     if event_log is not None:
 
         @app.on_before_shutdown.connect
@@ -192,9 +214,8 @@ def create_app(
         app.task(stalls.run)
         serve_health_and_metrics(app, metrics, feed, stalls)
         metrics.registry.register(StateCollector(readings(app, events, handler, store, owned)))
-        context = AdminContext(settings, store, registry, counts, owned, recovered(app), clock)
-        install_admin(app, context)
-    return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher)
+    return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher,
+                     store, counts, owned, clock)  # fmt: skip
 
 
 def freeze_startup_objects() -> None:
@@ -240,11 +261,12 @@ def _owned(app: faust.App, events: Any) -> Callable[[], list[int]]:
     return owned
 
 
-def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
+def app_config(settings: Settings) -> dict[str, Any]:
+    """Faust's settings for a worker on Kafka and RocksDB, its web server on."""
     return {
         "broker": broker_urls(settings),
         "broker_credentials": faust_credentials(settings),
-        "store": "memory://" if testing else "rocksdb://",
+        "store": "rocksdb://",
         "datadir": str(settings.data_dir / settings.app_id),
         "autodiscover": False,
         "web_host": settings.web_host,
@@ -257,7 +279,6 @@ def _app_config(settings: Settings, testing: bool) -> dict[str, Any]:
         "web_graph_enabled": False,
         "web_stats_enabled": False,
         "canonical_url": settings.web_advertised_url,
-        "web_enabled": not testing,
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 5,
         "topic_partitions": settings.partitions,
@@ -278,18 +299,9 @@ async def _loaded(version: int) -> None:
     """Agent tests fill the registry directly: it is always up to date."""
 
 
-def _sinks(
-    app: faust.App,
-    settings: Settings,
-    testing: bool,
-    published: Observer,
-    removed: Callable[[int, Any], None],
+def _kafka_sinks(
+    app: faust.App, settings: Settings, published: Observer, removed: Callable[[int, Any], None]
 ) -> Sinks:
-    if testing:
-        events, membership, deadletter, status, audit, suppressions = (
-            app.channel() for _ in range(6)
-        )
-        return Sinks(events, membership, deadletter, status, audit, suppressions)
     topics = settings.topics
     return Sinks(
         events=ProducerSink(app, topics.events),
