@@ -74,7 +74,7 @@ def test_deleting_an_unknown_key_deletes_nothing_and_suggests_the_live_one(
         ("key: vip\nconditon: {trait: plan, op: '=', value: x}\n",
          "'vip': unknown key 'conditon' (did you mean 'condition'?)"),
         ("key: vip\ncondition: {trait: plan, op: equals, value: x}\n",
-         "'vip': condition.op 'equals' is not one of the 33 allowed values (did you mean '='?)"),
+         "'vip': condition.op 'equals' is not one of the 34 allowed values (did you mean '='?)"),
         ("key: vip\n", "'vip': 'condition' is missing"),
         ("key: deep\ncondition: " + "{not: " * 300 + "{trait: p, op: exists}" + "}" * 300 + "\n",
          "'deep': nested deeper than 64 levels"),

@@ -83,8 +83,8 @@ def test_semantic_errors_name_the_problem(spec: dict[str, Any], message: str) ->
 OPERANDS: dict[str, Any] = {
     "between": [1, 2], "in": ["a"], "not_in": ["a"], "includes_any": ["a"],
     "includes_all": ["a"], "includes_none": ["a"], "contains": "a", "starts_with": "a",
-    "ends_with": "a", "before": "2026-01-01", "after": "2026-01-01", "within_last": 1,
-    "within_next": 1, "more_than_ago": 1, "exists": None, "not_exists": None,
+    "ends_with": "a", "matches": "a", "before": "2026-01-01", "after": "2026-01-01",
+    "within_last": 1, "within_next": 1, "more_than_ago": 1, "exists": None, "not_exists": None,
 }  # fmt: skip
 
 

@@ -47,9 +47,14 @@ def test_rev_changes_with_content_only() -> None:
         ("", "no definitions found"),
         ("key: [unclosed", "not valid YAML"),
         ("key: 'bad key!'\ncondition: {trait: x, op: exists}", "#1 'bad key!': key must match"),
-        ("key: k\ncondition: {trait: x, op: like}", "'like' is not one of the 33"),
+        ("key: k\ncondition: {trait: x, op: like}", "'like' is not one of the 34"),
         (ONE + "---\n" + ONE, "defined twice"),
         ("key: k\ncondition: {trait: x, op: '<'}", "needs a value"),
+        (
+            "key: k\ncondition: {event: Viewed, where: "
+            "[{property: url, op: matches, value: '(a)\\1'}]}",
+            r"'k': condition.where\[0\]: op 'matches': '\(a\)\\\\1' is not a pattern RE2 accepts",
+        ),
         ("segments: 3", "must be a list"),
     ],
 )

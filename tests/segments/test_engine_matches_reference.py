@@ -71,6 +71,10 @@ trait_leaf = st.one_of(
         st.sampled_from(["@a.com", "x", "ann"]),
     ),
     st.builds(
+        lambda v: {"trait": "email", "op": "matches", "value": v},
+        st.sampled_from([r"^ann@", r"\.com$", "(a|x)@"]),
+    ),
+    st.builds(
         lambda op, v: {"trait": "tags", "op": op, "value": v},
         st.sampled_from(["includes_any", "includes_all", "includes_none"]),
         st.lists(st.sampled_from(["vip", "beta", "churn"]), min_size=1, max_size=2),

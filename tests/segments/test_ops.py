@@ -38,6 +38,7 @@ OPERANDS: dict[str, st.SearchStrategy[Any]] = {
     "text": st.sampled_from(["a", "b", ""]),
     "date": st.sampled_from(["2026-01-01", "2025-11-24T16:00:00Z"]),
     "duration": st.integers(0, 3),
+    "pattern": st.sampled_from(["a", "^a", "b$", "a.b", "", "^(a|b)+$", "[0-9]"]),
 }
 
 
@@ -85,7 +86,8 @@ def test_absent_and_null_give_the_operators_missing_answer() -> None:
 
 
 def _sample(takes: str) -> Any:
-    return {"list": ["a"], "range": [1, 2], "date": "2026-01-01", "duration": 1}.get(takes, "a")
+    samples = {"list": ["a"], "range": [1, 2], "date": "2026-01-01", "duration": 1}
+    return samples.get(takes, "a")
 
 
 def test_spellings_and_aliases_name_one_operator() -> None:
@@ -100,7 +102,8 @@ def test_spellings_and_aliases_name_one_operator() -> None:
     [("exists", 1, "takes no value"), ("in", "a", "needs a list value"),
      ("between", [1], r"needs \[low, high\]"), ("<", [1], "needs a number or a string"),
      ("before", "soon", "needs an ISO-8601 date"), ("within_last", -1, "needs a number >= 0"),
-     ("contains", 3, "needs a string value")],
+     ("contains", 3, "needs a string value"), ("matches", "(a)\\1", "not a pattern RE2 accepts"),
+     ("matches", "(", "missing \\)"), ("matches", "x" * 1001, "at most 1000 characters")],
 )  # fmt: skip
 def test_an_unworkable_operand_is_refused_with_what_it_needs(
     op: str, value: Any, error: str
@@ -127,3 +130,14 @@ def test_the_docs_table_names_every_operator_and_alias() -> None:
     assert set(OPERATORS) | aliases <= documented
     spaced = {spelling for spelling in SPELLINGS if " " in spelling}
     assert spaced == {name.replace("_", " ") for name in OPERATORS if "_" in name}
+
+
+def test_matches_searches_with_re2_in_linear_time() -> None:
+    """``(a+)+$`` against a long run of ``a`` then ``b`` takes Python's ``re`` longer than
+    any test timeout (it backtracks exponentially); RE2 answers at once."""
+    evil = build_criterion("matches", "(a+)+$", True, None, "t")
+    assert not evil.holds("a" * 5_000 + "b", NOW)
+    assert evil.holds("aaa", NOW)
+    domain = build_criterion("matches", r"@(acme\.com|acme\.io)$", True, None, "t")
+    assert domain.holds("ada@acme.io", NOW) and not domain.holds("ada@acme.iox", NOW)
+    assert not domain.holds(42, NOW)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import re2
+
 from traitflow.exceptions import InvalidDefinition
 
 MISSING: Any = object()  # an absent trait or property (null counts as absent too)
@@ -33,6 +35,7 @@ UNIT_MS = {
 Predicate = Callable[[Any, int], bool]  # (a present value, now_ms) -> the answer
 Evaluate = Callable[[Any, Any, int], bool]  # (a present value, operand, now_ms) -> the answer
 _NUMBERS = (int, float)  # exact JSON types: bool is neither
+MAX_PATTERN_CHARS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,10 @@ class Operator:
         if not given:
             raise InvalidDefinition(f"{where}: op {self.name!r} needs a value")
         wanted, convert = _OPERAND_CHECKS[self.takes]
-        converted = convert(value, unit)
+        try:
+            converted = convert(value, unit)
+        except InvalidPattern as exc:
+            raise InvalidDefinition(f"{where}: op {self.name!r}: {exc}") from None
         if converted is _REFUSED:
             raise InvalidDefinition(f"{where}: op {self.name!r} needs {wanted}, got {value!r}")
         return converted
@@ -221,6 +227,25 @@ def _fast_text(method: Callable[[str, str], bool]) -> Callable[[Any], Predicate 
     return lambda operand: lambda actual, _: type(actual) is str and method(actual, operand)
 
 
+@lru_cache(maxsize=1024)
+def compiled_pattern(pattern: str) -> Any:
+    """RE2: linear time in the text whatever the pattern, so no pattern can stall a
+    worker (Python's ``re`` backtracks: ``(a+)+$`` takes exponential time)."""
+    options = re2.Options()
+    options.log_errors = False  # refusals are raised, not printed
+    options.never_capture = True
+    return re2.compile(pattern, options)
+
+
+def _matches(actual: Any, operand: str, _: int) -> bool:
+    return isinstance(actual, str) and compiled_pattern(operand).search(actual) is not None
+
+
+def _fast_matches(operand: str) -> Predicate | None:
+    search = compiled_pattern(operand).search
+    return lambda actual, _: type(actual) is str and search(actual) is not None
+
+
 def _date(rule: Callable[[int, int, int], bool]) -> Evaluate:
     def evaluate(actual: Any, operand: int, now_ms: int) -> bool:
         moment = parse_time_ms(actual)
@@ -260,6 +285,21 @@ def _as_date(value: Any, unit: str | None) -> Any:
     return _REFUSED if moment is None else moment
 
 
+def _as_pattern(value: Any, unit: str | None) -> Any:
+    if not isinstance(value, str) or len(value) > MAX_PATTERN_CHARS:
+        return _REFUSED
+    try:
+        compiled_pattern(value)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise InvalidPattern(f"{value!r} is not a pattern RE2 accepts: {reason}") from None
+    return value
+
+
+class InvalidPattern(ValueError):
+    """A ``matches`` operand RE2 refuses (a back-reference, a look-around, bad syntax)."""
+
+
 def _as_duration(value: Any, unit: str | None) -> Any:
     if not is_number(value) or value < 0:
         return _REFUSED
@@ -274,6 +314,7 @@ _OPERAND_CHECKS: dict[str, tuple[str, Callable[[Any, str | None], Any]]] = {
     "text": ("a string value", lambda v, unit: v if isinstance(v, str) else _REFUSED),
     "date": ("an ISO-8601 date", _as_date),
     "duration": ("a number >= 0", _as_duration),
+    "pattern": (f"a regular expression of at most {MAX_PATTERN_CHARS} characters", _as_pattern),
 }
 
 # --- the table -----------------------------------------------------------------------
@@ -302,6 +343,7 @@ OPERATORS: dict[str, Operator] = {
             Operator(name, "text", _text(method), fast=_fast_text(method))
             for name, method in _TEXTS.items()
         ),
+        Operator("matches", "pattern", _matches, fast=_fast_matches),
         Operator("exists", "none", _always(True)),
         Operator("not_exists", "none", _always(False), True),
         Operator("includes_any", "list", _includes(any)),

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import functools
-import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faust.streams import _current_event
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from traitflow.worker.faust_private import as_current, is_rocksdb, partition_database
 from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
 
 Table = MutableMapping[bytes, bytes]
@@ -78,8 +76,7 @@ class WriteBehind:
         store = _rocksdb_store(self.table)
         partition = PROCESSING.get()
         if partition is not None and store is not None:
-            database = store._db_for_partition(partition)
-            value: bytes | None = database.get(key)
+            value: bytes | None = partition_database(store, partition).get(key)
             return value
         return self.table.get(key)
 
@@ -143,7 +140,7 @@ class WriteBehind:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        store._db_for_partition(partition).write(batch)
+        partition_database(store, partition).write(batch)
         table: Any = self.table
         topic, producer = table.changelog_topic.get_topic_name(), table.app.producer
         acknowledged = functools.partial(self._sent, store, TP(topic, partition))
@@ -168,7 +165,7 @@ class WriteBehind:
 def _rocksdb_store(table: Table) -> Any:
     """The Faust RocksDB store behind ``table``; None for other tables."""
     store = getattr(table, "data", None)
-    return store if hasattr(store, "_db_for_partition") else None
+    return store if is_rocksdb(store) else None
 
 
 async def flush_held(tables: Sequence[WriteBehind], last_records: Mapping[int, Any]) -> int:
@@ -235,27 +232,6 @@ class Outbox:
             self.sinks.published(partition, events)
         for call in sends.afterwards:
             call()
-
-
-class _Current:
-    """What Faust's current event offers its tables: the record being processed."""
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-@contextlib.contextmanager
-def as_current(record: Any) -> Iterator[None]:
-    """Make ``record`` (a Faust ``Message``) the current event's, as a Faust table
-    expects while it is written (see ``WriteBehind``)."""
-    current = _Current(record)  # held here: the context keeps only a weak reference
-    token = _current_event.set(weakref.ref(current))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class Delivered(Protocol):

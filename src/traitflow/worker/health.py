@@ -13,6 +13,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 
 from traitflow.config import Settings
+from traitflow.worker.faust_private import committed_offset, request_rejoin
 from traitflow.worker.handler import EventHandler
 from traitflow.worker.metrics import StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
@@ -88,7 +89,7 @@ def _done(app: faust.App, handler: EventHandler, tp: TP) -> int:
     """The offset after the last record processed (since assignment, else Faust's commit)."""
     done = handler.processed.get(tp.partition)
     if done is None:
-        done = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        done = committed_offset(app, tp)
     return done + 1 if done is not None else 0
 
 
@@ -97,13 +98,7 @@ def stall_watch(
     metrics: WorkerMetrics,
 ) -> StallWatch:  # fmt: skip
     async def rejoin() -> None:
-        """Ask the consumer (it runs in Faust's consumer thread) to rejoin the group."""
-        thread: Any = app.consumer._thread  # type: ignore[attr-defined]
-
-        async def request() -> None:
-            thread._ensure_consumer()._coordinator.request_rejoin()
-
-        await thread.call_thread(request)
+        await request_rejoin(app)
 
     topic = events.get_topic_name()
 

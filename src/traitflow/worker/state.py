@@ -27,6 +27,7 @@ from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.timeutil import EARLIEST_MS, LATEST_MS
 from traitflow.worker.batch import Outbox, WriteBehind, flush_held
+from traitflow.worker.faust_private import is_rocksdb, partition_database
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,8 @@ class ProfileStore:
         """The ``memberships`` map of every stored profile of one partition."""
         store = _store(self.profiles)
         bookkeeping = getattr(store, "offset_key", None)
-        if hasattr(store, "_db_for_partition"):
-            items = store._db_for_partition(partition).items()
+        if is_rocksdb(store):
+            items = partition_database(store, partition).items()
         else:
             items = store.data.items()
         for key, value in items:
@@ -196,9 +197,9 @@ class ProfileStore:
     def profile_count(self, partition: int) -> int:
         """RocksDB's estimate of the profiles stored for one partition (cheap to read)."""
         store = _store(self.profiles)
-        if not hasattr(store, "_db_for_partition"):
+        if not is_rocksdb(store):
             return len(store.data)
-        database = store._db_for_partition(partition)
+        database = partition_database(store, partition)
         return max(0, int(database.property_int_value("rocksdb.estimate-num-keys") or 0) - 1)
 
 
@@ -249,8 +250,8 @@ def partition_keys(store: Any, partition: int, after: bytes | None, limit: int) 
     start = after or b""
     bookkeeping = getattr(store, "offset_key", None)  # Faust keeps its offset in each DB
     keys: Iterable[bytes]
-    if hasattr(store, "_db_for_partition"):
-        keys = store._db_for_partition(partition).keys(from_key=start)
+    if is_rocksdb(store):
+        keys = partition_database(store, partition).keys(from_key=start)
     else:
         keys = sorted(store.data)
     found: list[bytes] = []
