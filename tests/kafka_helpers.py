@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 
+from tests.messages import message as spec
 from traitflow.broker.clients import publish, reader
 from traitflow.catalog.topic import Applied, apply_definitions, wait_for_replay
 from traitflow.config import Settings
@@ -106,13 +107,7 @@ async def membership_events(settings: Settings, count: int, **kwargs: Any) -> li
 
 
 def identify(user: str, stamp: str, message_id: str, **traits: Any) -> dict[str, Any]:
-    return {
-        "type": "identify",
-        "userId": user,
-        "messageId": message_id,
-        "timestamp": stamp,
-        "traits": traits,
-    }
+    return spec("identify", stamp, message_id, userId=user, traits=traits)
 
 
 async def _topic_exists(settings: Settings, topic: str, timeout: float) -> None:

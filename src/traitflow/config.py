@@ -14,6 +14,7 @@ LOOPBACK = "127.0.0.1"
 JUNK_IDS = ("null", "undefined", "none", "nil", "0", "-1", "anonymous", "unknown", "n/a")
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+TraitRule = Literal["most_recent", "oldest", "non_empty"]  # how a merge picks a trait
 
 
 PROFILES_TABLE = "profiles"  # the workers' Faust table of profiles (its changelog topic's name)
@@ -168,7 +169,7 @@ class Settings(BaseSettings):
     identity_max_ids: int = Field(
         50, ge=2, description="Most ids one person may have; a merge beyond is refused."
     )
-    identity_trait_rules: dict[str, str] = Field(
+    identity_trait_rules: dict[str, TraitRule] = Field(
         default_factory=dict,
         description='Per trait, how a merge picks its value: "most_recent" (default), '
         '"oldest" or "non_empty".',

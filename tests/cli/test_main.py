@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,3 +39,25 @@ def test_version_and_help_show_what_is_in_force() -> None:
     assert "(env TRAITFLOW_BOOTSTRAP_SERVERS, default unset)" in root
     send = runner.invoke(app, ["send", "--help"], env={"COLUMNS": "200"}).output
     assert "--raw" in send and "<bool>" not in send
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("TRAITFLOW_IDENTITY_TRAIT_RULES", '{"plan": "latest"}',
+         "TRAITFLOW_IDENTITY_TRAIT_RULES[plan]: Input should be 'most_recent', 'oldest' or "
+         "'non_empty' (got 'latest')"),
+        ("TRAITFLOW_LOG_FORMAT", "xml", "TRAITFLOW_LOG_FORMAT: Input should be 'text' or 'json'"),
+    ],
+)  # fmt: skip
+def test_an_invalid_setting_is_one_line_naming_the_variable(
+    variable: str, value: str, said: str
+) -> None:
+    """Before any broker is needed: a typo in a rule must not silently mean another."""
+    done = subprocess.run(
+        [sys.executable, "-m", "traitflow", "segments", "list"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, variable: value, "COLUMNS": "300"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert said in done.stderr and "Traceback" not in done.stderr

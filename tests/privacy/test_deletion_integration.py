@@ -15,6 +15,7 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
+from tests.messages import message as spec
 from tests.web_helpers import wait_for_line, wait_ready
 from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
@@ -34,7 +35,7 @@ IDS = ("ada", "anon-1", "email:ada@example.com")
 
 
 def message(kind: str, n: int, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "messageId": f"m{n}", "timestamp": f"2026-11-23T08:{n:02}:00Z", **fields}
+    return spec(kind, f"2026-11-23T08:{n:02}:00Z", f"m{n}", **fields)
 
 
 def viewed(n: int, **ids: str) -> dict[str, Any]:

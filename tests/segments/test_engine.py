@@ -5,21 +5,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import orjson
-
-from traitflow.ingest.messages import Message, parse_message
+from tests.messages import parsed
+from traitflow.ingest.messages import Message
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
 from traitflow.segments.engine import ProfileContext
 from traitflow.segments.pipeline import process
-from traitflow.timeutil import iso_from_ms
 
 BASE = 1_795_420_800_000
 
 
 def message(n: int, **body: Any) -> Message:
-    raw = {"userId": "u1", "timestamp": iso_from_ms(BASE + n * 60_000), **body}
-    return parse_message(orjson.dumps(raw), max_bytes=10_000, fallback_timestamp_ms=0)
+    return parsed(None, BASE + n * 60_000, userId="u1", **body)
 
 
 def test_state_stays_bounded_for_a_person_who_never_stops() -> None:

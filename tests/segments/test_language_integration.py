@@ -10,6 +10,7 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
+from tests.messages import message as spec
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
@@ -19,14 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def message(kind: str, user: str, hour: int, **fields: Any) -> dict[str, Any]:
-    stamp = f"2026-11-23T{hour:02d}:00:00Z"
-    return {
-        "type": kind,
-        "userId": user,
-        "messageId": f"{user}-{hour}",
-        "timestamp": stamp,
-        **fields,
-    }
+    return spec(kind, f"2026-11-23T{hour:02d}:00:00Z", f"{user}-{hour}", userId=user, **fields)
 
 
 def flips(events: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:

@@ -2,9 +2,8 @@
 
 from typing import Any
 
-import orjson
-
-from traitflow.ingest.messages import Message, parse_message
+from tests.messages import parsed
+from traitflow.ingest.messages import Message
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.pipeline import process
 
@@ -17,8 +16,7 @@ NO_EMAIL = segment_from_spec(
 
 
 def message(kind: str = "identify", at: str = "2026-11-23T08:00:00Z", **body: Any) -> Message:
-    raw = orjson.dumps({"type": kind, "userId": "u1", "timestamp": at, **body})
-    return parse_message(raw, max_bytes=10_000, fallback_timestamp_ms=0)
+    return parsed(kind, at, userId="u1", **body)
 
 
 def test_entering_and_exiting_counts_versions() -> None:

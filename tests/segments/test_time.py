@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.messages import parsed
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec
@@ -30,8 +31,7 @@ BILL_SOON = segment_from_spec(
 
 
 def message(at_ms: int, **body: Any) -> Message:
-    raw = orjson.dumps({"userId": "u1", "timestamp": iso_from_ms(at_ms), **body})
-    return parse_message(raw, max_bytes=10_000, fallback_timestamp_ms=0)
+    return parsed(None, at_ms, userId="u1", **body)
 
 
 def test_a_sliding_window_exits_when_its_oldest_counted_event_leaves() -> None:

@@ -58,3 +58,9 @@ def test_what_cannot_be_read_says_so(tmp_path: Path) -> None:
 def test_credentials_in_a_url_are_never_shown() -> None:
     source = Source("memory://key:secret@bucket/path?token=abc")
     assert "secret" not in source.shown and "abc" not in source.shown
+
+
+def test_spellings_of_one_folder_share_one_key(tmp_path: Path) -> None:
+    """The key names the sync's state: another spelling must not import everything again."""
+    spellings = [str(tmp_path), f"{tmp_path}/", f"file://{tmp_path}"]
+    assert len({Source(spelling).key for spelling in spellings}) == 1

@@ -90,6 +90,25 @@ def test_absent_ids_are_kept_by_default_and_unset_on_request(
     assert published == [("a.csv", 2), ("b.csv", 0), ("c.csv", 0), ("d.csv", 0)]
 
 
+def test_a_snapshot_lacking_most_ids_unsets_none_until_allowed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A truncated export must not wipe everyone's traits: past --max-absent (half the
+    ids, by default) nothing is unset and the file stays unrecorded, failing each round."""
+    folder = tmp_path / "truncated"
+    folder.mkdir()
+    _write(folder / "1.csv", [("ada", "pro", "GB"), ("bob", "free", "FR"), ("cy", "pro", "US")])
+    _round(settings, folder, absent="unset")
+    _write(folder / "2.csv", [("ada", "pro", "GB")])  # two thirds gone
+    [refused] = _round(settings, folder, absent="unset")
+    assert not refused.done and refused.absent == 0
+    assert refused.error is not None and "lacks 2 of the 3 ids" in refused.error
+    [again] = _round(settings, folder, absent="unset")
+    assert again.file.name == "2.csv" and not again.done
+    [allowed] = _round(settings, folder, absent="unset", max_absent=1.0)
+    assert allowed.done and allowed.absent == 2
+
+
 def test_a_stopped_file_resumes_where_its_acknowledged_rows_end(
     settings: Settings, tmp_path: Path
 ) -> None:

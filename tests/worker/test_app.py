@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.messages import AT, encoded
 from tests.worker.agent_app import agent_app
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
@@ -28,8 +29,7 @@ async def worker(tmp_path: Any) -> AsyncIterator[WorkerApp]:
 
 
 def identify(user: str, plan: str, stamp: str = "2026-11-23T08:00:00Z") -> bytes:
-    body = {"type": "identify", "userId": user, "timestamp": stamp, "traits": {"plan": plan}}
-    return orjson.dumps(body)
+    return encoded("identify", stamp, userId=user, traits={"plan": plan})
 
 
 def subscribe(channel: Any) -> Any:
@@ -256,9 +256,7 @@ async def test_a_send_kafka_refuses_stops_the_worker_with_the_record_unacked(
 
 
 def track(user: str, event: str, message_id: str) -> bytes:
-    body = {"type": "track", "userId": user, "event": event, "messageId": message_id,
-            "timestamp": "2026-11-23T08:00:00Z"}  # fmt: skip
-    return orjson.dumps(body)
+    return encoded("track", AT, message_id, userId=user, event=event)
 
 
 async def test_a_retry_with_the_same_message_id_is_counted_once(worker: WorkerApp) -> None:

@@ -18,6 +18,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, BrokerUnderTest, free_port
 from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
+from tests.messages import message
 from tests.waiting import eventually
 from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
@@ -25,7 +26,6 @@ from traitflow.catalog.topic import apply_definitions, backfill_status, wait_for
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION
 from traitflow.segments import segment_from_spec
-from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
@@ -46,14 +46,12 @@ CURIOUS = segment_from_spec(
 
 
 def page(message_id: str, days_ago: float, **ids: str) -> dict[str, Any]:
-    stamp = iso_from_ms(int(TEST_NOW_MS - days_ago * DAY_MS))
-    return {"type": "page", "name": "Pricing", "messageId": message_id, "timestamp": stamp, **ids}
+    return message("page", int(TEST_NOW_MS - days_ago * DAY_MS), message_id, name="Pricing", **ids)
 
 
 def identify(message_id: str, days_ago: float, **ids: str) -> dict[str, Any]:
-    stamp = iso_from_ms(int(TEST_NOW_MS - days_ago * DAY_MS))
-    body = {"type": "identify", "messageId": message_id, "timestamp": stamp, **ids}
-    return {**body, "traits": {"plan": "trial"}}
+    at = int(TEST_NOW_MS - days_ago * DAY_MS)
+    return message("identify", at, message_id, **ids, traits={"plan": "trial"})
 
 
 def history() -> list[dict[str, Any]]:

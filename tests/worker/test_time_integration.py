@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port, set_clock
 from tests.kafka_helpers import apply_and_wait, membership_events, read_records, send_messages
+from tests.messages import message
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.timeutil import iso_from_ms
@@ -35,8 +36,7 @@ BILL_SOON = segment_from_spec(
 
 
 def page(user: str, at_ms: int, n: int) -> dict[str, Any]:
-    return {"type": "page", "userId": user, "name": "Pricing", "messageId": f"{user}-{n}",
-            "timestamp": iso_from_ms(at_ms)}  # fmt: skip
+    return message("page", at_ms, f"{user}-{n}", userId=user, name="Pricing")
 
 
 def summary(events: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:

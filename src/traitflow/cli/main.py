@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 import typer.core
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from traitflow.cli import importer, privacy, run, segments, sync, tools, up
 from traitflow.cli.options import setting_help
@@ -136,3 +138,17 @@ def main() -> None:
     except TraitflowError as exc:
         errors.print(f"[bold red]error:[/] {exc}")
         raise SystemExit(2) from None
+    except ValidationError as exc:  # a TRAITFLOW_* variable or option of the wrong form
+        for line in setting_errors(exc):
+            errors.print(f"[bold red]error:[/] {escape(line)}", highlight=False)
+        raise SystemExit(2) from None
+
+
+def setting_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting: its variable, what it must be, what it was."""
+    lines = []
+    for error in exc.errors():
+        name, *inner = (str(part) for part in error["loc"])
+        where = f"TRAITFLOW_{name.upper()}" + "".join(f"[{part}]" for part in inner)
+        lines.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+    return lines

@@ -55,6 +55,10 @@ def sync(
     absent: Annotated[
         str, typer.Option(help="Ids a new file no longer has: keep their traits, or unset them.")
     ] = "keep",
+    max_absent: Annotated[
+        float,
+        typer.Option(help="With --absent unset: refuse to unset more than this share of ids."),
+    ] = 0.5,
     dry_run: Annotated[bool, typer.Option(help="Validate and count; publish nothing.")] = False,
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port (with --every).")
@@ -75,7 +79,11 @@ def sync(
     if absent not in ABSENT_POLICIES:
         raise TraitflowError(f"--absent {absent!r}: expected one of {', '.join(ABSENT_POLICIES)}")
     interval = parse_interval(every) if every else None
-    options = SyncOptions(pattern, id_column, name, types_option(type_ or []), absent, dry_run)
+    if not 0 <= max_absent <= 1:
+        raise TraitflowError(f"--max-absent {max_absent:g}: expected a share from 0 to 1")
+    options = SyncOptions(
+        pattern, id_column, name, types_option(type_ or []), absent, dry_run, max_absent
+    )
     found = Source(source, pattern)
     if imported:
         _list_imported(imported_files(settings, found))

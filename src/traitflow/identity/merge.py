@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 
-TRAIT_RULES = ("most_recent", "oldest", "non_empty")
-
 
 def merge_profiles(
     survivor: Profile, absorbed: Profile, registry: Registry, rules: Mapping[str, str]

@@ -35,6 +35,7 @@ class SyncOptions:
     types: dict[str, str] = field(default_factory=dict)
     absent: str = "keep"
     dry_run: bool = False
+    max_absent: float = 0.5  # of the ids known: more absent looks like a truncated export
 
 
 @dataclass
@@ -55,7 +56,8 @@ Observer = Callable[[FileOutcome], None]
 
 
 def state_dir(settings: Settings, source: Source) -> Path:
-    digest = hashlib.sha256(source.location.encode()).hexdigest()[:16]
+    """Per source: ``exports``, ``./exports/`` and ``file://.../exports`` share one."""
+    digest = hashlib.sha256(source.key.encode()).hexdigest()[:16]
     return settings.data_dir / "sync" / digest
 
 
@@ -148,10 +150,26 @@ async def _sync_file(
     except (OSError, EOFError, zlib.error) as exc:  # unreadable: corrupt gzip, lost connection
         outcome.error = f"cannot read it: {_reason(exc)}"
     if outcome.done and options.absent == "unset" and not options.dry_run:
-        outcome.absent = await _unset_absent(settings, state, generation, file, imports, stop)
+        outcome.error = _too_many_absent(state, generation, options.max_absent)
+        if outcome.error is None:
+            outcome.absent = await _unset_absent(settings, state, generation, file, imports, stop)
     if outcome.done and not options.dry_run and (stop is None or not stop.is_set()):
         _record(state, outcome)
     return outcome
+
+
+def _too_many_absent(state: SyncState, generation: int, most: float) -> str | None:
+    """A snapshot lacking more than ``most`` of the ids known is more likely a truncated
+    export than that many people leaving: refuse to unset them, and say so every round
+    (the file stays unrecorded) until the file is fixed or ``--max-absent`` allows it."""
+    known, absent = state.row_counts(generation)
+    if known == 0 or absent <= most * known:
+        return None
+    return (
+        f"it lacks {absent:,} of the {known:,} ids this source sent ({absent / known:.0%}, "
+        f"over --max-absent {most:g}): nothing unset; a truncated export? Its rows are "
+        "imported; fix the file, or allow it with --max-absent"
+    )
 
 
 async def _unset_absent(
@@ -168,7 +186,7 @@ async def _unset_absent(
     window: list[str] = []
     keyed: list[tuple[bytes, bytes]] = []
     async with producer(settings) as client:
-        for person, entry in list(state.older_rows(generation)):
+        for person, entry in state.older_rows(generation):  # RocksDB iterates a snapshot
             message = {
                 "type": "identify", "userId": person, "timestamp": stamp,
                 "messageId": f"sync-absent-{file.identity[:16]}-{_short(person)}",

@@ -53,6 +53,8 @@ class Source:
             self.fs, self.root = url_to_fs(location)
         except (ImportError, ValueError) as exc:
             raise TraitflowError(_backend_hint(location, exc)) from None
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.key = f"{protocol}://{self.root.rstrip('/')}"  # one spelling per place
 
     def files(self) -> list[SourceFile]:
         """The files to consider, sorted by name (dated names sort in date order)."""
@@ -73,13 +75,8 @@ class Source:
         files = []
         for path, info in sorted(found.items()):
             name = path[len(base) :].lstrip("/") if base else path
-            if info.get("type", "file") != "file" or not fnmatch.fnmatch(_base(name), self.pattern):
-                continue
-            modified = str(
-                info.get("mtime") or info.get("LastModified") or info.get("updated") or ""
-            )
-            checksum = next((str(info[k]).strip('"') for k in CHECKSUM_FIELDS if info.get(k)), "")
-            files.append(SourceFile(name, path, int(info.get("size") or 0), modified, checksum))
+            if info.get("type", "file") == "file" and fnmatch.fnmatch(_base(name), self.pattern):
+                files.append(_listed(name, path, info))
         return files
 
     def checksummed(self, file: SourceFile) -> SourceFile:

@@ -74,6 +74,14 @@ class SyncState:
             batch.delete(ROW + person.encode())
         self.db.write(batch)
 
+    def row_counts(self, generation: int) -> tuple[int, int]:
+        """How many ids are known, and how many no file since ``generation`` carried."""
+        known = absent = 0
+        for _, raw in self._prefixed(ROW):
+            known += 1
+            absent += RowEntry(*orjson.loads(raw)).generation < generation
+        return known, absent
+
     def older_rows(self, generation: int) -> Iterator[tuple[str, RowEntry]]:
         """Rows no file since ``generation`` carried: ids absent from that snapshot."""
         for key, raw in self._prefixed(ROW):
