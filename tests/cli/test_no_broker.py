@@ -33,6 +33,7 @@ def commands(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "segments delete": (["segments", "delete", "k"], KAFKA),
         "segments explain": (["segments", "explain", "k", "ada"], WORKER),
         "import": (["import", str(csv)], KAFKA),
+        "sync": (["sync", str(tmp_path), "--pattern", "a.csv"], KAFKA),
         "deliver": (["deliver", "--url", "http://127.0.0.1:9/hook"], KAFKA),
         "profile": (["profile", "ada"], WORKER),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from traitflow.broker.clients import producer
 from traitflow.config import Settings
@@ -149,6 +150,8 @@ async def _sync_file(
         outcome.error = str(exc)
     except (OSError, EOFError, zlib.error) as exc:  # unreadable: corrupt gzip, lost connection
         outcome.error = f"cannot read it: {_reason(exc)}"
+    except KafkaError as exc:  # rows acknowledged so far stay recorded: the next round resumes
+        outcome.error = f"Kafka did not acknowledge: {exc!r}"
     if outcome.done and options.absent == "unset" and not options.dry_run:
         outcome.error = _too_many_absent(state, generation, options.max_absent)
         if outcome.error is None:
