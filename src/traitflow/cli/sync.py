@@ -92,7 +92,8 @@ def sync(
     if metrics_port is not None:
         metrics.serve(metrics_host, metrics_port)
     outcomes = asyncio.run(_rounds(settings, found, options, interval, metrics, metrics_file))
-    if any(not outcome.done or _rejected(outcome) for outcome in outcomes):
+    failed = any(not outcome.done or _rejected(outcome) for outcome in outcomes)
+    if failed and interval is None:  # for cron; a long-running sync reports in its metrics
         raise typer.Exit(1)
 
 
@@ -130,13 +131,13 @@ async def _rounds(
             if interval is None:
                 raise
             console.print(f"[red]round failed:[/] {exc}; next try in {interval:g}s")
-            outcomes = []
-        all_outcomes += outcomes
-        metrics.round_finished()
+        else:
+            all_outcomes += outcomes
+            metrics.round_finished()
+            if not outcomes:
+                console.print("no new file")
         if metrics_file is not None:
             metrics.write(metrics_file)
-        if not outcomes:
-            console.print("no new file")
         if interval is None or stop.is_set():
             break
         with contextlib.suppress(TimeoutError):
