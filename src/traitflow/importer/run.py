@@ -106,8 +106,9 @@ async def import_rows(
     gate: RowGate | None = None,
     stop: asyncio.Event | None = None,
 ) -> ImportReport:
-    """Publish the file's valid rows (those ``gate`` admits), acknowledged a window at a
-    time; ``stop`` ends the import after the current window (``complete`` stays false)."""
+    """Publish the file's valid rows, but those ``gate`` finds unchanged, acknowledged a
+    window at a time; ``stop`` ends the import after the current window (``complete``
+    stays false)."""
     started = time.monotonic()
     report = ImportReport(import_id=options.name or f"{source.stem}-{source.digest[:8]}")
     checkpoint = _checkpoint(settings, source.digest)

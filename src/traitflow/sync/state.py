@@ -38,9 +38,18 @@ class RowEntry:
 def row_digest(plan: ImportPlan, cells: list[str]) -> str:
     """64 bits of BLAKE2b over the row's cells as written, with the header and type
     overrides that give them meaning: a change to any of them is a change."""
-    text = "\x1f".join(plan.header) + "\x1e" + "\x1f".join(cells)
+    return _digest(_framing(plan), cells)
+
+
+def _framing(plan: ImportPlan) -> tuple[str, str]:
+    """What every row of one import shares in its digest: the header, the overrides."""
     context = "".join(f"\x1e{column}={kind}" for column, kind in sorted(plan.types.items()))
-    return hashlib.blake2b((text + context).encode(), digest_size=8).hexdigest()
+    return "\x1f".join(plan.header) + "\x1e", context
+
+
+def _digest(framing: tuple[str, str], cells: list[str]) -> str:
+    text = framing[0] + "\x1f".join(cells) + framing[1]
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 class SyncState:
@@ -126,13 +135,17 @@ class ChangedRows:
         self.dry_run = dry_run
         self.pending: list[tuple[str, RowEntry]] = []
         self._asked: tuple[str, RowEntry | None] = ("", None)
+        self._plan: tuple[ImportPlan, int, tuple[str, str]] | None = None  # per file, once
 
     def unchanged(self, plan: ImportPlan, cells: list[str]) -> bool:
         self._asked = ("", None)
-        position = plan.header.index(plan.id_column)  # check_header made sure it is there
+        if self._plan is None or self._plan[0] is not plan:
+            position = plan.header.index(plan.id_column)  # check_header made sure it is there
+            self._plan = (plan, position, _framing(plan))
+        _, position, framing = self._plan
         if len(cells) != len(plan.header):
             return False  # malformed: validation rejects it
-        person, digest = cells[position].strip(), row_digest(plan, cells)
+        person, digest = cells[position].strip(), _digest(framing, cells)
         stored = self.state.row(person)
         if stored is not None and stored.digest == digest:
             self.pending.append((person, RowEntry(digest, self.generation, stored.traits)))
