@@ -17,9 +17,9 @@ from typing import Any
 import faust
 import orjson
 
-from traitflow.commands import command_kind
 from traitflow.config import Settings
 from traitflow.ingest.bundles import bundle_size
+from traitflow.jobs import record_kind
 from traitflow.logs import logging_config
 from traitflow.worker.app import RAW, broker_urls, create_app
 
@@ -81,8 +81,8 @@ def naive_app(settings: Settings, watch: Stopwatch) -> faust.App:
 
 
 def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
-    """Counts the topic's messages (not the commands the worker sends itself) once their
-    batch is acknowledged; the clock starts at the first record handled."""
+    """Counts the topic's messages (not the jobs and identity changes the worker sends
+    itself) once their batch is acknowledged; the clock starts at the first record handled."""
     built = create_app(settings)
     handle, closed = built.handler.handle, built.batcher.closed
 
@@ -93,7 +93,7 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
     def counted(records: list[Any]) -> None:
         closed(records)
         messages = sum(
-            bundle_size(r.headers) or 1 for r in records if command_kind(r.headers) is None
+            bundle_size(r.headers) or 1 for r in records if record_kind(r.headers) is None
         )
         if messages:
             watch.tick(messages)

@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     replay_chunk_records: int = Field(
         2000,
         ge=1,
-        description="Records of history a partition reads back per replay command "
+        description="Records of history a partition reads back per replay job "
         "(live messages wait at most one chunk).",
     )
     rocksdb_write_buffer_mb: int = Field(

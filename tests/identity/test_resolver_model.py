@@ -3,7 +3,7 @@
 A simulated cluster of three partitions runs the real ``Resolver`` steps. Each partition
 has its own tables and FIFO queue. Hypothesis picks the messages (identify, track and
 alias over a few userIds, anonymousIds and emails), the order in which partitions take
-their next record, and which commands are delivered twice. When every queue is empty:
+their next record, and which identity changes are delivered twice. When every queue is empty:
 
 - the model says which ids form one person (union-find over the ids each message names)
   and which id is canonical (the best by ``Identifier.outranks``);
@@ -36,10 +36,10 @@ from traitflow.identity.ids import (
 )
 from traitflow.identity.resolver import (
     Absorb,
-    Command,
     Delete,
     Deletion,
     Forget,
+    IdentityChange,
     IdentityRules,
     Link,
     MergeInto,
@@ -98,7 +98,7 @@ class Record:
     offset: int
     message: Message | None = None
     forwarded_kind: str | None = None
-    command: Command | None = None
+    change: IdentityChange | None = None
 
 
 class Cluster:
@@ -136,7 +136,7 @@ class Cluster:
                 continue
             record = self.queues[partition].popleft()
             self.take(partition, record)
-            if record.command is not None and taken in duplicates:
+            if record.change is not None and taken in duplicates:
                 self.take(partition, record)  # at-least-once: delivered again
             taken += 1
             assert taken < 5_000, "the protocol does not settle"
@@ -149,7 +149,7 @@ class Cluster:
                 record.key, record.forwarded_kind, record.message, NOW, record.offset
             )
         else:
-            step = _dispatch(resolver, record.command)
+            step = _dispatch(resolver, record.change)
         self.apply(partition, record, step)
 
     def apply(self, partition: int, record: Record, step: Step) -> None:
@@ -157,9 +157,9 @@ class Cluster:
         if step.forward is not None:
             forward = step.forward
             self.enqueue(forward.value, message=record.message, forwarded_kind=forward.kind)
-        for command in step.sends:
-            key, _, _ = encode(command)
-            self.enqueue(key.decode(), command=command)
+        for change in step.sends:
+            key, _, _ = encode(change)
+            self.enqueue(key.decode(), change=change)
         self.events.extend(step.events)
         entered = {e["segment"] for e in step.events if e["type"] == "audience.entered"}
         moved = {e["segment"] for e in step.events if e["type"] == "audience.merged"}
@@ -193,19 +193,19 @@ class Cluster:
         return self.partitions[partition_of(person.encode(), PARTITIONS)].profiles.get(person)
 
 
-def _dispatch(resolver: Resolver, command: Command | None) -> Step:
-    if isinstance(command, Link):
-        return resolver.on_link(command)
-    if isinstance(command, MergeInto):
-        return resolver.on_merge_into(command)
-    if isinstance(command, Absorb):
-        return resolver.on_absorb(command, NOW)
-    if isinstance(command, Delete):
-        return resolver.on_delete(command, NOW)
-    if isinstance(command, Forget):
-        return resolver.on_forget(command)
-    assert isinstance(command, Unclaim)
-    return resolver.on_unclaim(command)
+def _dispatch(resolver: Resolver, change: IdentityChange | None) -> Step:
+    if isinstance(change, Link):
+        return resolver.on_link(change)
+    if isinstance(change, MergeInto):
+        return resolver.on_merge_into(change)
+    if isinstance(change, Absorb):
+        return resolver.on_absorb(change, NOW)
+    if isinstance(change, Delete):
+        return resolver.on_delete(change, NOW)
+    if isinstance(change, Forget):
+        return resolver.on_forget(change)
+    assert isinstance(change, Unclaim)
+    return resolver.on_unclaim(change)
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -401,7 +401,7 @@ def test_deleting_by_any_id_leaves_nothing_of_the_person(
     assert before is not None
     members = sorted(key for key, m in before.memberships.items() if m.member)
     cluster.events.clear()
-    cluster.enqueue(asked, command=Delete(asked, "r1", "test", NOW))
+    cluster.enqueue(asked, change=Delete(asked, "r1", "test", NOW))
     cluster.run([], schedule, set())
     [deletion] = cluster.deletions
     assert sorted(deletion.ids) == group

@@ -12,8 +12,8 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, messages_of, read_records
 from traitflow.assets import asset_dir
-from traitflow.commands import COMMAND_HEADER
 from traitflow.config import Settings
+from traitflow.jobs import KIND_HEADER
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,8 @@ async def test_import_fills_profiles_and_a_segment_of_the_import(
     profile = await asyncio.to_thread(run_cli, settings, "profile", "ada", "--json")
     assert '"country": "GB"' in profile.output and '"vip": true' in profile.output
     records = await read_records(settings, settings.topics.events, 1, settle=0.5)
-    imported = [r for r in records if COMMAND_HEADER not in dict(r.headers)]  # the worker's
-    rows = messages_of(imported)  # commands (links, replays) share the topic
+    imported = [r for r in records if KIND_HEADER not in dict(r.headers)]  # the worker's
+    rows = messages_of(imported)  # identity changes and jobs share the topic
     assert sorted(row["userId"] for row in rows) == ["ada", "grace", "linus"]
     assert len(imported) <= settings.partitions  # a record per partition's rows
 

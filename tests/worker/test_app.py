@@ -92,10 +92,10 @@ async def test_unreadable_stored_profile_dead_letters_instead_of_crashing(
     assert entered["user_id"] == "u2"
 
 
-async def test_backfill_command_applies_a_new_segment_to_stored_profiles_in_chunks(
+async def test_a_backfill_job_applies_a_new_segment_to_stored_profiles_in_chunks(
     worker: WorkerApp,
 ) -> None:
-    from traitflow.commands import COMMAND_KEY, BackfillCommand, command_headers
+    from traitflow.jobs import JOB_KEY, BackfillJob, kind_headers
     from traitflow.worker.backfill import CHUNK
 
     membership = subscribe(worker.handler.sinks.membership)
@@ -106,12 +106,12 @@ async def test_backfill_command_applies_a_new_segment_to_stored_profiles_in_chun
         for person in people:
             await agent.put(identify(person, "paid"), key=person.encode())
         worker.registry.put(segment_from_spec(PAID))
-        await agent.put(BackfillCommand(worker.registry.version, 0).to_bytes(), key=COMMAND_KEY,
-                        headers=command_headers())  # fmt: skip
+        await agent.put(BackfillJob(worker.registry.version, 0).to_bytes(), key=JOB_KEY,
+                        headers=kind_headers())  # fmt: skip
         first_chunk = [await next_value(membership) for _ in range(CHUNK)]
         follow = await events.get(timeout=5)
         progress = orjson.loads((await status.get(timeout=5)).value)
-        await agent.put(follow.value, key=COMMAND_KEY, headers=command_headers())
+        await agent.put(follow.value, key=JOB_KEY, headers=kind_headers())
         second_chunk = [await next_value(membership) for _ in range(5)]
         final = orjson.loads((await status.get(timeout=5)).value)
     entered = {e["person"] for e in first_chunk + second_chunk}
@@ -138,7 +138,7 @@ async def test_time_passing_exits_a_windowed_segment_through_a_tick(tmp_path: An
         await agent.put(orjson.dumps(visit), key=b"u1")
         entered = await next_value(membership)
         await scheduler.tick_once()
-        assert events.empty()  # nothing is due yet: no tick command
+        assert events.empty()  # nothing is due yet: no tick job
         clock.advance(3_600_000)
         await scheduler.tick_once()
         tick = await events.get(timeout=5)
@@ -280,25 +280,25 @@ async def test_a_retry_with_the_same_message_id_is_counted_once(worker: WorkerAp
     assert worker.handler.metrics.duplicates._value.get() == 1
 
 
-async def test_a_command_with_a_field_of_the_wrong_type_is_dead_lettered(
+async def test_a_job_or_change_with_a_field_of_the_wrong_type_is_dead_lettered(
     worker: WorkerApp,
 ) -> None:
-    from traitflow.commands import COMMAND_KEY, command_headers
+    from traitflow.jobs import JOB_KEY, kind_headers
 
     deadletter = subscribe(worker.handler.sinks.deadletter)
     membership = subscribe(worker.handler.sinks.membership)
     link = {"identifier": "a", "kind": "user", "canonical": 5, "canonical_kind": "user",
             "count": "many"}  # fmt: skip
     async with worker.agent.test_context() as agent:
-        await agent.put(orjson.dumps(link), key=b"a", headers=command_headers("link"))
-        await agent.put(b'{"until_ms": "soon"}', key=COMMAND_KEY, headers=command_headers("tick"))
+        await agent.put(orjson.dumps(link), key=b"a", headers=kind_headers("link"))
+        await agent.put(b'{"until_ms": "soon"}', key=JOB_KEY, headers=kind_headers("tick"))
         await agent.put(identify("u2", "trial"), key=b"u2")
         dead = [await deadletter.get(timeout=5) for _ in range(2)]
         entered = await next_value(membership)
     reasons = [dict(d.headers)["traitflow-reason"].decode() for d in dead]
-    assert reasons[0].startswith("invalid link command: canonical: Input should be a valid str")
+    assert reasons[0].startswith("invalid link record: canonical: Input should be a valid str")
     assert "count: Input should be a valid integer" in reasons[0]
-    assert reasons[1].startswith("invalid tick command: until_ms:")
+    assert reasons[1].startswith("invalid tick record: until_ms:")
     assert entered["user_id"] == "u2"
 
 

@@ -20,9 +20,9 @@ from tests.web_helpers import get, wait_ready
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.clients import publish
 from traitflow.catalog.topic import apply_definitions, wait_for_replay
-from traitflow.commands import command_headers
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER
+from traitflow.jobs import kind_headers
 from traitflow.segments import segment_from_spec
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
@@ -68,7 +68,6 @@ def msg(**fields: Any) -> bytes:
 def catalogue() -> list[Poison]:
     deep = b'{"type":"identify","userId":"eve","traits":' + b'{"x":' * 300 + b"1" + b"}" * 301
     huge = b'{"type":"identify","userId":"eve","traits":{"x":"' + b"y" * 1_000_000 + b'"}}'
-    command = command_headers
     return [
         Poison("not json", b"{oops", "not JSON"),
         Poison("array", b"[1,2]", "not a JSON object"),
@@ -106,59 +105,59 @@ def catalogue() -> list[Poison]:
                     "count": "x",
                 }
             ),
-            "invalid link command",
-            command("link"),
+            "invalid link record",
+            kind_headers("link"),
         ),
         Poison(
             "absorb of no profile",
             orjson.dumps({"survivor": "eve", "survivor_kind": "user", "profile": {"person": 5}}),
-            "invalid absorb command",
-            command("absorb"),
+            "invalid absorb record",
+            kind_headers("absorb"),
         ),
-        Poison("tick not json", b"soon", "invalid tick command", command("tick")),
+        Poison("tick not json", b"soon", "invalid tick record", kind_headers("tick")),
         Poison(
             "backfill of wrong types",
             b'{"version":"v","partition":[]}',
-            "invalid backfill command",
-            command("backfill"),
+            "invalid backfill record",
+            kind_headers("backfill"),
         ),
         Poison(
             "delete of wrong types",
             b'{"identifier": 5, "request": [], "requested_by": "x", "requested_at_ms": "now"}',
-            "invalid delete command",
-            command("delete"),
+            "invalid delete record",
+            kind_headers("delete"),
         ),
         Poison(
             "forget without its group",
             b'{"identifier": "a"}',
-            "invalid forget command",
-            command("forget"),
+            "invalid forget record",
+            kind_headers("forget"),
         ),
         Poison(
             "sweep of wrong types",
             b'{"partition": "p", "cutoff_ms": "soon"}',
-            "invalid sweep command",
-            command("sweep"),
+            "invalid sweep record",
+            kind_headers("sweep"),
         ),
         Poison(
             "replay of wrong types",
             b'{"version": 1, "partition": 0, "id": "r", "features": "f", "from_ms": "then"}',
-            "invalid replay command",
-            command("replay"),
+            "invalid replay record",
+            kind_headers("replay"),
         ),
         Poison(
             "replay items without bodies",
             b'{"id": "r", "items": [{"person": "a", "holder": "a", "source": 0}]}',
-            "invalid replay-apply command",
-            command("replay-apply"),
+            "invalid replay-apply record",
+            kind_headers("replay-apply"),
         ),
         Poison(
             "replay done from nowhere",
             b'{"id": "r", "source": "everywhere"}',
-            "invalid replay-done command",
-            command("replay-done"),
+            "invalid replay-done record",
+            kind_headers("replay-done"),
         ),
-        Poison("unknown command", b"{}", "unknown command", command("explode")),
+        Poison("unknown kind", b"{}", "unknown record kind", kind_headers("explode")),
         Poison("tombstone", None, "without a value"),
         Poison("bundle tombstone", None, "without a value", [(BUNDLE_HEADER, b"1")]),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from traitflow.commands import ReplayItem
+from traitflow.jobs import ReplayItem
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.replay import Replay, replay_header
 from traitflow.worker.replay import ReplayStates, bounded_runs

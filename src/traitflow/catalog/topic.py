@@ -17,9 +17,9 @@ from traitflow.broker.clients import producer, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.catalog.history import record_applied, record_deleted
 from traitflow.clock import clock_for
-from traitflow.commands import COMMAND_KEY, BackfillCommand, ReplayCommand, command_headers
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition
+from traitflow.jobs import JOB_KEY, BackfillJob, ReplayJob, kind_headers
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
 from traitflow.segments.registry import Registry
@@ -95,19 +95,19 @@ async def publish_with_backfill(
         version: int = max([(await ack).offset for ack in pending])
         partitions = await client.partitions_for(settings.topics.events)
         for partition in sorted(partitions):
-            commands: list[tuple[bytes, str]] = []
+            jobs: list[tuple[bytes, str]] = []
             if replay is not None:
                 features = tuple(sorted(replay.features))
-                command = ReplayCommand(version, partition, replay.id, features, replay.from_ms)
-                commands.append((command.to_bytes(), "replay"))
-            commands.append((BackfillCommand(version, partition).to_bytes(), "backfill"))
-            for value, kind in commands:
+                job = ReplayJob(version, partition, replay.id, features, replay.from_ms)
+                jobs.append((job.to_bytes(), "replay"))
+            jobs.append((BackfillJob(version, partition).to_bytes(), "backfill"))
+            for value, kind in jobs:
                 await client.send_and_wait(
                     settings.topics.events,
                     value,
-                    key=COMMAND_KEY,
+                    key=JOB_KEY,
                     partition=partition,
-                    headers=command_headers(kind),
+                    headers=kind_headers(kind),
                 )
     return version
 

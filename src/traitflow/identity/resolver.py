@@ -5,7 +5,7 @@ or unknown). ``profiles`` holds a profile under its canonical id. A record keyed
 whose entry points elsewhere is forwarded there, so a person's messages all reach one
 profile, on whatever partition it lives.
 
-Links travel as commands on the events topic, keyed by the id they are about, so each
+Links travel as identity changes on the events topic, keyed by the id they are about, so each
 step reads and writes only its own partition:
 
 1. ``Link(id, canonical)``: a processed message named ``id``. Unknown ids point to the
@@ -15,7 +15,7 @@ step reads and writes only its own partition:
 3. ``Absorb(survivor, profile)``: the survivor's partition merges the profile and
    reconciles memberships. A survivor absorbed meanwhile forwards it further.
 
-Every step is idempotent (a redelivered command changes nothing twice), and the survivor
+Every step is idempotent (a redelivered change alters nothing twice), and the survivor
 of a merge depends only on the two ids (``Identifier.outranks``), so the final person does
 not depend on the order links arrive in. A ``Step`` lists what to publish, then what to
 write once Kafka has acknowledged it (no loss on a crash, at worst a repeat).
@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from traitflow.commands import load_command
 from traitflow.config import Settings
 from traitflow.identity.ids import (
     ANONYMOUS,
@@ -43,6 +42,7 @@ from traitflow.identity.ids import (
 from traitflow.identity.merge import merge_profiles
 from traitflow.identity.reconcile import reconcile
 from traitflow.ingest.messages import Message
+from traitflow.jobs import load_record
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 from traitflow.profiles.dedup import Dedup
@@ -52,7 +52,7 @@ from traitflow.segments.pipeline import process
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
 DELETE, FORGET = "delete", "forget"
 FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
-IDENTITY_COMMANDS = (LINK, MERGE_INTO, ABSORB, UNCLAIM, DELETE, FORGET)
+IDENTITY_CHANGES = (LINK, MERGE_INTO, ABSORB, UNCLAIM, DELETE, FORGET)
 DAY_MS = 24 * 3600 * 1000
 CAP_REFUSAL = "identifier_cap"  # the kind of a refusal by the cap
 
@@ -124,15 +124,15 @@ class Forget:
     group: tuple[str, ...]
 
 
-Command = Link | MergeInto | Absorb | Unclaim | Delete | Forget
+IdentityChange = Link | MergeInto | Absorb | Unclaim | Delete | Forget
 KINDS: dict[type, str] = {
     Link: LINK, MergeInto: MERGE_INTO, Absorb: ABSORB, Unclaim: UNCLAIM, Delete: DELETE,
     Forget: FORGET,
 }  # fmt: skip
 
 
-def encode(command: Command) -> tuple[bytes, str, bytes]:
-    """(key, command kind, value) of the record that carries ``command``."""
+def encode(change: IdentityChange) -> tuple[bytes, str, bytes]:
+    """(key, change kind, value) of the record that carries ``change``."""
     key = {
         Link: lambda c: c.identifier,
         MergeInto: lambda c: c.loser,
@@ -140,8 +140,8 @@ def encode(command: Command) -> tuple[bytes, str, bytes]:
         Unclaim: lambda c: c.canonical,
         Delete: lambda c: c.identifier,
         Forget: lambda c: c.identifier,
-    }[type(command)](command)
-    return key.encode(), KINDS[type(command)], orjson.dumps(asdict(command))
+    }[type(change)](change)
+    return key.encode(), KINDS[type(change)], orjson.dumps(asdict(change))
 
 
 def forwarded_headers(person: Identifier) -> list[tuple[str, bytes]]:
@@ -168,10 +168,10 @@ def identity_rules(settings: Settings) -> IdentityRules:
     )
 
 
-def decode(kind: str, raw: bytes) -> Command:
+def decode(kind: str, raw: bytes) -> IdentityChange:
     """``ValueError`` for a record whose fields are missing or of the wrong type."""
     types = {v: k for k, v in KINDS.items()}
-    found: Command = load_command(types[kind], raw)
+    found: IdentityChange = load_record(types[kind], raw)
     return found
 
 
@@ -184,7 +184,7 @@ class Step:
     """
 
     forward: Identifier | None = None  # publish the record again, keyed by this id
-    sends: list[Command] = field(default_factory=list)
+    sends: list[IdentityChange] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     pointers: dict[str, Pointer] = field(default_factory=dict)
     unpointed: list[str] = field(default_factory=list)  # ids that became their own person
@@ -356,29 +356,29 @@ class Resolver:
             step.sends.append(Link(to.value, to.kind, target.value, target.kind, count))
         return True
 
-    def on_merge_into(self, command: MergeInto) -> Step:
+    def on_merge_into(self, change: MergeInto) -> Step:
         """At the loser's partition."""
         step = Step()
-        survivor = Identifier(command.survivor, command.survivor_kind)
-        if self._passed_on(command.loser, survivor, command.count, step):
+        survivor = Identifier(change.survivor, change.survivor_kind)
+        if self._passed_on(change.loser, survivor, change.count, step):
             return step
-        profile = self.tables.load(command.loser)
+        profile = self.tables.load(change.loser)
         if profile is None:
-            step.pointers[command.loser] = Pointer(survivor, ANONYMOUS)
+            step.pointers[change.loser] = Pointer(survivor, ANONYMOUS)
         else:
             self._ship(profile, survivor, step)
         return step
 
-    def on_absorb(self, command: Absorb, now_ms: int) -> Step:
+    def on_absorb(self, change: Absorb, now_ms: int) -> Step:
         """At the survivor's partition: merge, reconcile memberships, save."""
         step = Step()
-        pointer = self.tables.canonical_of(command.survivor)
+        pointer = self.tables.canonical_of(change.survivor)
         if pointer is not None:  # the survivor itself was absorbed meanwhile
-            step.sends.append(Absorb(pointer.to.value, pointer.to.kind, command.profile))
+            step.sends.append(Absorb(pointer.to.value, pointer.to.kind, change.profile))
             return step
-        absorbed = Profile.from_bytes(orjson.dumps(command.profile))
-        survivor = self.tables.load(command.survivor) or Profile(
-            person=command.survivor, kind=command.survivor_kind
+        absorbed = Profile.from_bytes(orjson.dumps(change.profile))
+        survivor = self.tables.load(change.survivor) or Profile(
+            person=change.survivor, kind=change.survivor_kind
         )
         if absorbed.person in survivor.absorbed:
             return step  # a redelivered absorb
@@ -389,33 +389,33 @@ class Resolver:
         step.saves.append((merged, previous_due))
         return step
 
-    def on_unclaim(self, command: Unclaim) -> Step:
+    def on_unclaim(self, change: Unclaim) -> Step:
         step = Step()
-        profile = self.tables.load(command.canonical)
-        if profile is not None and command.identifier in profile.identities:
+        profile = self.tables.load(change.canonical)
+        if profile is not None and change.identifier in profile.identities:
             due = profile.next_due_ms()
-            profile.identities = [i for i in profile.identities if i != command.identifier]
+            profile.identities = [i for i in profile.identities if i != change.identifier]
             step.saves.append((profile, due))
         return step
 
-    def on_delete(self, command: Delete, now_ms: int) -> Step:
+    def on_delete(self, change: Delete, now_ms: int) -> Step:
         """At the partition of the id named: an id merged into another person passes the
         request on to that person; a person found leaves every segment (cause
         ``deleted``), then their profile (with its schedule entry and dedup state) is
         removed and their other ids forget them."""
         step = Step()
-        pointer = self.tables.canonical_of(command.identifier)
+        pointer = self.tables.canonical_of(change.identifier)
         if pointer is not None:
-            step.sends.append(replace(command, identifier=pointer.to.value))
+            step.sends.append(replace(change, identifier=pointer.to.value))
             return step
-        profile = self.tables.load(command.identifier)
+        profile = self.tables.load(change.identifier)
         if profile is None:
-            step.deletion = Deletion(command, None, None, (command.identifier,), ())
+            step.deletion = Deletion(change, None, None, (change.identifier,), ())
             return step
         others = sorted({*profile.identities, *profile.absorbed} - {profile.person})
         ids = (profile.person, *others)
         step.sends += [Forget(other, ids) for other in others]
-        cause = Cause(command.request, DELETE, kind=command.cause)
+        cause = Cause(change.request, DELETE, kind=change.cause)
         exits = [
             Transition(key, False, membership.version + 1, now_ms)
             for key, membership in sorted(profile.memberships.items())
@@ -426,14 +426,14 @@ class Resolver:
             for t in exits
         ]
         exited = tuple(t.segment for t in exits)
-        step.deletion = Deletion(command, profile, profile.next_due_ms(), ids, exited)
+        step.deletion = Deletion(change, profile, profile.next_due_ms(), ids, exited)
         return step
 
-    def on_forget(self, command: Forget) -> Step:
+    def on_forget(self, change: Forget) -> Step:
         step = Step()
-        pointer = self.tables.canonical_of(command.identifier)
-        if pointer is not None and pointer.to.value in command.group:
-            step.unpointed.append(command.identifier)
+        pointer = self.tables.canonical_of(change.identifier)
+        if pointer is not None and pointer.to.value in change.group:
+            step.unpointed.append(change.identifier)
         return step
 
     def _ship(self, profile: Profile, survivor: Identifier, step: Step) -> None:

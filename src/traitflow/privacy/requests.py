@@ -14,9 +14,9 @@ from aiokafka import TopicPartition
 
 from traitflow.broker.clients import producer, reader
 from traitflow.broker.offsets import read_to_end
-from traitflow.commands import command_headers
 from traitflow.config import Settings
 from traitflow.identity.resolver import DELETE, Delete
+from traitflow.jobs import kind_headers
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.timeutil import now_ms
 
@@ -31,7 +31,7 @@ async def request_deletion(
             settings.topics.events,
             orjson.dumps(asdict(request)),
             key=identifier.encode(),
-            headers=command_headers(DELETE),
+            headers=kind_headers(DELETE),
         )
     return request.request
 

@@ -14,8 +14,8 @@ import faust
 from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
-from traitflow.commands import SCANNING_COMMANDS, command_kind
 from traitflow.config import PROFILES_TABLE, Settings
+from traitflow.jobs import SCANNING_JOBS, record_kind
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry
@@ -153,7 +153,7 @@ def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
         process,
         handler.outbox,
         store,
-        scans=lambda record: command_kind(record.headers) in SCANNING_COMMANDS,
+        scans=lambda record: record_kind(record.headers) in SCANNING_JOBS,
         max_messages=parts.batch_max_messages,
         closed=lambda records: metrics.batch_records.observe(len(records)),
         failed=lambda exc: _stop_soon(app, exc),

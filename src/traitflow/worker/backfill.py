@@ -1,7 +1,7 @@
 """Backfill: re-deciding every stored profile after definitions change, inside the stream.
 
-``segments apply`` appends a command to each events partition. The worker owning that
-partition re-evaluates ``CHUNK`` profiles of it, then appends a continuation command, so
+``segments apply`` appends a job to each events partition. The worker owning that
+partition re-evaluates ``CHUNK`` profiles of it, then appends a continuation job, so
 live messages already queued are processed between chunks and never starve. Table writes
 happen while handling a record of that very partition, so they reach the right changelog
 partition. Progress goes to the compacted status topic for ``segments status``.
@@ -13,10 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from traitflow.clock import Clock
-from traitflow.commands import (
-    COMMAND_KEY,
-    BackfillCommand,
-    command_headers,
+from traitflow.jobs import (
+    JOB_KEY,
+    BackfillJob,
+    kind_headers,
     status_record,
 )
 from traitflow.membership import Cause, Transition
@@ -34,7 +34,7 @@ CHUNK = 200
 
 
 class Backfiller:
-    """Runs one chunk of a backfill command on the partition it arrived on."""
+    """Runs one chunk of a backfill job on the partition it arrived on."""
 
     def __init__(
         self,
@@ -52,40 +52,38 @@ class Backfiller:
         self.definitions_loaded = definitions_loaded
         self.clock = clock
 
-    async def run_chunk(self, command: BackfillCommand, partition: int) -> None:
-        await self.definitions_loaded(command.version)
-        after = command.after.encode() if command.after is not None else None
+    async def run_chunk(self, job: BackfillJob, partition: int) -> None:
+        await self.definitions_loaded(job.version)
+        after = job.after.encode() if job.after is not None else None
         keys = partition_keys(self.store.profiles_store, partition, after, CHUNK)
-        cause = Cause(f"backfill-{command.version}", "backfill", kind="backfill")
+        cause = Cause(f"backfill-{job.version}", "backfill", kind="backfill")
         for key in keys:
-            await self._refresh(key, partition, cause, command)
+            await self._refresh(key, partition, cause, job)
         finished = len(keys) < CHUNK
         self.metrics.backfill_profiles.inc(len(keys))
         self.metrics.backfill_running.labels(str(partition)).set(0 if finished else 1)
         sinks = self.outbox.sinks
-        status = (*status_record(command, len(keys), finished), None)
+        status = (*status_record(job, len(keys), finished), None)
         await self.outbox.send(sinks.status, [status])
         if not finished:
-            follow = command.next(keys[-1], len(keys))
-            record = (COMMAND_KEY, follow.to_bytes(), command_headers())
+            follow = job.next(keys[-1], len(keys))
+            record = (JOB_KEY, follow.to_bytes(), kind_headers())
             await self.outbox.send(sinks.events, [record], partition=partition)
         log.info(
             "backfill v%d partition %d: %d profiles",
-            command.version,
+            job.version,
             partition,
-            command.done + len(keys),
+            job.done + len(keys),
         )
 
-    async def _refresh(
-        self, key: bytes, partition: int, cause: Cause, command: BackfillCommand
-    ) -> None:
+    async def _refresh(self, key: bytes, partition: int, cause: Cause, job: BackfillJob) -> None:
         now = self.clock.now_ms()
 
-        deps: set[Dep] = {("feature", feature) for feature in command.features}
+        deps: set[Dep] = {("feature", feature) for feature in job.features}
 
         def decide_now(profile: Profile) -> list[tuple[Transition, Cause]]:
-            if command.replay:  # the replay is complete: its marks have done their job
-                mark = f"{command.replay}/"
+            if job.replay:  # the replay is complete: its marks have done their job
+                mark = f"{job.replay}/"
                 profile.replayed = {
                     k: v for k, v in profile.replayed.items() if not k.startswith(mark)
                 }

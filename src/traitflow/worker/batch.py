@@ -274,7 +274,7 @@ def _always() -> bool:
 class Batcher:
     """Processes each delivery (a fetch of records, in order) as batches: closed at the
     end of the delivery, by size, or before a record that scans the tables (a tick or
-    backfill command must see every earlier write).
+    backfill job must see every earlier write).
 
     ``process`` handles one record inside the batch and says how many messages it held.
     Closing seals the batch's sends and held writes and settles it in the background

@@ -18,24 +18,17 @@ from aiokafka.errors import KafkaError
 
 from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
-from traitflow.commands import (
-    BackfillCommand,
-    SweepCommand,
-    TickCommand,
-    command_headers,
-    command_kind,
-)
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidMessage
 from traitflow.identity.ids import routing_identifier
 from traitflow.identity.resolver import (
     CAP_REFUSAL,
-    IDENTITY_COMMANDS,
+    IDENTITY_CHANGES,
     Absorb,
-    Command,
     Delete,
     Deletion,
     Forget,
+    IdentityChange,
     Link,
     MergeInto,
     Resolver,
@@ -48,6 +41,13 @@ from traitflow.identity.resolver import (
 )
 from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
 from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.jobs import (
+    BackfillJob,
+    SweepJob,
+    TickJob,
+    kind_headers,
+    record_kind,
+)
 from traitflow.privacy.audit import audit_record
 from traitflow.privacy.suppressions import Suppressions, suppression_record
 from traitflow.profiles import Profile
@@ -147,9 +147,9 @@ class EventHandler:
             reason = "a record without a value (a tombstone): nothing to process"
             await self._dead_letter(key, b"", reason, origin, "empty_record")
             return 0
-        kind = command_kind(headers)
+        kind = record_kind(headers)
         if kind is not None:
-            await self._command(kind, key, raw, origin)
+            await self._job_or_change(kind, key, raw, origin)
             return 0
         if bundle_size(headers) is None:
             await self._message(key, raw, origin, forwarded_kind(headers))
@@ -217,9 +217,9 @@ class EventHandler:
         records: list[OutRecord] = []
         if step.forward is not None:
             records.append((step.forward.value.encode(), raw, forwarded_headers(step.forward)))
-        for command in step.sends:
-            command_key, command_name, value = encode(command)
-            records.append((command_key, value, command_headers(command_name)))
+        for change in step.sends:
+            change_key, change_kind, value = encode(change)
+            records.append((change_key, value, kind_headers(change_kind)))
         saves = [(profile, due, self._encoded(profile)) for profile, due in step.saves]
         return Plan(step, records, saves)
 
@@ -275,42 +275,45 @@ class EventHandler:
         audit = audit_record(deletion, now)
         await self.outbox.send(self.sinks.audit, [(request.request.encode(), audit, None)])
 
-    async def _command(self, kind: str, key: bytes | None, raw: bytes, origin: Origin) -> None:
-        """A control record. One that cannot be read or decided is dead-lettered; a send
-        that Kafka refuses (a ``KafkaError``) stops the worker, as for messages."""
+    async def _job_or_change(
+        self, kind: str, key: bytes | None, raw: bytes, origin: Origin
+    ) -> None:
+        """A record with a kind header: a job or an identity change. One that cannot be read
+        or decided is dead-lettered; a send that Kafka refuses (a ``KafkaError``) stops the
+        worker, as for messages."""
         try:
             if kind == "tick":
-                await self.ticker.run_tick(TickCommand.from_bytes(raw), origin.partition)
+                await self.ticker.run_tick(TickJob.from_bytes(raw), origin.partition)
             elif kind == "backfill":
-                await self.backfiller.run_chunk(BackfillCommand.from_bytes(raw), origin.partition)
+                await self.backfiller.run_chunk(BackfillJob.from_bytes(raw), origin.partition)
             elif kind in REPLAY_KINDS:
                 await self.replayer.run(kind, raw, origin.partition, origin.offset)
             elif kind == "sweep":
-                await self._sweep(SweepCommand.from_bytes(raw), origin)
-            elif kind in IDENTITY_COMMANDS:
+                await self._sweep(SweepJob.from_bytes(raw), origin)
+            elif kind in IDENTITY_CHANGES:
                 plan = self._plan(self._identity_step(decode(kind, raw)), raw)
                 await self._carry_out(plan, key, raw, origin)
             else:
-                reason = f"unknown command {kind!r}"
-                await self._dead_letter(key, raw, reason, origin, "unknown_command")
+                reason = f"unknown record kind {kind!r}"
+                await self._dead_letter(key, raw, reason, origin, "unknown_record_kind")
         except KafkaError:
             raise
         except Exception as exc:
-            await self._refuse(key, raw, exc, origin, f"invalid {kind} command: ")
+            await self._refuse(key, raw, exc, origin, f"invalid {kind} record: ")
 
-    async def _sweep(self, command: SweepCommand, origin: Origin) -> None:
+    async def _sweep(self, job: SweepJob, origin: Origin) -> None:
         """Retention (``traitflow.worker.retention``): delete this chunk's profiles last
         seen before the cutoff, as a deletion request would, then ask for the next chunk."""
-        after = command.after.encode() if command.after is not None else None
+        after = job.after.encode() if job.after is not None else None
         keys = partition_keys(self.store.profiles_store, origin.partition, after, SWEEP_CHUNK)
         for key in keys:
-            request = self._expiry(key, command.cutoff_ms)
+            request = self._expiry(key, job.cutoff_ms)
             if request is not None:
                 step = self.resolver.on_delete(request, request.requested_at_ms)
                 await self._carry_out(self._plan(step, b""), None, b"", origin)
         if len(keys) == SWEEP_CHUNK:  # the next chunk, after live messages
-            follow = sweep_record(replace(command, after=keys[-1].decode()))
-            await self.outbox.send(self.sinks.events, [follow], partition=command.partition)
+            follow = sweep_record(replace(job, after=keys[-1].decode()))
+            await self.outbox.send(self.sinks.events, [follow], partition=job.partition)
 
     def _expiry(self, key: bytes, cutoff_ms: int) -> Delete | None:
         """The deletion of an expired profile; None if it is not (or cannot be read)."""
@@ -324,18 +327,18 @@ class EventHandler:
         now = self.clock.now_ms()
         return Delete(profile.person, f"expired-{cutoff_ms}", "retention", now, cause="expired")
 
-    def _identity_step(self, command: Command) -> Step:
-        if isinstance(command, Link):
-            return self.resolver.on_link(command)
-        if isinstance(command, MergeInto):
-            return self.resolver.on_merge_into(command)
-        if isinstance(command, Absorb):
-            return self.resolver.on_absorb(command, self.clock.now_ms())
-        if isinstance(command, Delete):
-            return self.resolver.on_delete(command, self.clock.now_ms())
-        if isinstance(command, Forget):
-            return self.resolver.on_forget(command)
-        return self.resolver.on_unclaim(command)
+    def _identity_step(self, change: IdentityChange) -> Step:
+        if isinstance(change, Link):
+            return self.resolver.on_link(change)
+        if isinstance(change, MergeInto):
+            return self.resolver.on_merge_into(change)
+        if isinstance(change, Absorb):
+            return self.resolver.on_absorb(change, self.clock.now_ms())
+        if isinstance(change, Delete):
+            return self.resolver.on_delete(change, self.clock.now_ms())
+        if isinstance(change, Forget):
+            return self.resolver.on_forget(change)
+        return self.resolver.on_unclaim(change)
 
     async def _refuse(
         self, key: bytes | None, raw: bytes, exc: Exception, origin: Origin, prefix: str = ""
@@ -345,7 +348,7 @@ class EventHandler:
         if isinstance(exc, InvalidMessage):
             reason, kind = exc.reason, exc.kind
         elif isinstance(exc, ValueError) and prefix:
-            reason, kind = f"{prefix}{exc}", "invalid_command"
+            reason, kind = f"{prefix}{exc}", "invalid_record"
         else:
             log.error("cannot process %s", origin, exc_info=exc)
             reason, kind = f"{prefix}internal error: {exc!r}", "internal_error"

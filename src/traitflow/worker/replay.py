@@ -1,9 +1,9 @@
 """Replaying history into new features (``traitflow.segments.replay``), inside the stream.
 
-``segments apply`` appends a replay command to every events partition after the
-definitions. On partition P that command is the **barrier**: live messages after it count
+``segments apply`` appends a replay job to every events partition after the
+definitions. On partition P that job is the **barrier**: live messages after it count
 the new features; the log before it (from the window's start) is read back a chunk per
-command, each message sent, as a replay item, to the partition of the profile that holds
+job, each message sent, as a replay item, to the partition of the profile that holds
 it now (``Resolver.holder_of``). When P has read everything it sends "done" to every
 partition; a partition that has heard from all of them stops holding the segments that
 read those features and re-decides its profiles (membership events with cause
@@ -11,7 +11,7 @@ read those features and re-decides its profiles (membership events with cause
 
 Per partition and replay, the state (barrier, next offset, partitions done, complete) is
 a row of the changelogged ``replays`` table, so a restart or a rebalance resumes where the
-partition was: a repeated chunk command is recognised by its offset, a repeated item by
+partition was: a repeated chunk job is recognised by its offset, a repeated item by
 the position each profile keeps per replay, source partition and holder.
 """
 
@@ -28,20 +28,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
-from traitflow.commands import (
-    COMMAND_KEY,
-    BackfillCommand,
-    ReplayApply,
-    ReplayCommand,
-    ReplayDone,
-    ReplayItem,
-    command_headers,
-    command_kind,
-)
 from traitflow.identity.ids import routing_identifier
 from traitflow.identity.resolver import Resolver, forwarded_kind
 from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
 from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.jobs import (
+    JOB_KEY,
+    BackfillJob,
+    ReplayApply,
+    ReplayDone,
+    ReplayItem,
+    ReplayJob,
+    kind_headers,
+    record_kind,
+)
 from traitflow.membership import Cause, membership_event
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry
@@ -53,7 +53,7 @@ from traitflow.worker.state import ProfileStore
 
 log = logging.getLogger(__name__)
 
-RECORD_BYTES = 256 * 1024  # of replay items per command record (Kafka's default limit: 1 MB)
+RECORD_BYTES = 256 * 1024  # of replay items per job record (Kafka's default limit: 1 MB)
 MAX_SEEN = 1_000_000  # message ids remembered per replay to skip repeats (then forgotten)
 KINDS = ("replay", "replay-apply", "replay-done")
 
@@ -181,7 +181,7 @@ class EventLog:
 
 
 class Replayer:
-    """Runs the three replay commands of one partition (see the module docstring)."""
+    """Runs the three replay jobs of one partition (see the module docstring)."""
 
     def __init__(
         self,
@@ -198,7 +198,7 @@ class Replayer:
         chunk: int = 2_000,
     ) -> None:
         self.registry = registry
-        self.chunk = chunk  # log records read per command: live messages wait one at most
+        self.chunk = chunk  # log records read per job: live messages wait one at most
         self.store = store
         self.resolver = resolver
         self.outbox = outbox
@@ -214,7 +214,7 @@ class Replayer:
 
     async def run(self, kind: str, raw: bytes, partition: int, offset: int) -> None:
         if kind == "replay":
-            await self.read_chunk(ReplayCommand.from_bytes(raw), partition, offset)
+            await self.read_chunk(ReplayJob.from_bytes(raw), partition, offset)
         elif kind == "replay-apply":
             await self.apply(ReplayApply.from_bytes(raw), partition)
         else:
@@ -222,80 +222,76 @@ class Replayer:
 
     # -- reading the log back -------------------------------------------------------------
 
-    async def read_chunk(self, command: ReplayCommand, partition: int, offset: int) -> None:
-        await self.definitions_loaded(command.version)
-        row = self.states.get(partition, command.id)
-        if command.next is None:
+    async def read_chunk(self, job: ReplayJob, partition: int, offset: int) -> None:
+        await self.definitions_loaded(job.version)
+        row = self.states.get(partition, job.id)
+        if job.next is None:
             if row.get("barrier") is not None:
                 return  # a repeated barrier
-            command = await self._barrier(command, partition, offset, row)
-            row = self.states.get(partition, command.id)
-        elif row.get("next") != command.next or command.end is None:
-            return  # a repeated chunk command: its follower is in the log already
-        assert command.next is not None and command.end is not None
-        records, following = await self._reader().read(
-            partition, command.next, command.end, self.chunk
-        )
-        if following == command.next < command.end:  # nothing came in time: try again later
+            job = await self._barrier(job, partition, offset, row)
+            row = self.states.get(partition, job.id)
+        elif row.get("next") != job.next or job.end is None:
+            return  # a repeated chunk job: its follower is in the log already
+        assert job.next is not None and job.end is not None
+        records, following = await self._reader().read(partition, job.next, job.end, self.chunk)
+        if following == job.next < job.end:  # nothing came in time: try again later
             log.warning("replay %s: partition %d gave no records at offset %d; retrying",
-                        command.id, partition, command.next)  # fmt: skip
-            await self._send_to(partition, command.to_bytes(), "replay")
+                        job.id, partition, job.next)  # fmt: skip
+            await self._send_to(partition, job.to_bytes(), "replay")
             return
-        await self._send_items(command, partition, records)
-        done = following >= command.end
-        read = command.read + (following - command.next)
-        status = self._status(command, partition, read, done, row.get("retained_from_ms"))
-        self.states.put(partition, command.id, {**row, "next": following, "status": status})
+        await self._send_items(job, partition, records)
+        done = following >= job.end
+        read = job.read + (following - job.next)
+        status = self._status(job, partition, read, done, row.get("retained_from_ms"))
+        self.states.put(partition, job.id, {**row, "next": following, "status": status})
         if done:
-            self._seen.pop((command.id, partition), None)
-            await self._send_everywhere(ReplayDone(command.id, partition).to_bytes(), "replay-done")
+            self._seen.pop((job.id, partition), None)
+            await self._send_everywhere(ReplayDone(job.id, partition).to_bytes(), "replay-done")
         else:
-            follow = replace(command, next=following, read=read)
+            follow = replace(job, next=following, read=read)
             await self._send_to(partition, follow.to_bytes(), "replay")
         await self._send_status(partition, status)
 
     async def _barrier(
-        self, command: ReplayCommand, partition: int, offset: int, row: dict[str, Any]
-    ) -> ReplayCommand:
-        start, retained = await self._reader().start(partition, command.from_ms, offset)
+        self, job: ReplayJob, partition: int, offset: int, row: dict[str, Any]
+    ) -> ReplayJob:
+        start, retained = await self._reader().start(partition, job.from_ms, offset)
         if retained is not None:
             log.warning(
                 "replay %s: events partition %d retains history only from %d (ms), after "
                 "the window's start %d: counts from history are incomplete",
-                command.id, partition, retained, command.from_ms,
+                job.id, partition, retained, job.from_ms,
             )  # fmt: skip
         row = {**row, "barrier": offset, "next": start, "retained_from_ms": retained}
-        self.states.put(partition, command.id, row)
+        self.states.put(partition, job.id, row)
         now = self.clock.now_ms()
-        return replace(command, next=start, end=offset, started_ms=now)
+        return replace(job, next=start, end=offset, started_ms=now)
 
     def _reader(self) -> EventLog:
         if self.log is None:
             raise RuntimeError("this worker cannot read the events topic back")
         return self.log
 
-    async def _send_items(self, command: ReplayCommand, partition: int, records: list[Any]) -> None:
+    async def _send_items(self, job: ReplayJob, partition: int, records: list[Any]) -> None:
         by_person: dict[str, list[ReplayItem]] = defaultdict(list)
         for record in records:
-            for item in self._items(command, partition, record):
+            for item in self._items(job, partition, record):
                 by_person[item.person].append(item)
-        await self._send_apply(command.id, [i for items in by_person.values() for i in items])
+        await self._send_apply(job.id, [i for items in by_person.values() for i in items])
 
-    def _items(self, command: ReplayCommand, partition: int, record: Any) -> list[ReplayItem]:
-        """The replay items of one record of the log (none for commands and for what was
+    def _items(self, job: ReplayJob, partition: int, record: Any) -> list[ReplayItem]:
+        """The replay items of one record of the log (none for jobs and for what was
         refused when it came in). A record nothing can be read from is skipped, logged:
         bad input in history never stops a replay."""
         try:
-            return self._readable_items(command, partition, record)
+            return self._readable_items(job, partition, record)
         except Exception:  # the log names no person: keys and values are personal data
             log.exception("replay %s: skipped unreadable record %d of partition %d",
-                          command.id, record.offset, partition)  # fmt: skip
+                          job.id, record.offset, partition)  # fmt: skip
             return []
 
-    def _readable_items(
-        self, command: ReplayCommand, partition: int, record: Any
-    ) -> list[ReplayItem]:
-        if command_kind(record.headers) is not None or record.value is None:
+    def _readable_items(self, job: ReplayJob, partition: int, record: Any) -> list[ReplayItem]:
+        if record_kind(record.headers) is not None or record.value is None:
             return []
         key = record.key.decode(errors="replace") if record.key is not None else None
         if bundle_size(record.headers) is None:
@@ -306,13 +302,13 @@ class Replayer:
                 return []  # dead-lettered whole when it came in
         found = []
         for index, (line_key, forwarded, raw) in enumerate(lines):
-            item = self._item(command, partition, record, index, line_key, forwarded, raw)
+            item = self._item(job, partition, record, index, line_key, forwarded, raw)
             if item is not None:
                 found.append(item)
         return found
 
     def _item(
-        self, command: ReplayCommand, partition: int, record: Any, index: int,
+        self, job: ReplayJob, partition: int, record: Any, index: int,
         key: str | None, forwarded: str | None, raw: bytes,
     ) -> ReplayItem | None:  # fmt: skip
         try:
@@ -321,7 +317,7 @@ class Replayer:
             )
         except Exception:
             return None  # it was dead-lettered when it came in
-        if message.timestamp_ms < command.from_ms or self.suppressions.covers_message(message.body):
+        if message.timestamp_ms < job.from_ms or self.suppressions.covers_message(message.body):
             return None
         if key is None:  # a bundle's line: its own routing id, if it was applied here
             routing = routing_identifier(message, self.resolver.rules.junk)
@@ -332,7 +328,7 @@ class Replayer:
         holder = self.resolver.holder_of(key, forwarded, message, at)
         if holder is None:
             return None
-        seen = self._seen[(command.id, partition)]
+        seen = self._seen[(job.id, partition)]
         if (holder, message.message_id) in seen:
             return None  # a repeat: the live path dropped it too
         if len(seen) >= MAX_SEEN:
@@ -344,15 +340,15 @@ class Replayer:
 
     # -- counting history into profiles ---------------------------------------------------
 
-    async def apply(self, command: ReplayApply, partition: int) -> None:
+    async def apply(self, job: ReplayApply, partition: int) -> None:
         """Count each item into its person's profile (once: positions are remembered); an
         id that now points elsewhere passes its items on."""
-        features = self.registry.replaying().get(command.id)
+        features = self.registry.replaying().get(job.id)
         if not features:
             return  # the definitions were replaced or deleted meanwhile
-        complete = bool(self.states.get(partition, command.id).get("complete"))
+        complete = bool(self.states.get(partition, job.id).get("complete"))
         by_person: dict[str, list[ReplayItem]] = defaultdict(list)
-        for item in command.items:
+        for item in job.items:
             by_person[item.person].append(item)
         onward: list[ReplayItem] = []
         for person, items in by_person.items():
@@ -360,8 +356,8 @@ class Replayer:
             if pointer is not None:
                 onward += [replace(item, person=pointer.to.value) for item in items]
                 continue
-            await self._count(command.id, person, items, features, complete, partition)
-        await self._send_apply(command.id, onward)
+            await self._count(job.id, person, items, features, complete, partition)
+        await self._send_apply(job.id, onward)
 
     async def _count(
         self, replay: str, person: str, items: list[ReplayItem], features: frozenset[str],
@@ -392,23 +388,23 @@ class Replayer:
 
     # -- completion -----------------------------------------------------------------------
 
-    async def done(self, command: ReplayDone, partition: int) -> None:
+    async def done(self, job: ReplayDone, partition: int) -> None:
         """One more partition has sent its history; after the last one, this partition
         decides the segments it held."""
-        row = self.states.get(partition, command.id)
-        done_from = sorted({*row.get("done_from", []), command.source})
+        row = self.states.get(partition, job.id)
+        done_from = sorted({*row.get("done_from", []), job.source})
         row["done_from"] = done_from
         finishing = len(done_from) >= self.partitions() and not row.get("complete")
         row["complete"] = bool(row.get("complete")) or finishing
-        self.states.put(partition, command.id, row)
+        self.states.put(partition, job.id, row)
         if not finishing:
             return
-        features = self.registry.replaying().get(command.id, frozenset())
-        log.info("replay %s complete on partition %d: deciding its segments", command.id,
+        features = self.registry.replaying().get(job.id, frozenset())
+        log.info("replay %s complete on partition %d: deciding its segments", job.id,
                  partition)  # fmt: skip
         await self._send_status(partition, {**row.get("status", {}), "complete": True})
-        backfill = BackfillCommand(
-            self.registry.version, partition, features=tuple(sorted(features)), replay=command.id
+        backfill = BackfillJob(
+            self.registry.version, partition, features=tuple(sorted(features)), replay=job.id
         )
         await self._send_to(partition, backfill.to_bytes(), "backfill")
 
@@ -424,14 +420,14 @@ class Replayer:
         for group in by_partition.values():
             for part in bounded_runs(group, RECORD_BYTES):
                 value = ReplayApply(replay, part).to_bytes()
-                records.append((part[0].person.encode(), value, command_headers("replay-apply")))
+                records.append((part[0].person.encode(), value, kind_headers("replay-apply")))
         await self.outbox.send(self.sinks.events, records)
 
     def _partition(self, person: str) -> int:
         return partition_of(person.encode(), self.partitions())
 
     async def _send_to(self, partition: int, value: bytes, kind: str) -> None:
-        record = (COMMAND_KEY, value, command_headers(kind))
+        record = (JOB_KEY, value, kind_headers(kind))
         await self.outbox.send(self.sinks.events, [record], partition=partition)
 
     async def _send_everywhere(self, value: bytes, kind: str) -> None:
@@ -439,17 +435,17 @@ class Replayer:
             await self._send_to(partition, value, kind)
 
     def _status(
-        self, command: ReplayCommand, partition: int, read: int, finished: bool,
+        self, job: ReplayJob, partition: int, read: int, finished: bool,
         retained_from_ms: int | None,
     ) -> dict[str, Any]:  # fmt: skip
         """A ``segments status`` line: reading ``finished`` on this partition; ``complete``
         once every partition has sent its history here and the held segments decide."""
-        total = (command.end or 0) - (command.next or 0) + command.read
+        total = (job.end or 0) - (job.next or 0) + job.read
         value = {
-            "kind": "replay", "id": command.id, "version": command.version,
+            "kind": "replay", "id": job.id, "version": job.version,
             "partition": partition, "read": read, "total": max(total, read),
-            "finished": finished, "started_ms": command.started_ms,
-            "updated_ms": self.clock.now_ms(), "from_ms": command.from_ms,
+            "finished": finished, "started_ms": job.started_ms,
+            "updated_ms": self.clock.now_ms(), "from_ms": job.from_ms,
             "retained_from_ms": retained_from_ms, "complete": False,
         }  # fmt: skip
         return value

@@ -1,8 +1,8 @@
 """Time-driven membership: due instants processed per partition, inside the stream.
 
 ``TickScheduler`` (a background task, read-only) looks at the first schedule key of each
-partition this worker owns, every ``tick_s``; when it is due, it appends a tick command to
-that events partition. ``Ticker`` handles the command in the agent, like any record of the
+partition this worker owns, every ``tick_s``; when it is due, it appends a tick job to
+that events partition. ``Ticker`` handles the job in the agent, like any record of the
 partition: profiles due by then are advanced in due order, their events published
 (``cause.kind: time``), their state and schedule entries written and changelogged.
 """
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from traitflow.clock import Clock
-from traitflow.commands import COMMAND_KEY, TickCommand, command_headers
+from traitflow.jobs import JOB_KEY, TickJob, kind_headers
 from traitflow.membership import Cause, Transition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
@@ -38,13 +38,13 @@ class Ticker:
         self.sinks = outbox.sinks
         self.outstanding: dict[int, float] = {}  # partition -> when its tick was sent
 
-    async def run_tick(self, command: TickCommand, partition: int) -> None:
+    async def run_tick(self, job: TickJob, partition: int) -> None:
         migrated = self.store.migrate_schedule(partition, CHUNK)
-        due = self.store.due(partition, command.until_ms, CHUNK)
+        due = self.store.due(partition, job.until_ms, CHUNK)
         for _, person in due:
-            await self._advance(person, partition, command.until_ms)
+            await self._advance(person, partition, job.until_ms)
         if len(due) == CHUNK or migrated == CHUNK:  # the next chunk, after live messages
-            record = tick_record(command.until_ms)
+            record = tick_record(job.until_ms)
             await self.outbox.send(self.sinks.events, [record], partition=partition)
         else:
             self.outstanding.pop(partition, None)
@@ -102,7 +102,7 @@ async def run_every(seconds: float, action: Callable[[], Awaitable[None]], what:
 
 
 def tick_record(until_ms: int) -> OutRecord:
-    return COMMAND_KEY, TickCommand(until_ms).to_bytes(), command_headers("tick")
+    return JOB_KEY, TickJob(until_ms).to_bytes(), kind_headers("tick")
 
 
 async def send_tick(events: Sink, partition: int, until_ms: int) -> None:

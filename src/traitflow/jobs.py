@@ -1,7 +1,11 @@
-"""Control records on the events topic: how ``segments apply`` asks every worker to
-backfill, how a worker's timer asks its own partitions to process due instants, and the
-progress records of the status topic. They carry a ``traitflow-command`` header, so no
-Segment-spec message can be mistaken for one.
+"""Jobs: records on the events topic that ask its partition's worker for work, not
+messages: how ``segments apply`` asks every worker to backfill or replay history, how a
+worker's timer asks its own partitions to process due instants or sweep expired profiles;
+and the progress records of the status topic.
+
+Jobs and identity changes (``traitflow.identity.resolver``) carry a kind header, so no
+Segment-spec message can be mistaken for one. Its wire name, ``traitflow-command``, is
+older than these words and kept: records already in topics must still be read.
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ from pydantic import TypeAdapter, ValidationError
 
 T = TypeVar("T")
 
-COMMAND_HEADER = "traitflow-command"
-COMMAND_KEY = b"\x00traitflow-command"
+KIND_HEADER = "traitflow-command"  # the wire name: see the module docstring
+JOB_KEY = b"\x00traitflow-command"
 # They scan tables or read the log: a batch closes first.
-SCANNING_COMMANDS = ("tick", "backfill", "sweep", "replay")
+SCANNING_JOBS = ("tick", "backfill", "sweep", "replay")
 
 
 class Encoded:
-    """A command record's value: the dataclass as JSON, and back (``ValueError`` naming
-    what is wrong, from ``load_command``)."""
+    """A job record's value: the dataclass as JSON, and back (``ValueError`` naming
+    what is wrong, from ``load_record``)."""
 
     __slots__ = ()
 
@@ -33,11 +37,11 @@ class Encoded:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
-        return load_command(cls, raw)
+        return load_record(cls, raw)
 
 
 @dataclass(frozen=True, slots=True)
-class BackfillCommand(Encoded):
+class BackfillJob(Encoded):
     """Re-evaluate profiles of ``partition`` whose key sorts after ``after`` (also the
     segments reading ``features``, when a replay of history completes)."""
 
@@ -48,12 +52,12 @@ class BackfillCommand(Encoded):
     features: tuple[str, ...] = ()
     replay: str = ""  # the replay whose completion asked (its marks are dropped)
 
-    def next(self, last_key: bytes, evaluated: int) -> BackfillCommand:
+    def next(self, last_key: bytes, evaluated: int) -> BackfillJob:
         return replace(self, after=last_key.decode(), done=self.done + evaluated)
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayCommand(Encoded):
+class ReplayJob(Encoded):
     """Count ``features`` (of definitions version ``version``) from the events in
     ``partition`` since ``from_ms``. The first one is the barrier: live messages after it
     count; the log before it is read a chunk at a time from ``next`` to ``end``."""
@@ -100,14 +104,14 @@ class ReplayDone(Encoded):
 
 
 @dataclass(frozen=True, slots=True)
-class TickCommand(Encoded):
+class TickJob(Encoded):
     """Process the partition's profiles due by ``until_ms``, in due order."""
 
     until_ms: int
 
 
 @dataclass(frozen=True, slots=True)
-class SweepCommand(Encoded):
+class SweepJob(Encoded):
     """Delete the profiles of ``partition`` last seen before ``cutoff_ms`` (retention),
     from the key after ``after`` on, a chunk at a time."""
 
@@ -116,8 +120,8 @@ class SweepCommand(Encoded):
     after: str | None = None
 
 
-def load_command(kind: type[T], raw: bytes) -> T:
-    """A command record's value as ``kind``; ``ValueError`` names what is wrong (a field
+def load_record(kind: type[T], raw: bytes) -> T:
+    """A job record's value as ``kind``; ``ValueError`` names what is wrong (a field
     missing or of the wrong type), so a bad record is dead-lettered, never half-run."""
     try:
         found: T = _adapter(kind).validate_json(raw)  # type: ignore[arg-type]
@@ -135,25 +139,25 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
     return TypeAdapter(kind)
 
 
-def command_headers(kind: str = "backfill") -> list[tuple[str, bytes]]:
-    return [(COMMAND_HEADER, kind.encode())]
+def kind_headers(kind: str = "backfill") -> list[tuple[str, bytes]]:
+    return [(KIND_HEADER, kind.encode())]
 
 
-def command_kind(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> str | None:
-    """``backfill`` or ``tick`` for a control record, None for a message."""
+def record_kind(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> str | None:
+    """The kind of a job or identity change (``tick``, ``link``...); None for a message."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     for name, value in pairs:
-        if name == COMMAND_HEADER:
+        if name == KIND_HEADER:
             return bytes(value).decode(errors="replace")
     return None
 
 
-def status_record(command: BackfillCommand, evaluated: int, finished: bool) -> tuple[bytes, bytes]:
+def status_record(job: BackfillJob, evaluated: int, finished: bool) -> tuple[bytes, bytes]:
     """A ``segments status`` line for one partition, keyed so compaction keeps the latest."""
     value = {
-        "version": command.version,
-        "partition": command.partition,
-        "profiles": command.done + evaluated,
+        "version": job.version,
+        "partition": job.partition,
+        "profiles": job.done + evaluated,
         "finished": finished,
     }
-    return f"backfill/{command.partition}".encode(), orjson.dumps(value)
+    return f"backfill/{job.partition}".encode(), orjson.dumps(value)
