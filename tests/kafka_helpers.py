@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.messages import message as spec
+from tests.waiting import eventually
 from traitflow.broker.clients import publish, reader
+from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import Applied, apply_definitions, wait_for_replay
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
@@ -112,12 +114,71 @@ def identify(user: str, stamp: str, message_id: str, **traits: Any) -> dict[str,
 
 async def _topic_exists(settings: Settings, topic: str, timeout: float) -> None:
     """Topics that workers create (changelogs) may not exist yet when a test looks."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def exists() -> bool:
         try:
             async with reader(settings, topic):
-                return
+                return True
         except BrokerError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            return False
+
+    if not await eventually(exists, timeout=timeout):
+        async with reader(settings, topic):  # raises, naming the topic
+            pass
+
+
+class Group:
+    """The worker's consumer group as the broker describes it: for waiting on a settled
+    group (a kill's session expired, a rebalance finished) instead of sleeping."""
+
+    def __init__(self, settings: Settings, group_id: str | None = None) -> None:
+        self.settings = settings
+        self.group_id = group_id or settings.app_id
+        self.admin = AIOKafkaAdminClient(**kafka_options(settings))
+
+    async def __aenter__(self) -> Group:
+        await self.admin.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.admin.close()
+
+    async def members(self) -> tuple[str, frozenset[str]]:
+        """The group's state (``Stable`` once a rebalance is over) and its member ids."""
+        (response,) = await self.admin.describe_consumer_groups([self.group_id])
+        _, _, state, _, _, members = response.groups[0]
+        return state, frozenset(member[0] for member in members)
+
+    async def settled(self, count: int, other_than: frozenset[str] = frozenset()) -> frozenset[str]:
+        """Wait until the group is stable with ``count`` members, and not ``other_than``
+        (the members before a kill: until the dead one's session expired)."""
+
+        def done(found: tuple[str, frozenset[str]]) -> bool:
+            state, members = found
+            return state == "Stable" and len(members) == count and members != other_than
+
+        state, members = await eventually(self.members, done, timeout=90)
+        assert done((state, members)), f"the group never settled: {state}, {sorted(members)}"
+        return members
+
+    async def caught_up(self, topic: str) -> None:
+        """Wait until the group committed every record of ``topic``: nothing of it can be
+        processed again, so nothing it causes can be published again. (Records after the
+        committed offsets are fetched: Tansu's ListOffsets answers the last batch's first
+        offset, not the end.)"""
+        offsets = AIOKafkaConsumer(**kafka_options(self.settings), group_id=self.group_id,
+                                   enable_auto_commit=False)  # fmt: skip
+        await offsets.start()  # assigned nothing: it reads the group's offsets, never joins
+
+        async def uncommitted() -> int:
+            async with reader(self.settings, topic) as consumer:
+                for partition in consumer.assignment():
+                    consumer.seek(partition, await offsets.committed(partition) or 0)
+                fetched = await consumer.getmany(timeout_ms=500)
+            return sum(len(records) for records in fetched.values())
+
+        try:
+            left = await eventually(uncommitted, lambda n: n == 0, timeout=90)
+        finally:
+            await offsets.stop()
+        assert left == 0, f"{left} records of {topic} not committed"

@@ -11,6 +11,7 @@ import pytest
 from tests.bridge.conftest import WRITE_KEY
 from tests.bridge.test_server_integration import AUTH, basic, post, track
 from tests.conftest import free_port
+from tests.waiting import eventually
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.config import Settings
@@ -92,13 +93,12 @@ async def test_readyz_follows_kafka_going_away(bridge_settings: Settings) -> Non
         )
         async with running_bridge(settings) as url, aiohttp.ClientSession() as http:
 
+            async def readyz() -> int:
+                async with http.get(f"{url}/readyz") as ready:
+                    return ready.status
+
             async def readyz_until(wanted: int) -> int:
-                deadline = time.monotonic() + 30
-                while True:
-                    async with http.get(f"{url}/readyz") as ready:
-                        if ready.status == wanted or time.monotonic() > deadline:
-                            return ready.status
-                    await asyncio.sleep(0.3)
+                return await eventually(readyz, lambda status: status == wanted, every=0.3)
 
             assert await readyz_until(200) == 200  # the broker is up
             broker.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from tests.cli.helpers import global_args
 from tests.cli.processes import Command, port_open, processes_mentioning
 from tests.conftest import free_port
+from tests.kafka_helpers import Group
 from traitflow.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -153,7 +155,12 @@ def test_deliver_runs_until_sigterm_and_reports(settings: Settings) -> None:
     )
     deliver.wait_for("delivering destination 'crm'", timeout=20)
     assert "signed" in deliver.lines[-1]
-    time.sleep(2)  # joined its consumer group, polling
+    asyncio.run(_settled(settings, f"{settings.topic_prefix}-deliver-crm"))  # it polls
     assert deliver.interrupt(signal.SIGTERM) == 0
     deliver.wait_for("stopped: 0 delivered", timeout=5)
     assert "very-secret-value" not in "".join(deliver.lines)
+
+
+async def _settled(settings: Settings, group_id: str) -> None:
+    async with Group(settings, group_id) as group:
+        await group.settled(1)

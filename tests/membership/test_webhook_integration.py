@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic import SecretStr
 
 from tests.conftest import free_port
 from tests.kafka_helpers import read_records
+from tests.waiting import eventually
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
 from traitflow.membership import Cause, Transition, membership_event
@@ -96,11 +96,7 @@ async def deliver_until(
     """Run a delivery until ``done()`` (or ``timeout``), then stop it as Ctrl-C would."""
     stop = asyncio.Event()
     task = asyncio.create_task(WebhookDelivery(settings, target).run(stop))
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        finished, _ = await asyncio.wait({task}, timeout=0.1)
-        if finished:
-            break
+    await eventually(lambda: done() or task.done(), timeout=timeout, every=0.1)
     stop.set()
     return await asyncio.wait_for(task, 30)
 

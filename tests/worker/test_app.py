@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from tests.messages import AT, encoded
+from tests.waiting import eventually
 from tests.worker.agent_app import agent_app
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
@@ -247,10 +248,7 @@ async def test_a_send_kafka_refuses_stops_the_worker_with_the_record_unacked(
     async with worker.agent.test_context() as agent:
         worker.batcher.closed = acked.extend
         await agent.put(identify("u1", "trial"), key=b"u1")
-        for _ in range(50):
-            if worker.app.crashed:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: worker.app.crashed, timeout=0.5, every=0.01)
     assert worker.app.crashed and isinstance(worker.app.crash_reason, TimeoutError)
     assert acked == [] and worker.profiles.get(b"u1") is None
 

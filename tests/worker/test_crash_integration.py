@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import signal
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +21,8 @@ import orjson
 import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port
-from tests.kafka_helpers import replayed, send_messages
+from tests.kafka_helpers import Group, replayed, send_messages
+from tests.waiting import eventually
 from traitflow.broker.clients import reader
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -92,10 +92,20 @@ class Followed:
         self.ids: set[str] = set()
 
     async def until(self, done: Callable[[Followed], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not done(self):
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.005)
+        reached = await eventually(lambda: done(self), timeout=timeout, every=0.005)
+        assert reached, f"timed out waiting for {what}"
+
+
+async def every_event(settings: Settings, group: Group) -> list[dict[str, Any]]:
+    """Once every record of the events topic is committed (none can be processed, so
+    publish, again), the membership topic from its start to an empty fetch."""
+    await group.caught_up(settings.topics.events)
+    events: list[dict[str, Any]] = []
+    async with reader(settings, settings.topics.membership) as consumer:
+        await consumer.seek_to_beginning()
+        while batch := await consumer.getmany(timeout_ms=1000):
+            events += [orjson.loads(r.value) for records in batch.values() for r in records]
+    return events
 
 
 @asynccontextmanager
@@ -139,8 +149,8 @@ async def test_kill_9_repeats_events_but_never_loses_one(
         await ready(logs)
         # Not during the group's first settling: Tansu may then rejoin members with an
         # unchanged generation and stall them (docs/architecture.md, "The embedded broker").
-        await asyncio.sleep(settings.session_timeout_s)
-        async with following(settings) as topic:
+        async with Group(settings) as group, following(settings) as topic:
+            await group.settled(2)
             for chunk in range(CHUNKS):
                 before = len(topic.events)
                 await send_messages(settings, *messages[chunk * size : (chunk + 1) * size])
@@ -148,12 +158,11 @@ async def test_kill_9_repeats_events_but_never_loses_one(
                     await topic.until(lambda t, n=before: len(t.events) > n, "processing", 90)
                     victim = chunk % 2  # killed mid-chunk, every other time with its disk
                     workers[victim] = await restarted(
-                        workers[victim], configs[victim], logs[victim], lose_disk=bool(chunk % 2)
+                        workers[victim], configs[victim], logs[victim], group, bool(chunk % 2)
                     )
                 due = {i for i, t in expected.items() if caused_by[t[4]] < (chunk + 1) * size}
                 await topic.until(lambda t, d=due: d <= t.ids, f"chunk {chunk} transitions", 150)
-            await asyncio.sleep(2)  # late repeats, if any, land too
-            events = list(topic.events)
+            events = await every_event(settings, group)  # late repeats, if any, too
     finally:
         for process in workers:
             stop_process(process)
@@ -175,7 +184,7 @@ async def test_kill_9_repeats_events_but_never_loses_one(
 
 
 async def restarted(
-    process: Popen[bytes], settings: Settings, log: Path, lose_disk: bool
+    process: Popen[bytes], settings: Settings, log: Path, group: Group, lose_disk: bool
 ) -> Popen[bytes]:
     """kill -9, then a new worker; returns once the group settled without the dead member.
 
@@ -183,24 +192,24 @@ async def restarted(
     while another is still settling (members rejoin with an unchanged generation and their
     partitions stall), which real Kafka does not; see the README's embedded-broker notes.
     """
+    before = await group.settled(2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     if lose_disk:  # it must rebuild from the changelog
         shutil.rmtree(settings.data_dir, ignore_errors=True)
     ready_before = log.read_text().count("Worker ready")
     replacement = start_worker(settings, log)
-    deadline = time.monotonic() + 90
-    while log.read_text().count("Worker ready") == ready_before:
-        assert time.monotonic() < deadline, "the restarted worker never became ready"
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(settings.session_timeout_s)  # the dead member's session expires
+    restarted = await eventually(lambda: log.read_text().count("Worker ready") > ready_before,
+                                 timeout=90)  # fmt: skip
+    assert restarted, "the restarted worker never became ready"
+    await group.settled(2, other_than=before)  # the dead member's session expired
     return replacement
 
 
 async def ready(logs: list[Path], timeout: float = 90) -> None:
-    """Both workers joined and recovered: traffic starts on a settled group."""
-    deadline = time.monotonic() + timeout
-    while not all(log.exists() and "Worker ready" in log.read_text() for log in logs):
-        assert time.monotonic() < deadline, "the workers never became ready"
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(2)
+    """Both workers joined and recovered."""
+    both = await eventually(
+        lambda: all(log.exists() and "Worker ready" in log.read_text() for log in logs),
+        timeout=timeout,
+    )
+    assert both, "the workers never became ready"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,8 @@ async def test_a_stalled_partition_is_shown_counted_and_healed(
     base = f"http://127.0.0.1:{settings.web_port}"
     try:
         await wait_ready(base)
-        _wait_for(lambda: "STALLED" in log.read_text(), "the stall", log)
+        stalled = await eventually(lambda: "STALLED" in log.read_text(), timeout=90)
+        assert stalled, f"no stall: {log.read_text()[-3000:]}"
         await send_messages(settings, identify("ada", "2026-11-23T08:00:00Z", "m1", plan="trial"))
         said = await _readyz_until(base, lambda status, body: body.get("status") == "stalled")
         assert said["stalled_partitions"] and not said["no_partition_stalled"]
@@ -63,13 +63,6 @@ async def test_a_stalled_partition_is_shown_counted_and_healed(
         await _readyz_until(base, lambda status, body: status == 200)
     finally:
         assert stop_process(worker) == 0, log.read_text()[-3000:]
-
-
-def _wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what}: {log.read_text()[-3000:]}"
-        time.sleep(0.2)
 
 
 async def _readyz_until(
