@@ -20,6 +20,8 @@ import faust
 
 from traitflow.admin.client import person_path
 from traitflow.admin.documents import (
+    DeletionView,
+    Error,
     counts_document,
     explanation_document,
     merge_counts,
@@ -109,9 +111,10 @@ def install_admin(app: faust.App, context: AdminContext) -> None:
             by = f"admin-api:{request.query.get('by') or request.remote or 'unknown'}"
             audit, request_id = await delete_person(context.settings, person, by, suppress)
             if audit is None:
-                body = {"request": request_id, "status": "accepted"}
-                return self.json(body, status=202)
-            return self.json({"request": request_id, "status": "done", "audit": audit})
+                accepted: DeletionView = {"request": request_id, "status": "accepted"}
+                return self.json(accepted, status=202)
+            done: DeletionView = {"request": request_id, "status": "done", "audit": audit}
+            return self.json(done)
 
     @app.page("/admin/segments")
     @guarded
@@ -143,7 +146,8 @@ def _guard(token: str) -> Callable[[Handler], Handler]:
 
 
 def _error(view: Any, status: int, code: str, message: str) -> Any:
-    return view.json({"error": code, "message": message}, status=status)
+    body: Error = {"error": code, "message": message}
+    return view.json(body, status=status)
 
 
 async def _gather_from_other_workers(app: faust.App, authorization: str | None) -> list[Any]:

@@ -1,4 +1,5 @@
-"""The bridge's OpenAPI 3.1 document, built from the same message schemas the worker uses."""
+"""The bridge's OpenAPI 3.1 document: requests from the same message schemas the worker
+uses, answers from their types (``traitflow.bridge.answers``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import functools
 from typing import Any
 
 from traitflow import __version__
+from traitflow.bridge.answers import Accepted, Refusal
 from traitflow.bridge.intake import BATCH_ENDPOINTS
 from traitflow.ingest.messages import MESSAGE_TYPES
 from traitflow.jsonschemas import load_schema
+from traitflow.openapi import JSON, ref, schemas_of, text_response
 
-JSON = "application/json"
-ERROR_CONTENT = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+ERROR_CONTENT = {"content": {JSON: {"schema": ref(Refusal)}}}
 
 
 @functools.cache
@@ -73,29 +75,7 @@ def _schemas() -> dict[str, Any]:
             "writeKey": {"$ref": "#/components/schemas/WriteKey"},
         },
     }
-    schemas["Accepted"] = {
-        "type": "object",
-        "required": ["success", "accepted"],
-        "properties": {"success": {"const": True}, "accepted": {"type": "integer"}},
-    }
-    schemas["Error"] = {
-        "type": "object",
-        "required": ["success", "code", "message"],
-        "properties": {
-            "success": {"const": False},
-            "code": {"type": "string"},
-            "message": {"type": "string"},
-            "accepted": {"type": "integer"},
-            "rejected": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["index", "reason"],
-                    "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}},
-                },
-            },
-        },
-    }
+    schemas.update(schemas_of(Accepted, Refusal))
     return schemas
 
 
@@ -176,12 +156,7 @@ def _metrics_operation() -> dict[str, Any]:
     return {
         "summary": "Prometheus metrics (traitflow_bridge_*)",
         "operationId": "metrics",
-        "responses": {
-            "200": {
-                "description": "text exposition format",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
-        },
+        "responses": {"200": text_response("text exposition format")},
     }
 
 
@@ -200,7 +175,7 @@ def _responses(*refusals: int) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {
             "description": "Every message accepted and acknowledged by Kafka",
-            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+            "content": {JSON: {"schema": ref(Accepted)}},
         },
         "400": {"description": described[400], **ERROR_CONTENT},
         "503": {

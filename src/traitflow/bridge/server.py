@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from traitflow.bridge.answers import Rejection, accepted_response, error_response
 from traitflow.bridge.auth import WriteKeys, basic_auth_key, verify_signature, webhook_secret
 from traitflow.bridge.in_flight import InFlight
 from traitflow.bridge.intake import (
@@ -136,8 +137,10 @@ class Bridge:
         accepted = intake.accepted
         self.metrics.count_messages(len(intake.records), len(intake.rejected), intake.suppressed)
         if not intake.rejected:
-            return web.json_response({"success": True, "accepted": accepted})
-        rejected = [{"index": r.index, "reason": r.reason} for r in intake.rejected]
+            return accepted_response(accepted)
+        rejected: list[Rejection] = [
+            {"index": r.index, "reason": r.reason} for r in intake.rejected
+        ]
         return error_response(
             400,
             "invalid_messages",
@@ -187,13 +190,6 @@ def _decoder(encoding: str) -> Any:
 
 def _too_large(limit: int) -> RequestRefused:
     return RequestRefused(413, "too_large", f"the request body exceeds {limit} bytes")
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
-) -> web.Response:
-    body = {"success": False, "code": code, "message": message, **extra}
-    return web.json_response(body, status=status, headers=headers)
 
 
 def answers_for(retry_after_s: int) -> Middleware:

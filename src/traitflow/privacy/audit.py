@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import orjson
+from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 from traitflow.identity.resolver import Deletion
 from traitflow.privacy.suppressions import id_hash
 from traitflow.timeutil import iso_from_ms
 
 
-def audit_document(deletion: Deletion, done_ms: int) -> dict[str, Any]:
+class Audit(TypedDict):
+    """A deletion's audit record (on the audit topic; in the admin API's answer)."""
+
+    action: Literal["delete"]
+    request: str
+    requested_by: str
+    requested_at: str
+    done_at: str
+    found: bool
+    id_hashes: list[str]
+    segments_exited: list[str]
+    suppressed: bool
+
+
+def audit_document(deletion: Deletion, done_ms: int) -> Audit:
     request = deletion.request
     return {
         "action": "delete",

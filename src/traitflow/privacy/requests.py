@@ -7,7 +7,6 @@ import asyncio
 import time
 import uuid
 from dataclasses import asdict
-from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
@@ -17,6 +16,7 @@ from traitflow.broker.offsets import read_to_end
 from traitflow.config import Settings
 from traitflow.identity.resolver import DELETE, Delete
 from traitflow.jobs import kind_headers
+from traitflow.privacy.audit import Audit
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.timeutil import now_ms
 
@@ -38,7 +38,7 @@ async def request_deletion(
 
 async def delete_person(
     settings: Settings, identifier: str, requested_by: str, suppress: bool, wait: float = 10.0
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[Audit | None, str]:
     """Request a deletion and wait up to ``wait`` seconds for its audit record (None if
     no worker confirmed it by then; it is carried out when one runs); the request id."""
     after = await audit_end(settings)
@@ -55,7 +55,7 @@ async def audit_end(settings: Settings) -> int:
 
 async def wait_for_audit(
     settings: Settings, request: str, after: int, timeout: float = 60.0
-) -> dict[str, Any] | None:
+) -> Audit | None:
     """The audit record of ``request`` (read from offset ``after``), or None on timeout."""
     partition = TopicPartition(settings.topics.audit, 0)
     deadline = time.monotonic() + timeout
@@ -65,7 +65,7 @@ async def wait_for_audit(
             batch = await consumer.getmany(partition, timeout_ms=500)
             for record in batch.get(partition, []):
                 if record.key == request.encode() and record.value is not None:
-                    found: dict[str, Any] = orjson.loads(record.value)
+                    found: Audit = orjson.loads(record.value)
                     return found
             await asyncio.sleep(0)
     return None
