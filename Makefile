@@ -31,8 +31,6 @@ lint: install
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,bench]'
-	$(BIN)/python benchmarks/peer.py
-	$(BIN)/python benchmarks/core.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/segments.py
 	$(BIN)/python benchmarks/timers.py
