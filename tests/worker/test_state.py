@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from traitflow.profiles import Profile
 from traitflow.timeutil import LATEST_MS
 from traitflow.worker.state import (
     ProfileStore,
@@ -75,3 +76,34 @@ def test_keys_of_the_old_form_are_moved_to_the_new_one() -> None:
         (1_795_435_200_000, b"old-due"),
     ]
     assert found.first_due(0) == 1_795_435_100_000
+
+
+def test_a_profile_changed_but_not_saved_is_read_as_it_was_stored() -> None:
+    """Within a batch a saved profile is handed back decoded (not decoded again); a caller
+    that changes it and does not save (a refused message) leaves the stored one intact."""
+    store = ProfileStore(MemoryTable(), MemoryTable())
+    store.save(b"ada", Profile(person="ada", traits={"plan": "trial"}), None)
+    first = store.load(b"ada")
+    assert first is not None and first.traits == {"plan": "trial"}
+    store.save(b"ada", first, None)
+    again = store.load(b"ada")
+    assert again is first  # the batch's saved profile, not a new decode
+    again.traits["plan"] = "refused"  # changed, never saved
+    after = store.load(b"ada")
+    assert after is not None and after is not again and after.traits == {"plan": "trial"}
+
+
+def test_sealed_abandoned_or_removed_profiles_are_decoded_from_what_is_stored() -> None:
+    store = ProfileStore(MemoryTable(), MemoryTable())
+    store.save(b"ada", Profile(person="ada", traits={"plan": "trial"}), None)
+    store.seal()
+    kept = store.load(b"ada")
+    assert kept is not None
+    kept.traits["plan"] = "paid"
+    store.save(b"ada", kept, None)
+    store.abandon()  # the open batch's write is forgotten: the sealed one is read
+    reread = store.load(b"ada")
+    assert reread is not None and reread is not kept and reread.traits == {"plan": "trial"}
+    store.save(b"ada", reread, None)
+    store.remove(reread, None)
+    assert store.load(b"ada") is None

@@ -73,6 +73,9 @@ class ProfileStore:
         self._identities = WriteBehind(self.identities)
         self._replays = WriteBehind(self.replays)
         self.held = (self._profiles, self._schedule, self._identities, self._replays)
+        # The open batch's saved profiles, decoded, with the bytes they were saved as: a
+        # person's next message in the batch takes it instead of decoding those bytes.
+        self._decoded: dict[bytes, tuple[bytes, Profile]] = {}
 
     def writing_for(self, partition: int) -> None:
         """The events partition whose record is being processed: where writes belong."""
@@ -83,6 +86,7 @@ class ProfileStore:
         """The batch closed: its writes wait in a layer of their own (see ``Batcher``)."""
         for table in self.held:
             table.seal()
+        self._decoded.clear()
 
     async def flush(self, last_records: Mapping[int, Any]) -> int:
         """Write the oldest sealed batch's held writes to the tables (see ``Batcher``)."""
@@ -135,15 +139,24 @@ class ProfileStore:
         return _store(self.profiles)
 
     def load(self, person: bytes) -> Profile | None:
+        """The stored profile, the caller's to change: saving it keeps the change, not
+        saving it (a refused message) leaves the stored one as it was."""
         stored = self._profiles.get(person)
-        return Profile.from_bytes(stored) if stored is not None else None
+        if stored is None:
+            return None
+        saved = self._decoded.pop(person, None)  # taken: changed only by this caller
+        if saved is not None and saved[0] is stored:  # what was saved is still what's stored
+            return saved[1]
+        return Profile.from_bytes(stored)
 
     def save(
         self, person: bytes, profile: Profile, previous_due: int | None, encoded: bytes = b""
     ) -> None:
         """Write the profile (``encoded`` already, if given) and move its schedule entry if
         its next due instant changed."""
-        self._profiles[person] = encoded or profile.to_bytes()
+        encoded = encoded or profile.to_bytes()
+        self._profiles[person] = encoded
+        self._decoded[person] = (encoded, profile)
         due = profile.next_due_ms()
         if due == previous_due:
             return
