@@ -11,6 +11,7 @@ Usage: python benchmarks/core.py [--events N] [--profile]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import pstats
 import time
@@ -26,7 +27,7 @@ from traitflow.identity.resolver import Resolver, identity_rules
 from traitflow.ingest.messages import Limits, parse_message, routing_key
 from traitflow.segments import Definition, Registry
 from traitflow.timeutil import now_ms
-from traitflow.worker.state import IdentityTables, ProfileStore
+from traitflow.worker.store.profiles import IdentityTables, ProfileStore
 
 TARGET = 50_000
 SEAL_EVERY = 2_000  # messages per batch, as the worker's default
@@ -54,10 +55,9 @@ def core_rate(records: list[tuple[str, bytes]], definitions: list[Definition]) -
 
 
 def _settle(store: ProfileStore) -> None:
+    """Seal the batch and write its held writes (one partition: the tables are dicts)."""
     store.seal()
-    for table in store.held:
-        table._write_through([(key, value) for key, (_, value) in table.sealed[0].items()])
-        table.release()
+    asyncio.run(store.flush({0: None}))
 
 
 def encoded(messages: list[dict[str, Any]]) -> list[tuple[str, bytes]]:

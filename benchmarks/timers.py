@@ -25,7 +25,7 @@ from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.pipeline import process
 from traitflow.timeutil import iso_from_ms
-from traitflow.worker.state import ProfileStore, schedule_key
+from traitflow.worker.store.profiles import ProfileStore, schedule_key
 
 NOW = 1_795_420_800_000
 DAY = 86_400_000

@@ -11,7 +11,7 @@ from traitflow.clock import Clock, clock_for
 from traitflow.config import Settings
 from traitflow.worker.app import TABLES, Parts, WorkerApp, app_config, build_worker
 from traitflow.worker.sinks import Sinks
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 
 
 def agent_app(settings: Settings, clock: Clock | None = None) -> WorkerApp:

@@ -8,7 +8,7 @@ from traitflow.jobs import ReplayItem
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.replay import Replay, replay_header
 from traitflow.worker.replay import ReplayStates, bounded_runs
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 
 TWICE = {
     "key": "twice",

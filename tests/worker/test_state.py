@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from traitflow.profiles import Profile
 from traitflow.timeutil import LATEST_MS
-from traitflow.worker.state import (
+from traitflow.worker.store.profiles import (
     ProfileStore,
     is_legacy,
     person_of,
@@ -65,7 +65,7 @@ def test_keys_of_the_old_form_are_moved_to_the_new_one() -> None:
     schedule[schedule_key(1_795_435_100_000, b"new")] = b""
     assert found.has_legacy_schedule(0)
     assert found.migrate_schedule(0, 10) == 2
-    for key, (_, value) in found._schedule.held.items():  # held until the batch settles
+    for key, (_, value) in found._schedule.held.writes.items():  # held until the batch settles
         if value is None:
             del schedule[key]
         else:

@@ -34,7 +34,7 @@ from traitflow.config import PROFILES_TABLE, Settings
 from traitflow.privacy.requests import delete_person
 from traitflow.segments import Registry
 from traitflow.worker.counts import MembershipCounts
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 
 log = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[Any]]

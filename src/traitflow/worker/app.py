@@ -29,7 +29,7 @@ from traitflow.worker.replay import EventLog
 from traitflow.worker.retention import RetentionScheduler
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.sinks import Observer, ProducerSink, Sinks
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 from traitflow.worker.timers import TickScheduler
 
 log = logging.getLogger(__name__)

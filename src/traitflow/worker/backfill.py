@@ -26,7 +26,8 @@ from traitflow.segments.conditions import Dep
 from traitflow.segments.engine import decide
 from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics
-from traitflow.worker.state import ProfileStore, partition_keys, re_decide
+from traitflow.worker.redecide import re_decide
+from traitflow.worker.store.profiles import ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Backfiller:
     async def run_chunk(self, job: BackfillJob, partition: int) -> None:
         await self.definitions_loaded(job.version)
         after = job.after.encode() if job.after is not None else None
-        keys = partition_keys(self.store.profiles_store, partition, after, CHUNK)
+        keys = self.store.profile_keys(partition, after, CHUNK)
         cause = Cause(f"backfill-{job.version}", "backfill", kind="backfill")
         for key in keys:
             await self._refresh(key, partition, cause, job)

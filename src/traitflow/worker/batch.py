@@ -18,168 +18,14 @@ acknowledged. At most one batch settles at a time, and batches settle in order.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextvars
-import functools
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faust.types import TP
-from rocksdict import WriteBatch
-
-from traitflow.worker.faust_private import as_current, is_rocksdb, partition_database
 from traitflow.worker.sinks import Event, OutRecord, Sink, Sinks, membership_records
+from traitflow.worker.store.held import PROCESSING
 
-Table = MutableMapping[bytes, bytes]
-Layer = dict[bytes, tuple[int, bytes | None]]  # key -> (events partition, value or deleted)
 YIELD_EVERY = 200  # records processed between turns given to the event loop
-PROCESSING: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "traitflow_processing_partition", default=None
-)  # the events partition of the record the batcher is processing, in its task only
-_DELETED = None
-
-
-class WriteBehind:
-    """A table whose writes wait in memory for ``flush``; reads see them at once.
-
-    Each held write remembers the events partition it was made for: a Faust table's
-    partition N lives in its own RocksDB database and changelog partition N, the events
-    partition N's. The open batch writes into ``held``; ``seal`` closes it into a layer
-    of its own, and ``flush`` writes the oldest sealed layer.
-    """
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-        self.held: Layer = {}  # the open batch's writes
-        self.sealed: collections.deque[Layer] = collections.deque()  # oldest first
-        self.partition = 0  # of the record being processed
-        self.persisted: dict[int, int] = {}  # newest changelog offset acknowledged
-        self.failure: BaseException | None = None  # of a changelog send
-
-    def get(self, key: bytes) -> bytes | None:
-        held = self.held.get(key)
-        if held is None:
-            for layer in reversed(self.sealed):
-                held = layer.get(key)
-                if held is not None:
-                    break
-        if held is not None:
-            return held[1]
-        return self._read(key)
-
-    def _read(self, key: bytes) -> bytes | None:
-        """The stored value. While a record is processed, read from its partition's RocksDB
-        database directly, as Faust would: its table layer checks membership first and
-        reads twice (a tenth of a worker's time). Elsewhere (admin reads, the memory
-        store of agent tests) through the table, which finds the key's partition."""
-        store = _rocksdb_store(self.table)
-        partition = PROCESSING.get()
-        if partition is not None and store is not None:
-            value: bytes | None = partition_database(store, partition).get(key)
-            return value
-        return self.table.get(key)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.held[key] = (self.partition, value)
-
-    def pop(self, key: bytes) -> None:
-        self.held[key] = (self.partition, _DELETED)
-
-    def discard(self, partition: int) -> None:
-        for layer in (self.held, *self.sealed):
-            for key in [key for key, (p, _) in layer.items() if p == partition]:
-                del layer[key]
-
-    def abandon(self) -> None:
-        """The open batch is given up: forget its writes."""
-        self.held = {}
-
-    def seal(self) -> None:
-        """The open batch closed: its writes wait in a layer of their own for ``flush``."""
-        self.sealed.append(self.held)
-        self.held = {}
-
-    async def flush(self, partition: int) -> int:
-        """Write the oldest sealed layer's writes of one partition; how many."""
-        if self.failure is not None:  # a changelog record of an earlier batch was lost
-            raise self.failure
-        layer = self.sealed[0]
-        mine = [(key, value) for key, (p, value) in layer.items() if p == partition]
-        store = _rocksdb_store(self.table)
-        if store is None:  # memory tables of agent tests, dicts of unit tests
-            self._write_through(mine)
-        elif mine:
-            await self._write_direct(store, partition, mine)
-        for key, _ in mine:  # written: reads find them in the table now
-            del layer[key]
-        return len(mine)
-
-    def release(self) -> None:
-        """The oldest sealed layer is written: forget it."""
-        self.sealed.popleft()
-
-    def _write_through(self, writes: list[tuple[bytes, bytes | None]]) -> None:
-        """Through the table (Faust: into the current event's partition, changelog soon)."""
-        for key, value in writes:
-            if value is _DELETED:
-                self.table.pop(key, None)
-            else:
-                self.table[key] = value
-
-    async def _write_direct(
-        self, store: Any, partition: int, writes: list[tuple[bytes, bytes | None]]
-    ) -> None:
-        """What Faust's table does for each write, once per batch: one RocksDB write batch,
-        then the changelog records sent through the app's producer, which Faust flushes
-        before it commits the records' offsets. Faust's own path holds each record in a
-        buffer that a busy stream outruns (tens of thousands of profiles in memory)."""
-        batch = WriteBatch(raw_mode=True)
-        for key, value in writes:
-            if value is _DELETED:
-                batch.delete(key)
-            else:
-                batch.put(key, value)
-        partition_database(store, partition).write(batch)
-        table: Any = self.table
-        topic, producer = table.changelog_topic.get_topic_name(), table.app.producer
-        acknowledged = functools.partial(self._sent, store, TP(topic, partition))
-        for key, value in writes:
-            sent = await producer.send(topic, key, value, partition, None, None)
-            sent.add_done_callback(acknowledged)
-
-    def _sent(self, store: Any, tp: TP, acknowledgement: asyncio.Future[Any]) -> None:
-        """Kafka has a changelog record: record, in the partition's RocksDB database, the
-        changelog offset it holds (a restart replays only what is newer), as Faust does
-        after each of its own sends. A lost record fails the next flush: the worker stops
-        rather than commit offsets past writes its changelog lacks."""
-        if acknowledgement.cancelled() or acknowledgement.exception() is not None:
-            self.failure = acknowledgement.exception() or asyncio.CancelledError()
-            return
-        offset = acknowledgement.result().offset
-        if offset > self.persisted.get(tp.partition, -1):
-            self.persisted[tp.partition] = offset
-            store.set_persisted_offset(tp, offset)
-
-
-def _rocksdb_store(table: Table) -> Any:
-    """The Faust RocksDB store behind ``table``; None for other tables."""
-    store = getattr(table, "data", None)
-    return store if is_rocksdb(store) else None
-
-
-async def flush_held(tables: Sequence[WriteBehind], last_records: Mapping[int, Any]) -> int:
-    """Write the oldest sealed batch's held writes, each partition's under that partition's
-    last record (Faust tables write into the current event's partition); how many. Writes
-    are only made while a record is handled, so every partition written has one."""
-    written = 0
-    for partition, record in last_records.items():
-        with as_current(record):
-            for table in tables:
-                written += await table.flush(partition)
-    for table in tables:
-        table.release()
-    return written
 
 
 @dataclass
@@ -256,7 +102,7 @@ class ClosedBatch:
 
 
 class HeldWrites(Protocol):
-    """The tables' held writes, layered by batch (see ``WriteBehind``)."""
+    """The tables' held writes, layered by batch (``traitflow.worker.store.held``)."""
 
     def seal(self) -> None: ...
 

@@ -61,7 +61,7 @@ from traitflow.worker.replay import EventLog, Replayer
 from traitflow.worker.retention import CHUNK as SWEEP_CHUNK
 from traitflow.worker.retention import sweep_record
 from traitflow.worker.sinks import OutRecord
-from traitflow.worker.state import IdentityTables, ProfileStore, partition_keys
+from traitflow.worker.store.profiles import IdentityTables, ProfileStore
 from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ class EventHandler:
         """Retention (``traitflow.worker.retention``): delete this chunk's profiles last
         seen before the cutoff, as a deletion request would, then ask for the next chunk."""
         after = job.after.encode() if job.after is not None else None
-        keys = partition_keys(self.store.profiles_store, origin.partition, after, SWEEP_CHUNK)
+        keys = self.store.profile_keys(origin.partition, after, SWEEP_CHUNK)
         for key in keys:
             request = self._expiry(key, job.cutoff_ms)
             if request is not None:

@@ -18,7 +18,7 @@ from traitflow.worker.handler import EventHandler
 from traitflow.worker.metrics import StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.stalls import StallWatch
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 
 TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 

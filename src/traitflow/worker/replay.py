@@ -49,7 +49,7 @@ from traitflow.segments.engine import count_event, decide
 from traitflow.segments.registry import NOTHING_PAUSED, Paused
 from traitflow.worker.batch import Outbox
 from traitflow.worker.sinks import OutRecord
-from traitflow.worker.state import ProfileStore
+from traitflow.worker.store.profiles import ProfileStore
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.engine import advance
 from traitflow.worker.batch import Outbox
+from traitflow.worker.redecide import re_decide
 from traitflow.worker.sinks import OutRecord, Sink, send_and_wait
-from traitflow.worker.state import ProfileStore, re_decide
+from traitflow.worker.store.profiles import ProfileStore
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The worker's tables: profiles, and the schedule of their next due instants.
 
-Writes go through ``WriteBehind`` (see ``traitflow.worker.batch``): they reach the Faust
+Writes go through ``WriteBehind`` (``traitflow.worker.store.held``): they reach the Faust
 tables when the worker's batch closes, after Kafka acknowledged the batch's sends.
 
 The schedule holds one key per person, ``<instant><person>``, the instant in epoch
@@ -14,25 +14,17 @@ mis-sorted instants after the year 2286) are moved to the new form by the ticks.
 
 from __future__ import annotations
 
-import logging
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 
 from traitflow.identity.ids import Identifier, Pointer
-from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
-from traitflow.segments import Registry
 from traitflow.timeutil import EARLIEST_MS, LATEST_MS
-from traitflow.worker.batch import Outbox, WriteBehind, flush_held
-from traitflow.worker.faust_private import is_rocksdb, partition_database
-
-log = logging.getLogger(__name__)
-
-Table = MutableMapping[bytes, bytes]
-
+from traitflow.worker.store.held import WriteBehind, flush_held
+from traitflow.worker.store.partitions import Table
 
 INSTANT = struct.Struct(">Q")
 LEGACY_AFTER = b"/"  # legacy keys begin with a digit; new ones with 0x00 (instants < 2^48)
@@ -134,9 +126,10 @@ class ProfileStore:
         if previous_due is not None:
             self._schedule.pop(schedule_key(previous_due, person))
 
-    @property
-    def profiles_store(self) -> Any:
-        return _store(self.profiles)
+    def profile_keys(self, partition: int, after: bytes | None, limit: int) -> list[bytes]:
+        """Up to ``limit`` stored profiles' keys of one partition, in key order, after
+        ``after`` (a backfill's or a retention sweep's next chunk)."""
+        return self._profiles.partitions.keys(partition, after, limit)
 
     def load(self, person: bytes) -> Profile | None:
         """The stored profile, the caller's to change: saving it keeps the change, not
@@ -168,7 +161,7 @@ class ProfileStore:
     def due(self, partition: int, until_ms: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` (instant, person) due by ``until_ms`` in one partition, oldest first."""
         found = []
-        for key in partition_keys(_store(self.schedule), partition, None, limit):
+        for key in self._schedule.partitions.keys(partition, None, limit):
             if is_legacy(key):  # after every new key: moved by ``migrate_schedule``
                 break
             instant, person = person_of(key)
@@ -178,13 +171,13 @@ class ProfileStore:
         return found
 
     def first_due(self, partition: int) -> int | None:
-        keys = partition_keys(_store(self.schedule), partition, None, 1)
+        keys = self._schedule.partitions.keys(partition, None, 1)
         return person_of(keys[0])[0] if keys else None
 
     def migrate_schedule(self, partition: int, limit: int) -> int:
         """Move up to ``limit`` schedule keys of the pre-0.2 form to the new one; how many."""
-        store = _store(self.schedule)
-        legacy = [k for k in partition_keys(store, partition, LEGACY_AFTER, limit) if is_legacy(k)]
+        keys = self._schedule.partitions.keys(partition, LEGACY_AFTER, limit)
+        legacy = [key for key in keys if is_legacy(key)]
         for key in legacy:
             instant, person = person_of(key)
             self._schedule.pop(key)
@@ -192,28 +185,17 @@ class ProfileStore:
         return len(legacy)
 
     def has_legacy_schedule(self, partition: int) -> bool:
-        keys = partition_keys(_store(self.schedule), partition, LEGACY_AFTER, 1)
+        keys = self._schedule.partitions.keys(partition, LEGACY_AFTER, 1)
         return bool(keys) and is_legacy(keys[0])
 
     def memberships_in(self, partition: int) -> Iterator[dict[str, Any]]:
         """The ``memberships`` map of every stored profile of one partition."""
-        store = _store(self.profiles)
-        bookkeeping = getattr(store, "offset_key", None)
-        if is_rocksdb(store):
-            items = partition_database(store, partition).items()
-        else:
-            items = store.data.items()
-        for key, value in items:
-            if key != bookkeeping and value is not None:
-                yield orjson.loads(value).get("memberships", {})
+        for value in self._profiles.partitions.values(partition):
+            yield orjson.loads(value).get("memberships", {})
 
     def profile_count(self, partition: int) -> int:
-        """RocksDB's estimate of the profiles stored for one partition (cheap to read)."""
-        store = _store(self.profiles)
-        if not is_rocksdb(store):
-            return len(store.data)
-        database = partition_database(store, partition)
-        return max(0, int(database.property_int_value("rocksdb.estimate-num-keys") or 0) - 1)
+        """How many profiles one partition stores (RocksDB's estimate: cheap to read)."""
+        return self._profiles.partitions.count(partition)
 
 
 class IdentityTables:
@@ -227,55 +209,3 @@ class IdentityTables:
 
     def load(self, person: str) -> Profile | None:
         return self.store.load(person.encode())
-
-
-async def re_decide(
-    store: ProfileStore,
-    outbox: Outbox,
-    person: bytes,
-    partition: int,
-    decide: Callable[[Profile], list[tuple[Transition, Cause]]],
-    registry: Registry,
-) -> None:
-    """Re-decide one stored profile outside of any message (backfill, time): publish its
-    flips through the batch's outbox, then save it (written once they are acknowledged).
-    An unreadable profile is logged and skipped, never blocking."""
-    try:
-        profile = store.load(person)
-        if profile is None:
-            return
-        previous_due = profile.next_due_ms()
-        flips = decide(profile)
-    except Exception:  # the log names no person: the key is personal data
-        log.exception("skipped an unreadable profile (%d-byte key)", len(person))
-        return
-    events = [membership_event(profile, t, c, registry.segments.get(t.segment)) for t, c in flips]
-    await outbox.publish_transitions(partition, events)
-    store.save(person, profile, previous_due)
-
-
-def partition_keys(store: Any, partition: int, after: bytes | None, limit: int) -> list[bytes]:
-    """Up to ``limit`` keys of one partition's table, in key order, after ``after``.
-
-    The RocksDB store keeps one database per partition (Faust internals, hence this one
-    adapter); the memory store of agent tests keeps a single dict.
-    """
-    start = after or b""
-    bookkeeping = getattr(store, "offset_key", None)  # Faust keeps its offset in each DB
-    keys: Iterable[bytes]
-    if is_rocksdb(store):
-        keys = partition_database(store, partition).keys(from_key=start)
-    else:
-        keys = sorted(store.data)
-    found: list[bytes] = []
-    for key in keys:
-        if (after is not None and key <= after) or key == bookkeeping:
-            continue
-        found.append(key)
-        if len(found) == limit:
-            break
-    return found
-
-
-def _store(table: Table) -> Any:
-    return getattr(table, "data", table)

@@ -1,0 +1,59 @@
+"""Table storage: the changelog offset RocksDB records, and a lost changelog record."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from traitflow.worker.store.held import WriteBehind
+from traitflow.worker.store.partitions import MemoryPartitions, RocksDBPartitions
+
+
+class OffsetStore:
+    """The part of Faust's RocksDB store that keeps the changelog offset it holds."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.offsets.append(offset)
+
+
+def acknowledged(offset: int | None = None, failure: Exception | None = None) -> Any:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    if failure is not None:
+        future.set_exception(failure)
+    else:
+        future.set_result(SimpleNamespace(offset=offset))
+    return future
+
+
+async def test_the_newest_acknowledged_changelog_offset_is_persisted() -> None:
+    store, tp = OffsetStore(), TP("t-profiles-changelog", 0)
+    partitions = RocksDBPartitions({}, store)
+    for offset in (5, 3, 8):  # acknowledgements may complete out of order
+        partitions._sent(tp, acknowledged(offset))
+    assert store.offsets == [5, 8]
+
+
+async def test_a_lost_changelog_record_fails_the_next_flush() -> None:
+    held = WriteBehind({})
+    held.partitions = partitions = RocksDBPartitions({}, OffsetStore())
+    partitions._sent(TP("t-profiles-changelog", 0), acknowledged(failure=TimeoutError()))
+    held[b"k"] = b"v"
+    held.seal()
+    with pytest.raises(TimeoutError):
+        await held.flush(0)
+
+
+async def test_a_dict_is_one_partition_in_key_order() -> None:
+    table = {b"b": b"2", b"a": b"1", b"c": b"3"}
+    partitions = MemoryPartitions(table)
+    assert partitions.keys(0, None, 2) == [b"a", b"b"]
+    assert partitions.keys(5, b"a", 10) == [b"b", b"c"]  # every partition is the one dict
+    await partitions.write(0, [(b"a", None), (b"d", b"4")])
+    assert table == {b"b": b"2", b"c": b"3", b"d": b"4"} and partitions.count(0) == 3
