@@ -9,7 +9,7 @@ from traitflow.profiles import Profile
 from traitflow.segments import Registry, build_condition
 from traitflow.segments.engine import ProfileContext
 from traitflow.segments.matchers import build_matcher
-from traitflow.segments.ops import ALL_OPS, HOLD_WHEN_MISSING
+from traitflow.segments.ops import OPERATORS
 
 
 def matches(spec: dict[str, Any], traits: dict[str, Any]) -> bool:
@@ -88,14 +88,14 @@ OPERANDS: dict[str, Any] = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("op", sorted(ALL_OPS))
+@pytest.mark.parametrize("op", sorted(OPERATORS))
 def test_a_missing_value_answers_alike_for_traits_and_event_filters(op: str) -> None:
     """One rule: an absent trait and an absent event property satisfy the same operators
-    (the negative ones, HOLD_WHEN_MISSING), whatever the operator."""
+    (the negative ones: ``when_missing``), whatever the operator."""
     operand = OPERANDS.get(op, 1)
     value = {} if operand is None else {"value": operand}
     trait = matches({"trait": "plan", "op": op, **value}, {})
     where = {"property": "plan", "op": op, **value}
     matcher = build_matcher({"event": "Viewed", "where": [where]}, "test")
     event = matcher.matches({"type": "track", "event": "Viewed", "properties": {}}, 0)
-    assert trait == event == (op in HOLD_WHEN_MISSING)
+    assert trait == event == OPERATORS[op].when_missing

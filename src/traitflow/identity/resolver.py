@@ -261,7 +261,7 @@ class Resolver:
         if profile is not None and self.rules.dedup.is_repeat(profile, message.message_id, now_ms):
             step.duplicate = True
             return step
-        new = Profile(person=person.value, kind=person.kind)
+        new = None if profile is not None else Profile(person=person.value, kind=person.kind)
         outcome = process(profile, message, self.registry, self.rules.unset_marker, now_ms, new=new)
         outcome.profile.applied_position = position
         self.rules.dedup.remember(outcome.profile, message.message_id, now_ms)

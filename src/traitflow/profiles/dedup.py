@@ -43,9 +43,12 @@ class Dedup:
         return self.pruned(both, now_ms)
 
     def pruned(self, ids: dict[str, int], now_ms: int) -> dict[str, int]:
-        """The ids still in the window, leaving room for one more within the bound."""
-        live = {key: at for key, at in ids.items() if now_ms - at < self.window_ms}
+        """The ids still in the window, leaving room for one more within the bound (``ids``
+        itself when that is all of them: the common case, checked without a Python loop)."""
         room = self.max_ids - 1
+        if len(ids) <= room and (not ids or now_ms - min(ids.values()) < self.window_ms):
+            return ids
+        live = {key: at for key, at in ids.items() if now_ms - at < self.window_ms}
         if len(live) <= room:
             return live
         newest = sorted(live.items(), key=lambda item: item[1])

@@ -84,8 +84,11 @@ def observe(profile: Profile, body: dict[str, Any], at_ms: int, user_id: str | N
     profile.last_seen_ms = max(profile.last_seen_ms, at_ms)
     profile.user_id = profile.user_id or user_id
     profile.anonymous_id = profile.anonymous_id or anonymous_id
-    found = {"$first_seen": iso_from_ms(profile.first_seen_ms)}
-    found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
+    found = {}  # the built-in instants this message moved (or never written yet)
+    for name, moment in (("$first_seen", profile.first_seen_ms),
+                         ("$last_seen", profile.last_seen_ms)):  # fmt: skip
+        if moment == at_ms or name not in profile.derived:
+            found[name] = iso_from_ms(moment)
     context = body.get("context")
     for name, path in CONTEXT_TRAITS.items():
         value = value_at(context, path)

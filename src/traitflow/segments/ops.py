@@ -371,7 +371,5 @@ OPERATORS: dict[str, Operator] = {
         ),
     )
 }
-ALL_OPS = frozenset(OPERATORS)
-HOLD_WHEN_MISSING = frozenset(name for name, op in OPERATORS.items() if op.when_missing)
 _BY_SPELLING = {spelling: op for op in OPERATORS.values() for spelling in op.spellings()}
 SPELLINGS = frozenset(_BY_SPELLING)
