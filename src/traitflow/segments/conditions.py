@@ -1,13 +1,14 @@
 """The condition language: what one segment definition's ``condition`` can say.
 
 Each condition answers ``matches(ctx)``, names what it depends on (``deps``) so a message
-re-evaluates only the segments it can change, lists the future instants at which time
-alone can change its answer (``flips``), and can ``explain`` itself with the compared values.
+re-evaluates only the segments it can change, names the earliest future instant at which
+time alone can change its answer (``next_flip``: the only one a profile keeps), and can
+``explain`` itself with the compared values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,7 +54,7 @@ class Explanation:
 class Condition(Protocol):
     def matches(self, ctx: Context) -> bool: ...
     def deps(self) -> frozenset[Dep]: ...
-    def flips(self, ctx: Context) -> list[Flip]: ...
+    def next_flip(self, ctx: Context) -> Flip | None: ...
     def explain(self, ctx: Context) -> Explanation: ...
 
 
@@ -75,11 +76,12 @@ class Comparison:
     def deps(self) -> frozenset[Dep]:
         return frozenset({(self.source, self.path[0])})
 
-    def flips(self, ctx: Context) -> list[Flip]:
+    def next_flip(self, ctx: Context) -> Flip | None:
         instants = self.criterion.flip_instants(self._actual(ctx))
         if self.source == "computed":
             instants = (*instants, *ctx.computed_expiries(self.path[0]))
-        return [(t, self.text) for t in instants if t > ctx.now_ms]
+        future = [t for t in instants if t > ctx.now_ms]
+        return (min(future), self.text) if future else None
 
     def explain(self, ctx: Context) -> Explanation:
         actual = self._actual(ctx)
@@ -106,7 +108,7 @@ class EventCount:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("feature", self.feature.id)})
 
-    def flips(self, ctx: Context) -> list[Flip]:
+    def next_flip(self, ctx: Context) -> Flip | None:
         """The one instant the answer changes as counted events leave the window, if any."""
         expiries = sorted(ctx.count_expiries(self.feature))
         count, n = len(expiries), self.n
@@ -116,7 +118,7 @@ class EventCount:
             index = 0 if count else None
         else:  # becomes true once the count has dropped to n
             index = count - n - 1 if count > n else None
-        return [] if index is None else [(expiries[index], self.text)]
+        return None if index is None else (expiries[index], self.text)
 
     def explain(self, ctx: Context) -> Explanation:
         matcher = self.feature.matcher
@@ -135,8 +137,8 @@ class SegmentMember:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("segment", self.segment)})
 
-    def flips(self, ctx: Context) -> list[Flip]:
-        return ctx.segment_flips(self.segment)
+    def next_flip(self, ctx: Context) -> Flip | None:
+        return _earliest(f for f in ctx.segment_flips(self.segment) if f[0] > ctx.now_ms)
 
     def explain(self, ctx: Context) -> Explanation:
         return Explanation(self.matches(ctx), f"member of segment {self.segment!r}")
@@ -152,8 +154,8 @@ class ImportMember:
     def deps(self) -> frozenset[Dep]:
         return frozenset({("import", self.name)})
 
-    def flips(self, ctx: Context) -> list[Flip]:
-        return []
+    def next_flip(self, ctx: Context) -> Flip | None:
+        return None
 
     def explain(self, ctx: Context) -> Explanation:
         return Explanation(self.matches(ctx), f"in CSV import {self.name!r}")
@@ -169,8 +171,8 @@ class Not:
     def deps(self) -> frozenset[Dep]:
         return self.part.deps()
 
-    def flips(self, ctx: Context) -> list[Flip]:
-        return self.part.flips(ctx)
+    def next_flip(self, ctx: Context) -> Flip | None:
+        return self.part.next_flip(ctx)
 
     def explain(self, ctx: Context) -> Explanation:
         return Explanation(self.matches(ctx), "not", [self.part.explain(ctx)])
@@ -190,12 +192,16 @@ class Combination:
     def deps(self) -> frozenset[Dep]:
         return frozenset().union(*(part.deps() for part in self.parts))
 
-    def flips(self, ctx: Context) -> list[Flip]:
-        return [flip for part in self.parts for flip in part.flips(ctx)]
+    def next_flip(self, ctx: Context) -> Flip | None:
+        return _earliest(part.next_flip(ctx) for part in self.parts)
 
     def explain(self, ctx: Context) -> Explanation:
         children = [part.explain(ctx) for part in self.parts]
         return Explanation(self.matches(ctx), "all of" if self.every else "any of", children)
+
+
+def _earliest(flips: Iterable[Flip | None]) -> Flip | None:
+    return min((flip for flip in flips if flip is not None), default=None)
 
 
 def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condition:

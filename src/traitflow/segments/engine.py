@@ -236,9 +236,9 @@ def _evaluate(
 ) -> Transition | None:
     condition = registry.segments[key].condition
     member = condition.matches(ctx)
-    flips = [flip for flip in condition.flips(ctx) if flip[0] > ctx.now_ms]
-    if flips:
-        profile.due[key] = min(flips)
+    flip = condition.next_flip(ctx)
+    if flip is not None and flip[0] > ctx.now_ms:
+        profile.due[key] = flip
     else:
         profile.due.pop(key, None)
     current = profile.memberships.get(key)
