@@ -14,6 +14,7 @@ from tests.messages import message as spec
 from tests.waiting import eventually
 from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
+from traitflow.broker.offsets import fetched_highwaters
 from traitflow.catalog.topic import Applied, apply_definitions, wait_for_replay
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
@@ -163,19 +164,17 @@ class Group:
 
     async def caught_up(self, topic: str) -> None:
         """Wait until the group committed every record of ``topic``: nothing of it can be
-        processed again, so nothing it causes can be published again. (Records after the
-        committed offsets are fetched: Tansu's ListOffsets answers the last batch's first
-        offset, not the end.)"""
+        processed again, so nothing it causes can be published again."""
         offsets = AIOKafkaConsumer(**kafka_options(self.settings), group_id=self.group_id,
                                    enable_auto_commit=False)  # fmt: skip
         await offsets.start()  # assigned nothing: it reads the group's offsets, never joins
 
         async def uncommitted() -> int:
             async with reader(self.settings, topic) as consumer:
-                for partition in consumer.assignment():
-                    consumer.seek(partition, await offsets.committed(partition) or 0)
-                fetched = await consumer.getmany(timeout_ms=500)
-            return sum(len(records) for records in fetched.values())
+                partitions = list(consumer.assignment())
+            committed = {tp: await offsets.committed(tp) or 0 for tp in partitions}
+            ends = await fetched_highwaters(self.settings.kafka_bootstrap, committed)
+            return sum(ends[tp] - committed[tp] for tp in partitions)
 
         try:
             left = await eventually(uncommitted, lambda n: n == 0, timeout=90)

@@ -24,6 +24,7 @@ from tests.conftest import TEST_NOW_MS, free_port
 from tests.kafka_helpers import Group, replayed, send_messages
 from tests.waiting import eventually
 from traitflow.broker.clients import reader
+from traitflow.broker.offsets import read_to_end
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.ingest.messages import parse_message
@@ -98,14 +99,12 @@ class Followed:
 
 async def every_event(settings: Settings, group: Group) -> list[dict[str, Any]]:
     """Once every record of the events topic is committed (none can be processed, so
-    publish, again), the membership topic from its start to an empty fetch."""
+    publish, again), the whole membership topic."""
     await group.caught_up(settings.topics.events)
-    events: list[dict[str, Any]] = []
     async with reader(settings, settings.topics.membership) as consumer:
         await consumer.seek_to_beginning()
-        while batch := await consumer.getmany(timeout_ms=1000):
-            events += [orjson.loads(r.value) for records in batch.values() for r in records]
-    return events
+        records = await read_to_end(consumer, list(consumer.assignment()), timeout=60)
+    return [orjson.loads(record.value) for record in records]
 
 
 @asynccontextmanager
