@@ -3,6 +3,7 @@ bodies' schemas are generated from their types (``traitflow.admin.documents``)."
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from traitflow import __version__
@@ -48,6 +49,7 @@ def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]
     }
 
 
+@functools.cache  # built once: pydantic writes the schemas from the types
 def admin_openapi() -> dict[str, Any]:
     person = _path_parameter("person", "A userId or anonymousId.", "ada")
     return {
