@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     admin_url: str | None = Field(
         None, description="Worker the CLI asks (default http://127.0.0.1:WEB_PORT)."
     )
+    preview_max_profiles: int = Field(
+        20_000,
+        ge=1,
+        description="Profiles a segment preview reads per worker; beyond, it reads the "
+        "first of each partition and says which fraction.",
+    )
+    size_sample_s: float = Field(
+        60.0, gt=0, description="Seconds between samples of segment sizes (console, gauge)."
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or json: one JSON object per log line."
     )

@@ -15,6 +15,7 @@ from tests.cli.helpers import run_cli
 from tests.conftest import free_port
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import get, get_json, wait_ready
+from traitflow.admin.client import AdminClient
 from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -152,3 +153,26 @@ async def test_cli_commands_call_the_api(two_workers: list[Settings]) -> None:
     assert "trial" in listed.output and " 1 " in listed.output
     explained = await asyncio.to_thread(run_cli, a, "segments", "explain", "trial", "ada")
     assert "ada is a member of trial" in explained.output
+
+
+async def test_members_and_previews_cover_both_workers_partitions(
+    two_workers: list[Settings],
+) -> None:
+    a, _ = two_workers
+    await apply_definitions(a, [segment_from_spec(TRIAL)])
+    plans = ["trial", "trial", "monthly", "trial", "monthly", "trial"]
+    pairs = list(zip(PEOPLE, plans, strict=True))
+    await send_messages(a, *(identify(person, "2026-11-23T08:00:00Z", f"m{i}", plan=plan)
+                             for i, (person, plan) in enumerate(pairs)))  # fmt: skip
+    await membership_events(a, 4)
+    for worker in two_workers:
+        await wait_ready(base(worker))
+    trial = {person for person, plan in pairs if plan == "trial"}
+    monthly = 'key: trial\ncondition: {trait: plan, op: "=", value: monthly}'
+    for worker in two_workers:
+        async with AdminClient(worker, token=TOKEN) as admin:
+            assert {person async for person in admin.all_members("trial", page=1)} == trial
+            preview = await admin.preview(monthly)
+            assert preview["partitions"] == [0, 1] and preview["scanned"] == len(PEOPLE)
+            assert set(preview["exiting"]["sample"]) == trial
+            assert preview["entering"]["sample"] == ["ken thompson", "linus"]

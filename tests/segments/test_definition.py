@@ -56,6 +56,8 @@ def test_rev_changes_with_content_only() -> None:
             r"'k': condition.where\[0\]: op 'matches': '\(a\)\\\\1' is not a pattern RE2 accepts",
         ),
         ("segments: 3", "must be a list"),
+        ("0", "#1: must be object"),  # a scalar document (a fuzzed admin API body)
+        ("true", "#1: must be object"),
     ],
 )
 def test_invalid_files_name_the_definition(tmp_path: Path, text: str, message: str) -> None:

@@ -19,9 +19,11 @@ from typing import (
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from traitflow.catalog.topic import Applied
 from traitflow.privacy.audit import Audit
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
+from traitflow.segments.definition import Definition, Segment
 from traitflow.segments.engine import ProfileContext, explain
 from traitflow.segments.features import CountFeature
 from traitflow.timeutil import iso_from_ms
@@ -48,6 +50,7 @@ class Activity(TypedDict):
     recent: list[str]
 
 
+PREVIEW_BYTES = 500
 MERGED = "Present when the id asked for was merged into this person."
 
 
@@ -100,6 +103,139 @@ class DeletionView(TypedDict):
     request: str
     status: Literal["done", "accepted"]
     audit: NotRequired[Audit]
+
+
+class SegmentView(TypedDict):
+    """A live segment's definition, as published and as YAML for an editor."""
+
+    key: str
+    name: str
+    rev: str
+    spec: dict[str, Any]
+    yaml: str
+
+
+class DefinitionLine(TypedDict):
+    key: str
+    kind: Literal["segment", "computed"]
+    rev: str
+    change: Annotated[
+        Literal["new", "changed", "unchanged"], Field(description="Against the live one.")
+    ]
+
+
+class CheckedView(TypedDict):
+    """Definitions that would be accepted as they are."""
+
+    definitions: list[DefinitionLine]
+
+
+class ReplayView(TypedDict):
+    id: str
+    new_features: int
+    history_from: str
+
+
+class AppliedView(TypedDict):
+    """Definitions published, the definitions version they make, and the replay of history
+    asked for new event conditions (``segments status`` follows it)."""
+
+    definitions: list[DefinitionLine]
+    version: int
+    replay: ReplayView | None
+    warnings: list[str]
+
+
+class DeletedView(TypedDict):
+    deleted: str
+    version: Annotated[int, Field(description="The definitions version the deletion made.")]
+
+
+class HistoryView(TypedDict):
+    """Every applied or deleted revision of a definition, oldest first."""
+
+    key: str
+    changes: list[dict[str, Any]]
+
+
+class BackfillsView(TypedDict):
+    """Per events partition, the definitions version its stored profiles are decided at."""
+
+    version: int
+    partitions: list[dict[str, Any]]
+
+
+class RecentEventsView(TypedDict):
+    """The latest membership events, newest first (see docs/membership.md for one)."""
+
+    events: list[dict[str, Any]]
+
+
+def checked_document(definitions: Iterable[Definition], live: Registry) -> CheckedView:
+    return {"definitions": [_line(definition, live) for definition in definitions]}
+
+
+def applied_document(
+    definitions: Iterable[Definition], applied: Applied, live: Registry
+) -> AppliedView:
+    """What was published, each line against ``live`` as it was before."""
+    replay: ReplayView | None = None
+    if applied.replay is not None:
+        asked = applied.replay
+        replay = {"id": asked.id, "new_features": len(asked.features),
+                  "history_from": iso_from_ms(asked.from_ms)}  # fmt: skip
+    return {
+        "definitions": [_line(definition, live) for definition in definitions],
+        "version": applied.version,
+        "replay": replay,
+        "warnings": list(applied.gaps),
+    }
+
+
+def _line(definition: Definition, live: Registry) -> DefinitionLine:
+    if isinstance(definition, Segment):
+        current: Definition | None = live.segments.get(definition.key)
+        kind: Literal["segment", "computed"] = "segment"
+    else:
+        current, kind = live.computed.get(definition.key), "computed"
+    change: Literal["new", "changed", "unchanged"] = (
+        "new" if current is None else "unchanged" if current.rev == definition.rev else "changed"
+    )
+    return {"key": definition.key, "kind": kind, "rev": definition.rev, "change": change}
+
+
+class DeadLetterView(TypedDict):
+    """A dead-lettered record: why, from where, and the start of its original bytes."""
+
+    at: str
+    partition: int
+    offset: int
+    reason: str
+    source: str
+    key: str | None
+    bytes: int
+    preview: Annotated[str, Field(description="The first bytes, as text.")]
+
+
+def dead_letter_document(record: Any) -> DeadLetterView:
+    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    value: bytes = record.value or b""
+    return {
+        "at": iso_from_ms(record.timestamp),
+        "partition": record.partition,
+        "offset": record.offset,
+        "reason": headers.get("traitflow-reason", ""),
+        "source": headers.get("traitflow-source", ""),
+        "key": None if record.key is None else record.key.decode(errors="replace"),
+        "bytes": int(headers.get("traitflow-original-bytes", len(value))),
+        "preview": value[:PREVIEW_BYTES].decode(errors="replace"),
+    }
+
+
+class DeadLettersView(TypedDict):
+    """The latest dead-lettered records, newest first."""
+
+    dead_letters: list[DeadLetterView]
 
 
 def profile_document(

@@ -8,13 +8,24 @@ from typing import Any
 
 from traitflow import __version__
 from traitflow.admin.documents import (
+    AppliedView,
+    BackfillsView,
+    CheckedView,
     Counts,
+    DeadLettersView,
+    DeletedView,
     DeletionView,
     Error,
     ExplanationView,
     Health,
+    HistoryView,
     ProfileView,
+    RecentEventsView,
+    SegmentView,
 )
+from traitflow.admin.members import MembersPage
+from traitflow.admin.preview import PreviewView
+from traitflow.admin.sizes import SizesView
 from traitflow.openapi import json_response, schemas_of, text_response
 from traitflow.profiles import Profile
 
@@ -26,8 +37,11 @@ PROFILE = {"allOf": [{"$ref": "#/components/schemas/Profile"},
 
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
+        400: "A query parameter is not what the route takes.",
         401: "Missing or wrong bearer token.",
         404: "No such profile or segment.",
+        422: "The definitions do not pass the checks of `segments apply`: the message says "
+        "which, where, and the likely fix.",
         503: "The person's partition has no owner yet (rebalancing).",
     }
     return {str(status): json_response(Error, texts[status]) for status in statuses}
@@ -36,6 +50,11 @@ def _errors(*statuses: int) -> dict[str, Any]:
 def _query(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": {"type": "string"}}  # fmt: skip
+
+
+def _count_query(description: str, most: int) -> dict[str, Any]:
+    return {"name": "limit", "in": "query", "required": False, "description": description,
+            "schema": {"type": "integer", "minimum": 1, "maximum": most}}  # fmt: skip
 
 
 def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]:
@@ -49,6 +68,11 @@ def _path_parameter(name: str, description: str, example: str) -> dict[str, Any]
     }
 
 
+BODIES = (Profile, ProfileView, ExplanationView, Counts, DeletionView, Error, Health,
+          SegmentView, CheckedView, AppliedView, PreviewView, DeletedView, MembersPage,
+          SizesView, HistoryView, BackfillsView, DeadLettersView, RecentEventsView)  # fmt: skip
+
+
 @functools.cache  # built once: pydantic writes the schemas from the types
 def admin_openapi() -> dict[str, Any]:
     person = _path_parameter("person", "A userId or anonymousId.", "ada")
@@ -57,9 +81,7 @@ def admin_openapi() -> dict[str, Any]:
         "info": {"title": "traitflow worker", "version": __version__},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas_of(
-                Profile, ProfileView, ExplanationView, Counts, DeletionView, Error, Health
-            ),
+            "schemas": schemas_of(*BODIES),
         },
         "paths": {
             "/admin/profiles/{person}": {
@@ -123,6 +145,8 @@ def admin_openapi() -> dict[str, Any]:
                     "responses": {"200": json_response(Counts, "Counts."), **_errors(401)},
                 }
             },
+            **_segment_paths(),
+            **_feed_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive.",
@@ -146,3 +170,93 @@ def admin_openapi() -> dict[str, Any]:
             },
         },
     }
+
+
+DEFINITIONS_BODY = {
+    "required": True,
+    "description": "Definitions as for `segments apply`: YAML or JSON, one or many.",
+    "content": {
+        "application/yaml": {"schema": {"type": "string"}},
+        "application/json": {"schema": {}},
+    },
+}
+SEGMENT = _path_parameter("key", "A live segment key.", "trial-users")
+
+
+def _guarded(summary: str, body: Any, *errors: int, **more: Any) -> dict[str, Any]:
+    """An operation behind the bearer token answering ``body`` (a typed body) on 200."""
+    return {
+        "summary": summary,
+        "security": BEARER,
+        **more,
+        "responses": {"200": json_response(body, summary), **_errors(401, *errors)},
+    }
+
+
+def _segment_paths() -> dict[str, Any]:
+    limit = _count_query("Most members in the page (default 100).", 1000)
+    cursor = _query("cursor", "The `next` of the previous page; empty for the first.")
+    return {
+        "/admin/definitions": {
+            "post": _guarded("Publish definitions, as `segments apply` does: checked, "
+                             "then a backfill (and a replay of history for new events).",
+                             AppliedView, 422, requestBody=DEFINITIONS_BODY),
+        },
+        "/admin/definitions/check": {
+            "post": _guarded("Check definitions against the live ones; publish nothing.",
+                             CheckedView, 422, requestBody=DEFINITIONS_BODY),
+        },
+        "/admin/definitions/preview": {
+            "post": _guarded("One segment over the stored profiles, not published: members, "
+                             "who would enter and exit (a sample when there are many).",
+                             PreviewView, 422, requestBody=DEFINITIONS_BODY),
+        },
+        "/admin/segments/{key}": {
+            "get": _guarded("A live segment's definition.", SegmentView, 404,
+                            parameters=[SEGMENT]),
+            "delete": _guarded("Delete a segment; its members exit.", DeletedView, 404,
+                               parameters=[SEGMENT]),
+        },
+        "/admin/segments/{key}/members": {
+            "get": _guarded("A page of members, from every worker; follow `next` (a page "
+                            "may be short).", MembersPage, 400, 404, 503,
+                            parameters=[SEGMENT, cursor, limit]),
+        },
+        "/admin/segments/{key}/sizes": {
+            "get": _guarded("Members minute by minute, summed over the workers.", SizesView,
+                            parameters=[SEGMENT]),
+        },
+        "/admin/segments/{key}/history": {
+            "get": _guarded("Every applied or deleted revision, with when and by whom.",
+                            HistoryView, parameters=[SEGMENT]),
+        },
+        "/admin/backfills": {
+            "get": _guarded("Backfill progress per events partition.", BackfillsView),
+        },
+    }  # fmt: skip
+
+
+def _feed_paths() -> dict[str, Any]:
+    limit = _count_query("How many (default 50).", 500)
+    return {
+        "/admin/dead-letters": {
+            "get": _guarded("The latest dead letters, with their reasons.", DeadLettersView,
+                            400, parameters=[limit]),
+        },
+        "/admin/membership": {
+            "get": _guarded("The latest membership events.", RecentEventsView, 400,
+                            parameters=[limit]),
+        },
+        "/admin/membership/live": {
+            "get": {
+                "summary": "Membership events from now on, as server-sent events: one "
+                "`data:` line of JSON each, a comment line every 15 s of quiet.",
+                "security": BEARER,
+                "responses": {
+                    "200": {"description": "An endless event stream.",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    **_errors(401),
+                },
+            }
+        },
+    }  # fmt: skip

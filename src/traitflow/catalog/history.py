@@ -53,14 +53,17 @@ async def record_changes(settings: Settings, changes: Sequence[dict[str, Any]]) 
 
 
 async def record_applied(
-    settings: Settings, definitions: Sequence[Definition], version: int
+    settings: Settings, definitions: Sequence[Definition], version: int, by: str | None = None
 ) -> None:
-    by, at = who(), now_ms()
-    await record_changes(settings, [applied(d, version, by, at) for d in definitions])
+    """``by``: who asked (the admin API names its caller); the OS user for the CLI."""
+    at = now_ms()
+    await record_changes(settings, [applied(d, version, by or who(), at) for d in definitions])
 
 
-async def record_deleted(settings: Settings, record_key: str, version: int) -> None:
-    await record_changes(settings, [deleted(record_key, version, who(), now_ms())])
+async def record_deleted(
+    settings: Settings, record_key: str, version: int, by: str | None = None
+) -> None:
+    await record_changes(settings, [deleted(record_key, version, by or who(), now_ms())])
 
 
 async def history_of(settings: Settings, record_key: str) -> list[dict[str, Any]]:

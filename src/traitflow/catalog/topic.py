@@ -41,28 +41,27 @@ class Applied:
 
 
 async def apply_definitions(
-    settings: Settings, definitions: list[Definition], now_ms: int | None = None
+    settings: Settings,
+    definitions: list[Definition],
+    now_ms: int | None = None,
+    by: str | None = None,
 ) -> Applied:
     """Check definitions against what is live, publish them, and request a backfill (and,
     for features no live definition had, a replay of the events topic's history)."""
-    registry = await live_registry(settings)
-    live_features = registry.feature_ids()
-    with registry.batch():
-        for definition in definitions:
-            registry.put(definition)
-    _refuse_dangling(registry, definitions)
+    live = await live_registry(settings)
+    checked(live, definitions)
     now = now_ms if now_ms is not None else clock_for(settings.clock_file).now_ms()
-    plans = plan_replays(live_features, definitions, now)
+    plans = plan_replays(live.feature_ids(), definitions, now)
     replay = None
     if plans:
         features = frozenset(f for found, _ in plans.values() for f in found)
         replay = Replay(uuid.uuid4().hex[:12], features, min(at for _, at in plans.values()))
     records = [
-        (d.record_key.encode(), orjson.dumps(d.spec), _replay_headers(d, plans, replay, registry))
+        (d.record_key.encode(), orjson.dumps(d.spec), _replay_headers(d, plans, replay, live))
         for d in definitions
     ]
     version = await publish_with_backfill(settings, records, replay)
-    await record_applied(settings, definitions, version)
+    await record_applied(settings, definitions, version, by)
     gaps = await retention_gaps(settings, replay.from_ms) if replay else ()
     return Applied(version, replay, tuple(gaps))
 
@@ -176,7 +175,7 @@ async def wait_for_replay(settings: Settings, replay: str, timeout_s: float = 60
         await asyncio.sleep(0.5)
 
 
-async def delete_segment(settings: Settings, key: str) -> int:
+async def delete_segment(settings: Settings, key: str, by: str | None = None) -> int:
     """Publish a tombstone (compaction then forgets the definition) and request a backfill,
     which drops the segment's memberships from stored profiles. An unknown key is refused
     (a typo would otherwise say "deleted" and change nothing)."""
@@ -189,7 +188,7 @@ async def delete_segment(settings: Settings, key: str) -> int:
             f"no live definition {key!r}{hint}: nothing deleted; see `traitflow segments list`"
         )
     version = await publish_with_backfill(settings, [(key.encode(), None, [])])
-    await record_deleted(settings, key, version)
+    await record_deleted(settings, key, version, by)
     return version
 
 
@@ -205,7 +204,18 @@ async def live_registry(settings: Settings) -> Registry:
     return registry
 
 
-def _refuse_dangling(registry: Registry, definitions: list[Definition]) -> None:
+def checked(live: Registry, definitions: Sequence[Definition]) -> Registry:
+    """A copy of ``live`` with ``definitions`` put in; refuses what ``apply`` refuses (a
+    cycle, a reference to nothing). ``live`` itself is left as it is."""
+    registry = Registry([*live.computed.values(), *live.segments.values()])
+    with registry.batch():
+        for definition in definitions:
+            registry.put(definition)
+    _refuse_dangling(registry, definitions)
+    return registry
+
+
+def _refuse_dangling(registry: Registry, definitions: Sequence[Definition]) -> None:
     """A reference to a segment or computed trait that does not exist is a typo."""
     for definition in definitions:
         if not isinstance(definition, Segment):

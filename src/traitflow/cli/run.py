@@ -12,7 +12,8 @@ import faust
 import typer
 from rich.console import Console
 
-from traitflow.admin.views import AdminContext, install_admin
+from traitflow.admin.context import AdminContext
+from traitflow.admin.views import install_admin
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.cli.options import setting_help
@@ -115,7 +116,7 @@ def worker(ctx: typer.Context) -> None:
     built = create_app(settings)
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
                            recovered(built.app), built.clock)  # fmt: skip
-    install_admin(built.app, context)  # the worker app itself knows no admin API
+    install_admin(built.app, context, built.handler.metrics.registry)  # not in the app itself
     faust.Worker(
         built.app,
         loop=loop,

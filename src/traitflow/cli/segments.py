@@ -12,7 +12,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from traitflow.admin.client import admin_get, person_path
+from traitflow.admin.client import AdminClient
+from traitflow.admin.documents import ExplanationView
 from traitflow.catalog.history import history_of
 from traitflow.catalog.topic import (
     apply_definitions,
@@ -83,8 +84,8 @@ def list_segments(ctx: typer.Context) -> None:
 
 async def _member_counts(settings: Settings) -> dict[str, Any]:
     try:
-        counts: dict[str, Any] = await admin_get(settings, "/admin/segments")
-        return counts
+        async with AdminClient(settings) as admin:
+            return dict(await admin.segments())
     except TraitflowError as exc:  # no worker, no token: the definitions still show
         notes.print(f"no member counts: {exc}", style="dim")
         return {}
@@ -132,11 +133,16 @@ def history(
 @app.command("explain")
 def explain_membership(ctx: typer.Context, segment: str, person: str) -> None:
     """Say whether PERSON is in SEGMENT and which conditions decided, with the values compared."""
-    found = asyncio.run(admin_get(ctx.obj, person_path(person, "segments", segment)))
+    found = asyncio.run(_explanation(ctx.obj, person, segment))
     recorded = found["member"]
     console.print(f"{person} is {'' if recorded else 'not '}a member of {segment}", highlight=False)
     for line in found["lines"]:
         console.print(line, highlight=False, markup=False)
+
+
+async def _explanation(settings: Settings, person: str, segment: str) -> ExplanationView:
+    async with AdminClient(settings) as admin:
+        return await admin.explain(person, segment)
 
 
 @app.command()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 
-from traitflow.admin.client import admin_get, person_path
+from traitflow.admin.client import AdminClient
 from traitflow.cli.people import person_view
 from traitflow.config import Settings
 from traitflow.ingest.send import send_file
@@ -74,8 +74,13 @@ def profile(
 ) -> None:
     """Show a person: ids, traits, computed traits, segments (since when, which version) and
     the events segments count, asked of the worker that owns the person."""
-    shown = asyncio.run(admin_get(ctx.obj, person_path(person)))
+    shown = asyncio.run(_profile(ctx.obj, person))
     if json:
         print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
     else:
         console.print(person_view(shown), highlight=False)
+
+
+async def _profile(settings: Settings, person: str) -> dict[str, Any]:
+    async with AdminClient(settings) as admin:
+        return await admin.profile(person)

@@ -17,6 +17,7 @@ import aiohttp
 import typer
 from rich.console import Console
 
+from traitflow.admin.client import admin_base_url
 from traitflow.admin.token import admin_token, default_token_file
 from traitflow.assets import asset_dir
 from traitflow.bridge.server import running_bridge
@@ -92,6 +93,7 @@ async def _show_live(settings: Settings, started: float, demo_interval: float | 
     """Serve the bridge, print membership events and, if asked, send demo traffic to it."""
     async with running_bridge(settings) as url:
         _print_bridge_hint(settings, url)
+        _print_console_hint(settings)
         jobs = [_print_events(settings, started)]
         if demo_interval is not None:
             jobs.append(_send_demo(url, next(iter(settings.write_keys)), demo_interval))
@@ -104,6 +106,15 @@ def _print_bridge_hint(settings: Settings, url: str) -> None:
     console.print(
         f"  try: curl -u {key}: {url}/v1/identify -d "
         """'{"userId": "you", "traits": {"plan": "trial"}}'""",
+        highlight=False,
+    )
+
+
+def _print_console_hint(settings: Settings) -> None:
+    where = settings.admin_token_file or "TRAITFLOW_ADMIN_TOKEN"
+    console.print(
+        f"console on [bold]{admin_base_url(settings)}/console/[/]; sign in with the admin "
+        f"token in {where}",
         highlight=False,
     )
 

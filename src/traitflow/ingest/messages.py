@@ -140,7 +140,7 @@ def check_message(
 def check_depth(value: Any, max_depth: int) -> None:
     """Refuse objects and arrays nested deeper than ``max_depth`` (the value being 1):
     profiles keep traits two levels down, and orjson writes at most 254 levels."""
-    level: list[Any] = [value]
+    level: list[Any] = [value] if isinstance(value, dict | list) else []  # a scalar: 0 deep
     for depth in range(1, max_depth + 2):
         nested = [
             inner

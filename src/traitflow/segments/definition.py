@@ -101,14 +101,19 @@ def load_definitions(path: Path) -> list[Definition]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidDefinition(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_definitions(text, str(path))
+
+
+def parse_definitions(text: str, source: str) -> list[Definition]:
+    """Every definition in YAML or JSON text (a file's, or an admin API request's)."""
     definitions: list[Definition] = []
-    for i, (kind, spec) in enumerate(_specs_in(text, path)):
-        where = f"{path} #{i + 1}"
+    for i, (kind, spec) in enumerate(_specs_in(text, source)):
+        where = f"{source} #{i + 1}"
         build = computed_from_spec if kind == "computed" else segment_from_spec
         definitions.append(build(spec, where))
     if not definitions:
-        raise InvalidDefinition(f"{path}: no definitions found")
-    _refuse_duplicates(definitions, path)
+        raise InvalidDefinition(f"{source}: no definitions found")
+    _refuse_duplicates(definitions, source)
     return definitions
 
 
@@ -180,25 +185,25 @@ def _rev(spec: Any) -> str:
     return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 
-def _specs_in(text: str, path: Path) -> Iterator[tuple[str, Any]]:
+def _specs_in(text: str, source: str) -> Iterator[tuple[str, Any]]:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
-        raise InvalidDefinition(f"{path}: not valid YAML/JSON: {exc}") from exc
+        raise InvalidDefinition(f"{source}: not valid YAML/JSON: {exc}") from exc
     for document in documents:
         if isinstance(document, dict) and set(document) <= {"segments", "computed_traits"}:
             for field, kind in (("computed_traits", "computed"), ("segments", "segment")):
                 items = document.get(field, [])
                 if not isinstance(items, list):
-                    raise InvalidDefinition(f"{path}: '{field}' must be a list")
+                    raise InvalidDefinition(f"{source}: '{field}' must be a list")
                 yield from ((kind, item) for item in items)
         elif document is not None:
             yield "segment", document
 
 
-def _refuse_duplicates(definitions: list[Definition], path: Path) -> None:
+def _refuse_duplicates(definitions: list[Definition], source: str) -> None:
     seen: set[str] = set()
     for definition in definitions:
         if definition.record_key in seen:
-            raise InvalidDefinition(f"{path}: {definition.key!r} is defined twice")
+            raise InvalidDefinition(f"{source}: {definition.key!r} is defined twice")
         seen.add(definition.record_key)

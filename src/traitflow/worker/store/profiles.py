@@ -142,6 +142,12 @@ class ProfileStore:
             return saved[1]
         return Profile.from_bytes(stored)
 
+    def read(self, person: bytes) -> Profile | None:
+        """The stored profile for reading only (the admin API): decoded afresh, never the
+        object a batch is changing."""
+        stored = self._profiles.get(person)
+        return None if stored is None else Profile.from_bytes(stored)
+
     def save(
         self, person: bytes, profile: Profile, previous_due: int | None, encoded: bytes = b""
     ) -> None:

@@ -1,0 +1,102 @@
+"""The admin API's recent dead letters and membership events, and the live membership
+feed as server-sent events (one group-less consumer per open feed)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+
+from traitflow.admin.context import AdminContext
+from traitflow.admin.documents import DeadLettersView, RecentEventsView, dead_letter_document
+from traitflow.admin.guard import Guard, error
+from traitflow.broker.clients import reader
+from traitflow.broker.offsets import read_to_end
+from traitflow.readers.recent import recent_records
+
+log = logging.getLogger(__name__)
+RECENT_LIMIT = 500
+LIMIT_TEXT = f"limit must be a whole number from 1 to {RECENT_LIMIT}"
+KEEPALIVE_S = 15.0
+
+
+def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -> None:
+    settings = context.settings
+    closing = asyncio.Event()  # set at shutdown: open feeds end, so the server can stop
+
+    @app.on_before_shutdown.connect
+    async def end_feeds(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        closing.set()
+
+    @app.page("/admin/dead-letters")
+    @guarded
+    async def dead_letters(view: Any, request: Any) -> Any:
+        limit = _limit(request)
+        if limit is None:
+            return error(view, 400, "bad_request", LIMIT_TEXT)
+        records = await recent_records(settings, settings.topics.deadletter, limit)
+        body: DeadLettersView = {"dead_letters": [dead_letter_document(r) for r in records]}
+        return view.json(body)
+
+    @app.page("/admin/membership")
+    @guarded
+    async def membership(view: Any, request: Any) -> Any:
+        limit = _limit(request)
+        if limit is None:
+            return error(view, 400, "bad_request", LIMIT_TEXT)
+        records = await recent_records(settings, settings.topics.membership, limit)
+        body: RecentEventsView = {"events": [_json(record.value) for record in records]}
+        return view.json(body)
+
+    @app.page("/admin/membership/live")
+    @guarded
+    async def live(view: Any, request: Any) -> Any:
+        """Membership events from now on, as ``text/event-stream`` (one ``data:`` line each)."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            await _stream(settings, response, closing)  # until the browser goes away
+        return response
+
+
+async def _stream(settings: Any, response: web.StreamResponse, closing: asyncio.Event) -> None:
+    async with reader(settings, settings.topics.membership) as consumer:
+        await consumer.seek_to_end()
+        # Some brokers' "end" is their last batch's first offset: read past what is there.
+        await read_to_end(consumer, sorted(consumer.assignment()))
+        await response.write(b": connected\n\n")
+        quiet_since = time.monotonic()
+        while not closing.is_set():
+            batch = await consumer.getmany(timeout_ms=500)
+            lines = [
+                b"data: " + orjson.dumps(_json(record.value)) + b"\n\n"
+                for records in batch.values()
+                for record in records
+            ]
+            if lines:
+                await response.write(b"".join(lines))
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                await response.write(b": keepalive\n\n")  # finds a closed connection
+                quiet_since = time.monotonic()
+
+
+def _limit(request: Any) -> int | None:
+    """``?limit=`` (default 50, at most ``RECENT_LIMIT``); None when it is not a number."""
+    text = request.query.get("limit", "50")
+    return min(RECENT_LIMIT, max(1, int(text))) if text.strip().isdigit() else None
+
+
+def _json(raw: bytes | None) -> Any:
+    try:
+        return orjson.loads(raw or b"null")
+    except orjson.JSONDecodeError:
+        return {"unreadable": (raw or b"")[:200].decode(errors="replace")}

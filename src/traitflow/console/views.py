@@ -1,0 +1,80 @@
+"""Serving the console and signing in to it.
+
+The page itself holds no data, so it is served to anyone; what it shows comes from the
+admin API, which asks for the session cookie set here in exchange for the admin token.
+Every asset ships in this package: nothing is fetched from the network at run time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from importlib.resources import files
+from typing import Any
+
+import faust
+import orjson
+
+from traitflow.admin.guard import SESSION_COOKIE, error, session_value
+
+STATIC = files("traitflow.console") / "static"
+ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+SESSION_HOURS = 12
+
+
+def install_console(app: faust.App, token: str) -> None:
+    """``/console/`` and its assets, and ``/console/session`` to sign in and out."""
+
+    @app.page("/console")
+    async def bare(view: Any, request: Any) -> Any:
+        return _with_headers(view.html("", status=308), Location="/console/")
+
+    @app.page("/console/")
+    async def index(view: Any, request: Any) -> Any:
+        return _with_headers(view.html((STATIC / "index.html").read_text()))
+
+    @app.page("/console/session")
+    class Session(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            """Sign in: ``{"token": ...}`` sets the session cookie (HttpOnly, Strict)."""
+            given = _token_in(await request.read())
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return error(self, 401, "unauthorized", "that is not the admin token")
+            response: Any = self.json({"signed_in": True})
+            response.set_cookie(
+                SESSION_COOKIE, session_value(token), httponly=True, samesite="Strict",
+                path="/", max_age=SESSION_HOURS * 3600,
+            )  # fmt: skip
+            return response
+
+        async def delete(self, request: Any) -> Any:
+            """Sign out."""
+            response: Any = self.json({"signed_in": False})
+            response.del_cookie(SESSION_COOKIE, path="/")
+            return response
+
+    @app.page("/console/{asset}")
+    async def asset(view: Any, request: Any, asset: str) -> Any:
+        if asset not in ASSETS:
+            return error(view, 404, "not_found", f"no console asset {asset!r}")
+        body = (STATIC / asset).read_bytes()
+        return _with_headers(view.bytes(body, content_type=ASSETS[asset]))
+
+
+def _token_in(body: bytes) -> str | None:
+    try:
+        found = orjson.loads(body).get("token")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return found.strip() if isinstance(found, str) else None
+
+
+def _with_headers(response: Any, **extra: str) -> Any:
+    response.headers.update({**SECURITY_HEADERS, **extra})
+    return response
