@@ -50,7 +50,9 @@ class Cursor:
             return cls()
         try:
             partition, after = orjson.loads(base64.urlsafe_b64decode(text.encode()))
-            return cls(int(partition), None if after is None else bytes.fromhex(after))
+            if type(partition) is not int or partition < 0:  # not a bool, a float or -1
+                raise ValueError(partition)
+            return cls(partition, None if after is None else bytes.fromhex(after))
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
             raise BadCursor(f"cursor {text[:40]!r} is not one this API handed out") from None
 
