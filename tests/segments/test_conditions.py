@@ -8,7 +8,8 @@ from traitflow.exceptions import InvalidDefinition
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, build_condition
 from traitflow.segments.engine import ProfileContext
-from traitflow.segments.matchers import build_matcher
+from traitflow.segments.features import TimesFeature
+from traitflow.segments.matchers import EventMatcher, build_matcher
 from traitflow.segments.ops import OPERATORS
 
 
@@ -99,3 +100,33 @@ def test_a_missing_value_answers_alike_for_traits_and_event_filters(op: str) -> 
     matcher = build_matcher({"event": "Viewed", "where": [where]}, "test")
     event = matcher.matches({"type": "track", "event": "Viewed", "properties": {}}, 0)
     assert trait == event == OPERATORS[op].when_missing
+
+
+def test_first_and_last_times_flip_exactly_when_their_span_runs_out() -> None:
+    feature = TimesFeature(EventMatcher(("track",), "Order Completed", ()))
+    state = feature.update(feature.update(None, 5_000), 1_000)  # out of order: earliest wins
+    assert state == [1_000, 5_000]
+    assert feature.merge(state, [500, 2_000]) == [500, 5_000]
+    assert feature.merge(None, state) == state
+
+    def at(now: int, times: list[int] | None) -> Any:
+        class Ctx:
+            now_ms = now
+
+            def times(self, _: TimesFeature) -> tuple[int, int] | None:
+                return None if times is None else (times[0], times[1])
+
+        return Ctx()
+
+    new = build_condition(
+        {"event": "Order Completed", "first": {"less_than": 2, "unit": "seconds"}}
+    )
+    lapsed = build_condition(
+        {"event": "Order Completed", "last": {"more_than": 2, "unit": "seconds"}}
+    )
+    assert new.matches(at(2_999, state)) and not new.matches(at(3_000, state))
+    assert new.next_flip(at(2_999, state))[0] == 3_000  # type: ignore[index]
+    assert not lapsed.matches(at(6_999, state)) and lapsed.matches(at(7_000, state))
+    assert lapsed.next_flip(at(7_000, state)) is None
+    assert not new.matches(at(0, None)) and not lapsed.matches(at(10**12, None))  # never did it
+    assert "first done never; wanted less than 2 seconds ago" in new.explain(at(0, None)).text

@@ -139,6 +139,19 @@ event_leaf = st.builds(
         ),
     ),
 )
+time_leaf = st.builds(  # first / last time less or more than a span ago
+    lambda name, edge, op, n, unit, where: {"event": name, edge: {op: n, "unit": unit}, **where},
+    st.sampled_from(["Pricing Viewed", "Order Completed", "$visit"]),
+    st.sampled_from(["first", "last"]),
+    st.sampled_from(["less_than", "more_than"]),
+    st.integers(1, 72),
+    st.sampled_from(["hours", "days"]),
+    st.one_of(
+        st.just({}),
+        st.builds(lambda v: {"where": [{"property": "amount", "op": ">=", "value": v}]},
+                  st.integers(0, 10)),
+    ),
+)  # fmt: skip
 page_leaf = st.builds(
     lambda name, n: {
         "event": name,
@@ -167,6 +180,7 @@ leaf = st.one_of(
     trait_leaf,
     event_leaf,
     event_leaf,
+    time_leaf,
     page_leaf,
     computed_leaf,
     computed_leaf,

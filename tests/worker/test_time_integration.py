@@ -77,6 +77,37 @@ async def test_relative_date_trait_enters_then_exits_as_the_date_comes_and_goes(
     ]
 
 
+async def test_first_and_last_times_flip_when_their_span_runs_out(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    """New buyers (first order less than 7 days ago) exit 7 days after the first order;
+    lapsed buyers (last order more than 30 days ago) enter 30 days after the last one,
+    with no message between; an order that arrives late does not move the first time
+    ahead."""
+    new_buyers = segment_from_spec(
+        {
+            "key": "new-buyers",
+            "condition": {"event": "Order Completed", "first": {"less_than": 7, "unit": "days"}},
+        }
+    )
+    lapsed = segment_from_spec({"key": "lapsed", "condition": {
+        "event": "Order Completed", "last": {"more_than": 30, "unit": "days"}}})  # fmt: skip
+    await apply_and_wait(settings, [new_buyers, lapsed])
+
+    def order(at_ms: int, n: int) -> dict[str, Any]:
+        return message("track", at_ms, f"cy-{n}", userId="cy", event="Order Completed")
+
+    await send_messages(settings, order(TEST_NOW_MS, 1), order(TEST_NOW_MS - 2 * DAY, 2))
+    await membership_events(settings, 1)
+    set_clock(settings, TEST_NOW_MS + 40 * DAY)
+    events = await membership_events(settings, 3, settle=1.5)
+    assert sorted(summary(events), key=lambda e: e[3]) == [
+        ("new-buyers", "entered", "message", iso_from_ms(TEST_NOW_MS)),
+        ("new-buyers", "exited", "time", iso_from_ms(TEST_NOW_MS + 5 * DAY)),  # first: late one
+        ("lapsed", "entered", "time", iso_from_ms(TEST_NOW_MS + 30 * DAY)),
+    ]
+
+
 async def test_after_downtime_overdue_instants_are_processed_once_in_order(
     settings: Settings, worker_log: Path
 ) -> None:

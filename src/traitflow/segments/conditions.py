@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.features import CountFeature
+from traitflow.segments.features import CountFeature, TimesFeature
 from traitflow.segments.matchers import MISSING, build_matcher, build_window
-from traitflow.segments.ops import Criterion, build_criterion
+from traitflow.segments.ops import UNIT_MS, Criterion, build_criterion
+from traitflow.timeutil import iso_from_ms
 
 Dep = tuple[str, str]
 Flip = tuple[int, str]  # an instant at which time alone may change the answer, and why
@@ -32,6 +33,7 @@ class Context(Protocol):
     def trait(self, path: tuple[str, ...]) -> Any: ...
     def count(self, feature: CountFeature) -> int: ...
     def count_expiries(self, feature: CountFeature) -> list[int]: ...
+    def times(self, feature: TimesFeature) -> tuple[int, int] | None: ...
     def computed(self, key: str) -> Any: ...
     def computed_expiries(self, key: str) -> list[int]: ...
     def member(self, segment: str) -> bool: ...
@@ -128,6 +130,50 @@ class EventCount:
 
 
 @dataclass(frozen=True, slots=True)
+class EventTime:
+    """The first (or last) time the person did an event was less than / more than a span
+    ago: "first ordered in the last 7 days", "last ordered more than 30 days ago". Someone
+    who never did it matches neither; the answer flips exactly when the span runs out."""
+
+    feature: TimesFeature
+    edge: str  # "first" or "last"
+    op: str  # "less_than" or "more_than"
+    span_ms: int
+    span: str  # as written: "7 days"
+    text: str = ""
+
+    def _boundary(self, ctx: Context) -> int | None:
+        """The instant the span from the first (last) time runs out."""
+        times = ctx.times(self.feature)
+        if times is None:
+            return None
+        return (times[0] if self.edge == "first" else times[1]) + self.span_ms
+
+    def matches(self, ctx: Context) -> bool:
+        boundary = self._boundary(ctx)
+        if boundary is None:
+            return False
+        return ctx.now_ms < boundary if self.op == "less_than" else ctx.now_ms >= boundary
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({("feature", self.feature.id)})
+
+    def next_flip(self, ctx: Context) -> Flip | None:
+        boundary = self._boundary(ctx)
+        return (boundary, self.text) if boundary is not None and boundary > ctx.now_ms else None
+
+    def explain(self, ctx: Context) -> Explanation:
+        matcher = self.feature.matcher
+        what = matcher.name or "/".join(matcher.types)
+        times = ctx.times(self.feature)
+        at = None if times is None else times[0] if self.edge == "first" else times[1]
+        when = "never" if at is None else iso_from_ms(at)
+        wanted = f"{self.op.replace('_', ' ')} {self.span} ago"
+        text = f"event {what!r} {self.edge} done {when}; wanted {wanted}"
+        return Explanation(self.matches(ctx), text)
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentMember:
     segment: str
 
@@ -216,6 +262,8 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
         return SegmentMember(spec["segment"])
     if "import" in spec:
         return ImportMember(spec["import"])
+    if "event" in spec and ("first" in spec or "last" in spec):
+        return _event_time(spec, where)
     if "event" in spec:
         return _event_count(spec, where)
     source = "trait" if "trait" in spec else "computed"
@@ -233,6 +281,19 @@ def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
     matcher = build_matcher(spec, where)
     window = build_window(spec.get("within"), where)
     return EventCount(CountFeature(matcher, window, n + 1), op, n, _text(spec))
+
+
+def _event_time(spec: Mapping[str, Any], where: str) -> EventTime:
+    if ("first" in spec and "last" in spec) or "count" in spec or "within" in spec:
+        raise InvalidDefinition(
+            f"{where}: 'first' or 'last' says when; it goes alone, without 'count', "
+            "'within' or the other one (combine two conditions with 'and')"
+        )
+    edge = "first" if "first" in spec else "last"
+    [(op, span)] = [(op, spec[edge][op]) for op in ("less_than", "more_than") if op in spec[edge]]
+    unit = spec[edge].get("unit", "days")
+    feature = TimesFeature(build_matcher(spec, where))
+    return EventTime(feature, edge, op, int(span * UNIT_MS[unit]), f"{span} {unit}", _text(spec))
 
 
 def _text(spec: Mapping[str, Any]) -> str:

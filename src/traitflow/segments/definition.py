@@ -157,6 +157,11 @@ def _explained(exc: JsonSchemaValueException) -> str:
         missing = [name for name in exc.rule_definition if name not in (exc.value or {})]
         inside = "" if len(exc.path) == 1 else f"{field}: "
         return f"{inside}{', '.join(map(repr, missing))} is missing"
+    if exc.rule == "oneOf" and exc.path[-1] in ("first", "last"):
+        return (
+            f"{field} takes one of 'less_than' or 'more_than' (how long ago, in 'unit': "
+            "seconds, minutes, hours, days or weeks; default days)"
+        )
     if exc.rule == "enum":
         choices = [str(choice) for choice in exc.rule_definition]
         return (

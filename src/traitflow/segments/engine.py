@@ -15,7 +15,7 @@ from traitflow.ingest.messages import Message, identify_traits
 from traitflow.membership.events import Transition
 from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
 from traitflow.segments.conditions import Dep, Explanation, Flip
-from traitflow.segments.features import AggregateFeature, CountFeature
+from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
 from traitflow.segments.matchers import MISSING, event_name
 from traitflow.segments.registry import Registry
 
@@ -45,6 +45,10 @@ class ProfileContext:
 
     def count_expiries(self, feature: CountFeature) -> list[int]:
         return feature.expiries(self.profile.features.get(feature.id), self.now_ms)
+
+    def times(self, feature: TimesFeature) -> tuple[int, int] | None:
+        state = self.profile.features.get(feature.id)
+        return (int(state[0]), int(state[1])) if state else None
 
     def computed(self, key: str) -> Any:
         if key in self._computed:

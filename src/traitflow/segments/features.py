@@ -70,6 +70,30 @@ class CountFeature:
         return [at + self.window.last_ms for at in state or [] if at + self.window.last_ms > now_ms]
 
 
+EVER = Window()
+
+
+@dataclass(frozen=True, slots=True)
+class TimesFeature:
+    """The first and the last time a person did the event: two instants, whatever the
+    order messages arrive in (the earliest and the latest win)."""
+
+    matcher: EventMatcher
+    window: Window = field(default=EVER)  # a replay of history starts at its beginning
+    id: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", feature_id("times", self.matcher))
+
+    def update(self, state: Any, at_ms: int) -> list[int]:
+        return [at_ms, at_ms] if not state else [min(state[0], at_ms), max(state[1], at_ms)]
+
+    def merge(self, state: Any, other: Any) -> Any:
+        if not state or not other:
+            return state or other
+        return [min(state[0], other[0]), max(state[1], other[1])]
+
+
 @dataclass(frozen=True, slots=True)
 class AggregateFeature:
     """count / sum / avg / min / max / first / last / most_frequent / unique_* of a property.

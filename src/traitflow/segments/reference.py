@@ -17,6 +17,7 @@ from traitflow.segments.features import (
     BUCKETS,
     AggregateFeature,
     CountFeature,
+    TimesFeature,
     accumulate,
     finish,
 )
@@ -53,6 +54,10 @@ class HistoryContext(ProfileContext):
             return sum(1 for t in times if window.start_ms <= t <= (window.end_ms or t))
         return len(times)
 
+    def times(self, feature: TimesFeature) -> tuple[int, int] | None:
+        done = [a.message.timestamp_ms for a in self._matching(feature)]
+        return (min(done), max(done)) if done else None
+
     def computed(self, key: str) -> Any:
         trait = self.registry.computed.get(key)
         if trait is None:
@@ -68,7 +73,7 @@ class HistoryContext(ProfileContext):
     def member(self, segment: str) -> bool:
         return self.members.get(segment, False)
 
-    def _matching(self, feature: CountFeature | AggregateFeature) -> list[Arrival]:
+    def _matching(self, feature: CountFeature | AggregateFeature | TimesFeature) -> list[Arrival]:
         return [a for a in self.history if feature.matcher.matches(a.message.body, a.now_ms)]
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from traitflow.segments.conditions import Combination, EventCount, Not
+from traitflow.segments.conditions import Combination, EventCount, EventTime, Not
 from traitflow.segments.definition import Definition, Segment
-from traitflow.segments.features import AggregateFeature, CountFeature
+from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
 
 REPLAY_HEADER = "traitflow-replay"
-Feature = CountFeature | AggregateFeature
+Feature = CountFeature | AggregateFeature | TimesFeature
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ def definition_features(definition: Definition) -> list[Feature]:
     stack = [definition.condition]
     while stack:
         node = stack.pop()
-        if isinstance(node, EventCount):
+        if isinstance(node, EventCount | EventTime):
             found.append(node.feature)
         elif isinstance(node, Combination):
             stack.extend(node.parts)
