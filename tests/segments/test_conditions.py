@@ -130,3 +130,42 @@ def test_first_and_last_times_flip_exactly_when_their_span_runs_out() -> None:
     assert lapsed.next_flip(at(7_000, state)) is None
     assert not new.matches(at(0, None)) and not lapsed.matches(at(10**12, None))  # never did it
     assert "first done never; wanted less than 2 seconds ago" in new.explain(at(0, None)).text
+
+
+def test_one_computed_trait_against_a_factor_of_another() -> None:
+    class Ctx:
+        now_ms = 0
+
+        def __init__(self, **values: Any) -> None:
+            self.values = values
+
+        def computed(self, key: str) -> Any:
+            return self.values.get(key)
+
+        def computed_expiries(self, key: str) -> list[int]:
+            return {"recent": [5, 50], "before": [20]}.get(key, [])
+
+    falling = build_condition({"computed": "recent", "op": "<", "other": "before", "factor": 0.5})
+    assert falling.matches(Ctx(recent=2, before=10)) and not falling.matches(
+        Ctx(recent=5, before=10)
+    )
+    assert not falling.matches(Ctx(recent=0, before=None))  # no average yet: not a number
+    assert falling.deps() == {("computed", "recent"), ("computed", "before")}
+    assert falling.next_flip(Ctx(recent=2, before=10))[0] == 5  # type: ignore[index]
+    why = falling.explain(Ctx(recent=2, before=10)).text
+    assert why == "computed recent = 2; wanted < 0.5 x computed before = 10"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"computed": "a", "op": "<", "other": "b", "value": 3}, "takes the place of 'value'"),
+        ({"computed": "a", "op": "<", "factor": 2}, "'other' names the computed trait"),
+        ({"computed": "a", "op": "contains", "other": "b"}, "cannot compare two computed"),
+    ],
+)
+def test_comparing_two_computed_traits_refuses_what_it_cannot_mean(
+    spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidDefinition, match=message):
+        build_condition(spec)

@@ -39,6 +39,11 @@ COMPUTED = [
     {"key": "last_kind", "event": "Order Completed", "aggregate": "last", "property": "kind",
      "within": {"last": 3, "unit": "days"}},
     {"key": "first_amount", "event": "Order Completed", "aggregate": "first", "property": "amount"},
+    {"key": "visits_2d", "event": "$visit", "aggregate": "count", "within": {"last": 2}},
+    {"key": "visits_2d_before", "event": "$visit", "aggregate": "count",
+     "within": {"from_ago": 4, "to_ago": 2}},
+    {"key": "spend_prev_day", "event": "Order Completed", "aggregate": "sum", "property": "amount",
+     "within": {"from_ago": 48, "to_ago": 24, "unit": "hours"}},
 ]  # fmt: skip
 
 
@@ -125,6 +130,12 @@ event_leaf = st.builds(
             st.integers(1, 72),
             st.sampled_from(["hours", "days"]),
         ),
+        st.builds(  # an offset window: from N to M units ago
+            lambda far, near, u: {"within": {"from_ago": far + near, "to_ago": near, "unit": u}},
+            st.integers(1, 72),
+            st.integers(0, 48),
+            st.sampled_from(["hours", "days"]),
+        ),
         st.builds(
             lambda a, w: {"within": {"from": stamp(a), "to": stamp(a + w)}},
             st.integers(-10, 200),
@@ -165,7 +176,17 @@ page_leaf = st.builds(
 computed_leaf = st.one_of(
     st.builds(
         lambda k, op, v: {"computed": k, "op": op, "value": v},
-        st.sampled_from(["spend", "spend_week", "orders_2d", "avg_order", "first_amount"]),
+        st.sampled_from(
+            [
+                "spend",
+                "spend_week",
+                "orders_2d",
+                "avg_order",
+                "first_amount",
+                "visits_2d_before",
+                "spend_prev_day",
+            ]
+        ),
         st.sampled_from([">=", "<", "="]),
         st.integers(0, 20),
     ),
@@ -175,6 +196,23 @@ computed_leaf = st.one_of(
         st.sampled_from(["x", "y"]),
     ),
     st.builds(lambda v: {"computed": "kinds", "op": ">=", "value": v}, st.integers(1, 2)),
+    st.builds(  # trends: one computed value against a factor of another
+        lambda pair, op, factor: {
+            "computed": pair[0],
+            "op": op,
+            "other": pair[1],
+            **({"factor": factor} if factor != 1 else {}),
+        },
+        st.sampled_from(
+            [
+                ("visits_2d", "visits_2d_before"),
+                ("spend_week", "spend_prev_day"),
+                ("avg_order", "spend"),
+            ]
+        ),
+        st.sampled_from(["<", ">=", "!="]),
+        st.sampled_from([1, 0.5, 2]),
+    ),
 )
 leaf = st.one_of(
     trait_leaf,

@@ -2,7 +2,8 @@
 
 import orjson
 
-from traitflow.segments import Registry, segment_from_spec
+from traitflow.segments import Registry, computed_from_spec, segment_from_spec
+from traitflow.segments.replay import definition_features
 
 TRIAL = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
 RICH = {
@@ -37,3 +38,21 @@ def test_invalid_records_are_skipped_not_fatal() -> None:
     registry.apply_record(b"y", orjson.dumps({"key": "y"}))
     registry.apply_record(None, orjson.dumps(TRIAL))
     assert len(registry) == 0
+
+
+def test_feature_ids_are_the_same_in_every_process_and_release() -> None:
+    """Stored state is keyed by these ids: one that changed (with a restart, or an
+    upgrade) would orphan every person's counts. Filters are spelled by operator and
+    operand, never by the compiled predicate (whose repr named a memory address)."""
+    specs = [
+        {"key": "a", "condition": {"event": "X", "count": {"at_least": 2}, "within": {"last": 7}}},
+        {"key": "b", "condition": {"event": "$visit"}},
+        {"key": "c", "condition": {"event": "Y",
+                                   "where": [{"property": "p", "op": "=", "value": 1}],
+                                   "within": {"from": "2026-01-01", "to": "2026-02-01"}}},
+    ]  # fmt: skip
+    found = [definition_features(segment_from_spec(spec))[0].id for spec in specs]
+    again = [definition_features(segment_from_spec(spec))[0].id for spec in specs]
+    assert found == again == ["390cd6c7445ae4aa", "b9d80e7f576eeb28", "a4ebe46efd7b2cf6"]
+    spend = {"key": "s", "event": "O", "aggregate": "sum", "property": "t", "within": {"last": 3}}
+    assert computed_from_spec(spend).feature.id == "90f0131918809f7f"

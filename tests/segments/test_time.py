@@ -85,3 +85,21 @@ def test_late_events_count_by_their_own_time() -> None:
     assert [e["type"] for e in process(first.profile, recent_late, registry, "x", now).events] == [
         "audience.entered"
     ]
+
+
+def test_an_offset_window_enters_as_events_age_into_it_and_exits_as_they_age_out() -> None:
+    """ "Visited 2 to 1 days ago": a visit now counts only from one day on (its bucket's
+    entry instant), and stops counting two days on; nothing else happens in between."""
+    earlier = segment_from_spec({"key": "came-yesterday", "condition": {
+        "event": "Visit", "within": {"from_ago": 2, "to_ago": 1, "unit": "days"}}})  # fmt: skip
+    registry = Registry([earlier])
+    first = process(None, message(BASE, type="track", event="Visit"), registry, "x", BASE)
+    assert first.events == []  # today's visit is not in the window yet
+    profile = first.profile
+    width = 2 * DAY // 48  # buckets of 1/48 of the window, as computed traits use
+    entry = (BASE // width + DAY // width) * width
+    assert profile.next_due_ms() == entry
+    [(entered, _)] = advance(profile, registry, entry)
+    assert (entered.entered, entered.at_ms) == (True, entry)
+    [(exited, _)] = advance(profile, registry, BASE + 3 * DAY)
+    assert exited.entered is False and BASE + 2 * DAY - width < exited.at_ms <= BASE + 2 * DAY

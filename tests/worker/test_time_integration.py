@@ -12,7 +12,7 @@ from tests.conftest import TEST_NOW_MS, free_port, set_clock
 from tests.kafka_helpers import apply_and_wait, membership_events, read_records, send_messages
 from tests.messages import message
 from traitflow.config import Settings
-from traitflow.segments import segment_from_spec
+from traitflow.segments import computed_from_spec, segment_from_spec
 from traitflow.timeutil import iso_from_ms
 from traitflow.worker.process import start_worker, stop_process
 
@@ -105,6 +105,34 @@ async def test_first_and_last_times_flip_when_their_span_runs_out(
         ("new-buyers", "entered", "message", iso_from_ms(TEST_NOW_MS)),
         ("new-buyers", "exited", "time", iso_from_ms(TEST_NOW_MS + 5 * DAY)),  # first: late one
         ("lapsed", "entered", "time", iso_from_ms(TEST_NOW_MS + 30 * DAY)),
+    ]
+
+
+async def test_a_trend_flips_as_visits_age_from_one_window_into_the_other(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    """Visits in the last day against visits from two to one days ago: two visits now
+    make the person "falling" a day later, when both visits have aged into the earlier
+    window, and not falling two days later, when they leave it; no message in between."""
+    definitions = [
+        computed_from_spec({"key": "visits_1d", "event": "$visit", "aggregate": "count",
+                            "within": {"last": 1, "unit": "days"}}),
+        computed_from_spec({"key": "visits_before", "event": "$visit", "aggregate": "count",
+                            "within": {"from_ago": 2, "to_ago": 1, "unit": "days"}}),
+        segment_from_spec({"key": "falling", "condition": {"and": [
+            {"computed": "visits_before", "op": ">=", "value": 2},
+            {"computed": "visits_1d", "op": "<", "other": "visits_before", "factor": 0.5}]}}),
+    ]  # fmt: skip
+    await apply_and_wait(settings, definitions)
+    await send_messages(settings, page("di", TEST_NOW_MS - HOUR, 1), page("di", TEST_NOW_MS, 2))
+    await _profile_stored(settings)
+    set_clock(settings, TEST_NOW_MS + 4 * DAY)
+    events = await membership_events(settings, 2, settle=1.5)
+    width = 2 * DAY // 48  # the offset window's buckets: its edges move an hour at a time
+    assert TEST_NOW_MS % width == 0
+    assert summary(events) == [
+        ("falling", "entered", "time", iso_from_ms(TEST_NOW_MS + DAY)),
+        ("falling", "exited", "time", iso_from_ms(TEST_NOW_MS - HOUR + 2 * DAY)),
     ]
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.features import CountFeature, TimesFeature
+from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
 from traitflow.segments.matchers import MISSING, build_matcher, build_window
 from traitflow.segments.ops import UNIT_MS, Criterion, build_criterion
 from traitflow.timeutil import iso_from_ms
@@ -31,8 +31,8 @@ class Context(Protocol):
     now_ms: int
 
     def trait(self, path: tuple[str, ...]) -> Any: ...
-    def count(self, feature: CountFeature) -> int: ...
-    def count_expiries(self, feature: CountFeature) -> list[int]: ...
+    def count(self, feature: CountFeature | AggregateFeature) -> int: ...
+    def count_expiries(self, feature: CountFeature | AggregateFeature) -> list[int]: ...
     def times(self, feature: TimesFeature) -> tuple[int, int] | None: ...
     def computed(self, key: str) -> Any: ...
     def computed_expiries(self, key: str) -> list[int]: ...
@@ -92,11 +92,63 @@ class Comparison:
         return Explanation(self.matches(ctx), text)
 
 
+NUMERIC_COMPARISONS: dict[str, Any] = {
+    "<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__,
+    "=": float.__eq__, "==": float.__eq__, "!=": float.__ne__,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedVersus:
+    """One computed trait compared with ``factor`` times another: "visits in the last 7
+    days < visits in the 7 days before", "< 0.5 x" for a ratio. A side that is not a
+    number (no events yet, for an average) makes it false."""
+
+    left: str
+    op: str
+    right: str
+    factor: float
+    text: str = ""
+
+    def _sides(self, ctx: Context) -> tuple[Any, Any]:
+        return ctx.computed(self.left), ctx.computed(self.right)
+
+    def matches(self, ctx: Context) -> bool:
+        left, right = self._sides(ctx)
+        if not (_is_number(left) and _is_number(right)):
+            return False
+        return bool(NUMERIC_COMPARISONS[self.op](float(left), self.factor * float(right)))
+
+    def deps(self) -> frozenset[Dep]:
+        return frozenset({("computed", self.left), ("computed", self.right)})
+
+    def next_flip(self, ctx: Context) -> Flip | None:
+        instants = [*ctx.computed_expiries(self.left), *ctx.computed_expiries(self.right)]
+        return _earliest((t, self.text) for t in instants if t > ctx.now_ms)
+
+    def explain(self, ctx: Context) -> Explanation:
+        left, right = self._sides(ctx)
+        times = "" if self.factor == 1 else f"{self.factor:g} x "
+        text = (f"computed {self.left} = {_shown(left)}; wanted {self.op} {times}computed "
+                f"{self.right} = {_shown(right)}")  # fmt: skip
+        return Explanation(self.matches(ctx), text)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    return "missing" if value is MISSING or value is None else repr(value)
+
+
 @dataclass(frozen=True, slots=True)
 class EventCount:
-    """Performed an event at least / exactly / at most N times, in a window or ever."""
+    """Performed an event at least / exactly / at most N times, in a window or ever. A
+    window with an offset ("from 14 to 7 days ago") counts in buckets, as computed traits
+    do: events enter it as time passes, as well as leave it."""
 
-    feature: CountFeature
+    feature: CountFeature | AggregateFeature
     op: str
     n: int
     text: str = ""
@@ -111,7 +163,10 @@ class EventCount:
         return frozenset({("feature", self.feature.id)})
 
     def next_flip(self, ctx: Context) -> Flip | None:
-        """The one instant the answer changes as counted events leave the window, if any."""
+        """The one instant the answer changes as counted events leave the window, if any
+        (for buckets: the next instant one moves, which may change nothing)."""
+        if isinstance(self.feature, AggregateFeature):
+            return _earliest((t, self.text) for t in ctx.count_expiries(self.feature))
         expiries = sorted(ctx.count_expiries(self.feature))
         count, n = len(expiries), self.n
         if self.op == "at_least":
@@ -267,6 +322,8 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
     if "event" in spec:
         return _event_count(spec, where)
     source = "trait" if "trait" in spec else "computed"
+    if "other" in spec or "factor" in spec:
+        return _versus(spec, where)
     criterion = build_criterion(
         spec["op"], spec.get("value"), "value" in spec, spec.get("unit"), where
     )
@@ -280,7 +337,25 @@ def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
         raise InvalidDefinition(f"{where}.count: one of {', '.join(COUNT_OPS)} with a count >= 0")
     matcher = build_matcher(spec, where)
     window = build_window(spec.get("within"), where)
+    if window.offset_ms:
+        return EventCount(AggregateFeature(matcher, window, "count", None), op, n, _text(spec))
     return EventCount(CountFeature(matcher, window, n + 1), op, n, _text(spec))
+
+
+def _versus(spec: Mapping[str, Any], where: str) -> ComputedVersus:
+    op = spec["op"]
+    if "other" not in spec or "value" in spec or "unit" in spec:
+        raise InvalidDefinition(
+            f"{where}: 'other' names the computed trait to compare with (and 'factor' "
+            "multiplies it); it takes the place of 'value' and 'unit'"
+        )
+    if op not in NUMERIC_COMPARISONS:
+        raise InvalidDefinition(
+            f"{where}: op {op!r} cannot compare two computed traits; use one of "
+            f"{', '.join(sorted(set(NUMERIC_COMPARISONS) - {'=='}))}"
+        )
+    factor = spec.get("factor", 1)
+    return ComputedVersus(spec["computed"], op, spec["other"], float(factor), _text(spec))
 
 
 def _event_time(spec: Mapping[str, Any], where: str) -> EventTime:

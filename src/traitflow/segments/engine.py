@@ -40,10 +40,13 @@ class ProfileContext:
             value = value[name]
         return value
 
-    def count(self, feature: CountFeature) -> int:
-        return feature.count(self.profile.features.get(feature.id), self.now_ms)
+    def count(self, feature: CountFeature | AggregateFeature) -> int:
+        state = self.profile.features.get(feature.id)
+        if isinstance(feature, AggregateFeature):  # an offset window's buckets
+            return int(feature.value(state, self.now_ms))
+        return feature.count(state, self.now_ms)
 
-    def count_expiries(self, feature: CountFeature) -> list[int]:
+    def count_expiries(self, feature: CountFeature | AggregateFeature) -> list[int]:
         return feature.expiries(self.profile.features.get(feature.id), self.now_ms)
 
     def times(self, feature: TimesFeature) -> tuple[int, int] | None:

@@ -30,6 +30,31 @@ def feature_id(*parts: Any) -> str:
     return hashlib.sha256(orjson.dumps(parts, default=repr)).hexdigest()[:16]
 
 
+def matcher_part(matcher: EventMatcher) -> dict[str, Any]:
+    """The matcher as plain data, each filter by operator name and operand: the compiled
+    predicate's repr names a memory address, new in every process, and an id made from it
+    changed at each restart (the state stored under it then looked like a deleted
+    definition's)."""
+    filters = [
+        {
+            "path": list(f.path),
+            "criterion": {"op": f.criterion.op.name, "operand": f.criterion.operand},
+        }
+        for f in matcher.filters
+    ]
+    return {"types": list(matcher.types), "name": matcher.name, "filters": filters}
+
+
+def window_part(window: Window) -> dict[str, Any]:
+    """The window as feature ids have always spelled it (the offset only when there is one),
+    so that stored state keeps its id."""
+    part: dict[str, Any] = {"last_ms": window.last_ms, "start_ms": window.start_ms,
+                            "end_ms": window.end_ms}  # fmt: skip
+    if window.offset_ms:
+        part["offset_ms"] = window.offset_ms
+    return part
+
+
 @dataclass(frozen=True, slots=True)
 class CountFeature:
     """How many matching events fall in the window (exact)."""
@@ -41,7 +66,11 @@ class CountFeature:
 
     def __post_init__(self) -> None:
         keep = self.keep if self.window.last_ms else 0
-        object.__setattr__(self, "id", feature_id("count", self.matcher, self.window, keep))
+        object.__setattr__(
+            self,
+            "id",
+            feature_id("count", matcher_part(self.matcher), window_part(self.window), keep),
+        )
 
     def update(self, state: Any, at_ms: int) -> Any:
         if self.window.last_ms is not None:
@@ -83,7 +112,7 @@ class TimesFeature:
     id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "id", feature_id("times", self.matcher))
+        object.__setattr__(self, "id", feature_id("times", matcher_part(self.matcher)))
 
     def update(self, state: Any, at_ms: int) -> list[int]:
         return [at_ms, at_ms] if not state else [min(state[0], at_ms), max(state[1], at_ms)]
@@ -109,7 +138,13 @@ class AggregateFeature:
     id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        parts = ("aggregate", self.matcher, self.window, self.aggregate, self.path)
+        parts = (
+            "aggregate",
+            matcher_part(self.matcher),
+            window_part(self.window),
+            self.aggregate,
+            self.path,
+        )
         object.__setattr__(self, "id", feature_id(*parts))
 
     @property
@@ -143,17 +178,25 @@ class AggregateFeature:
         live = [acc for key, acc in (state or {}).items() if self._live(int(key), now_ms)]
         return finish(self.aggregate, live)
 
+    @property
+    def lag(self) -> int:
+        """Buckets between now and the window's recent edge (an offset window's)."""
+        return self.window.offset_ms // self.width_ms
+
     def expiries(self, state: Any, now_ms: int) -> list[int]:
+        """Instants a bucket leaves the window, or (offset windows) enters it."""
         if not self.window.last_ms:
             return []
-        ends = [(int(k) + BUCKETS) * self.width_ms for k in state or {}]
-        return [end for end in ends if end > now_ms]
+        edges = [(int(k) + BUCKETS) * self.width_ms for k in state or {}]
+        if self.lag:
+            edges += [(int(k) + self.lag) * self.width_ms for k in state or {}]
+        return [edge for edge in edges if edge > now_ms]
 
     def _live(self, bucket: int, now_ms: int) -> bool:
         if not self.window.last_ms:
             return True
         newest = now_ms // self.width_ms
-        return newest - BUCKETS < bucket <= newest
+        return newest - BUCKETS < bucket <= newest - self.lag
 
     def _prune(self, buckets: dict[str, Any], now_ms: int) -> dict[str, Any]:
         if not self.window.last_ms:

@@ -43,11 +43,13 @@ class EventMatcher:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """``last`` milliseconds before now, or the absolute range [start, end]; neither = ever."""
+    """``last`` milliseconds before now (ending ``offset`` milliseconds before now: "from 14
+    to 7 days ago"), or the absolute range [start, end]; neither = ever."""
 
     last_ms: int | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    offset_ms: int = 0
 
 
 def event_name(message: Mapping[str, Any]) -> str | None:
@@ -85,6 +87,11 @@ def build_window(spec: Mapping[str, Any] | None, where: str) -> Window:
         return Window()
     if "last" in spec:
         return Window(last_ms=int(spec["last"] * UNIT_MS[spec.get("unit", "days")]))
+    if "from_ago" in spec:
+        unit = UNIT_MS[spec.get("unit", "days")]
+        if not spec["from_ago"] > spec["to_ago"] >= 0:
+            raise InvalidDefinition(f"{where}.within: 'from_ago' must be more than 'to_ago'")
+        return Window(last_ms=int(spec["from_ago"] * unit), offset_ms=int(spec["to_ago"] * unit))
     start, end = parse_time_ms(spec.get("from")), parse_time_ms(spec.get("to"))
     if start is None or end is None or start > end:
         raise InvalidDefinition(f"{where}.within: 'from' and 'to' must be ISO dates, from <= to")

@@ -45,7 +45,9 @@ class HistoryContext(ProfileContext):
         self.history = history
         self.members: dict[str, bool] = {}
 
-    def count(self, feature: CountFeature) -> int:
+    def count(self, feature: CountFeature | AggregateFeature) -> int:
+        if isinstance(feature, AggregateFeature):
+            return int(self._aggregate(feature))
         window = feature.window
         times = [a.message.timestamp_ms for a in self._matching(feature)]
         if window.last_ms is not None:
@@ -62,7 +64,9 @@ class HistoryContext(ProfileContext):
         trait = self.registry.computed.get(key)
         if trait is None:
             return MISSING
-        feature = trait.feature
+        return self._aggregate(trait.feature)
+
+    def _aggregate(self, feature: AggregateFeature) -> Any:
         accs = [
             accumulate(None, a.message.timestamp_ms, _value(feature, a.message))
             for a in self._matching(feature)
@@ -126,5 +130,5 @@ def _counts_in_aggregate(feature: AggregateFeature, message: Message, now_ms: in
         return window.start_ms <= at <= (window.end_ms or at)
     if window.last_ms:
         width = feature.width_ms
-        return now_ms // width - BUCKETS < at // width <= now_ms // width
+        return now_ms // width - BUCKETS < at // width <= now_ms // width - feature.lag
     return True
