@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from tests.messages import parsed
+from traitflow.exceptions import InvalidDefinition
 from traitflow.ingest.messages import Message
 from traitflow.profiles import Profile
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
 from traitflow.segments.engine import ProfileContext
+from traitflow.segments.features import finish_sessions, join_spans
 from traitflow.segments.pipeline import process
 
 BASE = 1_795_420_800_000
@@ -93,3 +97,29 @@ def test_members_of_a_deleted_segment_exit_with_cause_segment_deleted() -> None:
     assert (exited["type"], exited["segment"], exited["version"]) == ("audience.exited", "trial", 2)
     assert exited["cause"]["kind"] == "segment_deleted" and "revision" not in exited
     assert "trial" not in outcome.profile.memberships
+
+
+def test_sessions_join_events_closer_than_the_gap_in_any_order() -> None:
+    minute = 60_000
+    times = [0, 10 * minute, 50 * minute, 55 * minute, 200 * minute]
+    forward = reverse = []
+    for at in times:
+        forward = join_spans([*forward, [at, at]], 30 * minute)
+    for at in reversed(times):
+        reverse = join_spans([*reverse, [at, at]], 30 * minute)
+    assert forward == reverse == [[0, 10 * minute], [50 * minute, 55 * minute], [200 * minute] * 2]
+    assert finish_sessions("visits", [forward[:1], forward[1:]], 30 * minute) == 3
+    assert finish_sessions("minutes", [forward], 30 * minute) == 15
+    assert join_spans([[0, 0], [20 * minute, 20 * minute]], 30 * minute) == [[0, 20 * minute]]
+    many = join_spans([[i * 100 * minute, i * 100 * minute] for i in range(150)], minute)
+    assert len(many) == 100 and many[0][0] == 0 and many[-1][1] == 149 * 100 * minute
+
+
+def test_minutes_and_visits_need_a_sliding_window() -> None:
+    spec = {"key": "m", "event": "$activity", "aggregate": "minutes"}
+    with pytest.raises(InvalidDefinition, match="needs a sliding window"):
+        computed_from_spec(spec)
+    with pytest.raises(InvalidDefinition, match="'session_gap' applies to"):
+        computed_from_spec({"key": "c", "event": "X", "aggregate": "count", "session_gap": 5})
+    within = computed_from_spec({**spec, "within": {"last": 7}, "session_gap": 10}).feature
+    assert within.matcher.types == ("page", "screen", "track") and within.gap_ms == 600_000

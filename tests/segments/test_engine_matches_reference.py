@@ -40,6 +40,12 @@ COMPUTED = [
      "within": {"last": 3, "unit": "days"}},
     {"key": "first_amount", "event": "Order Completed", "aggregate": "first", "property": "amount"},
     {"key": "visits_2d", "event": "$visit", "aggregate": "count", "within": {"last": 2}},
+    {"key": "sessions_3d", "event": "$activity", "aggregate": "visits", "within": {"last": 3},
+     "session_gap": 120},
+    {"key": "minutes_2d", "event": "$activity", "aggregate": "minutes", "within": {"last": 2},
+     "session_gap": 300},
+    {"key": "minutes_before", "event": "$activity", "aggregate": "minutes",
+     "within": {"from_ago": 4, "to_ago": 1}, "session_gap": 180},
     {"key": "visits_2d_before", "event": "$visit", "aggregate": "count",
      "within": {"from_ago": 4, "to_ago": 2}},
     {"key": "spend_prev_day", "event": "Order Completed", "aggregate": "sum", "property": "amount",
@@ -196,6 +202,12 @@ computed_leaf = st.one_of(
         st.sampled_from(["x", "y"]),
     ),
     st.builds(lambda v: {"computed": "kinds", "op": ">=", "value": v}, st.integers(1, 2)),
+    st.builds(  # sessions: visits (a few) and active minutes (hours apart: multiples of 60)
+        lambda k, op, v: {"computed": k, "op": op, "value": v},
+        st.sampled_from(["sessions_3d", "minutes_2d", "minutes_before"]),
+        st.sampled_from([">=", "<", "="]),
+        st.sampled_from([1, 2, 3, 60, 120, 180, 300]),
+    ),
     st.builds(  # trends: one computed value against a factor of another
         lambda pair, op, factor: {
             "computed": pair[0],
@@ -208,6 +220,7 @@ computed_leaf = st.one_of(
                 ("visits_2d", "visits_2d_before"),
                 ("spend_week", "spend_prev_day"),
                 ("avg_order", "spend"),
+                ("minutes_2d", "minutes_before"),
             ]
         ),
         st.sampled_from(["<", ">=", "!="]),

@@ -130,3 +130,32 @@ async def test_apply_refuses_cycles_and_unknown_references(settings: Settings) -
     ghost = segment_from_spec({"key": "g", "condition": {"computed": "nope", "op": "exists"}})
     with pytest.raises(InvalidDefinition, match="unknown computed 'nope'"):
         await apply_definitions(settings, [ghost])
+
+
+async def test_visits_and_active_minutes_from_sessions(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    definitions = [
+        computed_from_spec({"key": "visits_1d", "event": "$activity", "aggregate": "visits",
+                            "within": {"last": 1, "unit": "days"}}),
+        computed_from_spec({"key": "minutes_1d", "event": "$activity", "aggregate": "minutes",
+                            "within": {"last": 1, "unit": "days"}}),
+        segment_from_spec({"key": "engaged", "condition": {"computed": "minutes_1d", "op": ">=",
+                                                           "value": 15}}),
+    ]  # fmt: skip
+
+    def at(kind: str, stamp: str, n: int, **fields: Any) -> dict[str, Any]:
+        return spec(kind, f"2026-11-23T{stamp}:00Z", f"ed-{n}", userId="ed", **fields)
+
+    await apply_and_wait(settings, definitions)
+    await send_messages(
+        settings,
+        at("page", "08:00", 1, name="Home"),
+        at("track", "08:20", 2, event="Clicked"),  # the same session: 20 minutes
+        at("screen", "10:00", 3, name="Settings"),  # a new one: 0 minutes
+        at("identify", "10:05", 4, traits={"plan": "pro"}),  # not activity
+    )
+    events = await membership_events(settings, 1, settle=1.0)
+    assert flips(events) == [("ed", "engaged", "entered", "ed-2")]
+    profile = await asyncio.to_thread(run_cli, settings, "profile", "ed", "--json")
+    assert '"minutes_1d": 20' in profile.output and '"visits_1d": 2' in profile.output

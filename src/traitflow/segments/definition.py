@@ -22,7 +22,7 @@ from traitflow.ingest.messages import check_depth
 from traitflow.jsonschemas import compile_schema, explain, load_schema
 from traitflow.membership.destinations import Destination, destinations_from_spec
 from traitflow.segments.conditions import Condition, build_condition
-from traitflow.segments.features import AggregateFeature
+from traitflow.segments.features import SESSION_AGGREGATES, AggregateFeature
 from traitflow.segments.matchers import build_matcher, build_window
 
 COMPUTED_PREFIX = "computed/"
@@ -79,11 +79,20 @@ def segment_from_spec(spec: Any, where: str = "segment") -> Segment:
 def computed_from_spec(spec: Any, where: str = "computed trait") -> ComputedTrait:
     _validate("computed-trait.json", spec, where)
     at = f"{where} {spec['key']!r}"
-    if spec["aggregate"] not in ("count",) and "property" not in spec:
-        raise InvalidDefinition(f"{at}: aggregate {spec['aggregate']!r} needs a 'property'")
+    aggregate = spec["aggregate"]
+    if aggregate not in ("count", *SESSION_AGGREGATES) and "property" not in spec:
+        raise InvalidDefinition(f"{at}: aggregate {aggregate!r} needs a 'property'")
     path = tuple(spec["property"].split(".")) if "property" in spec else None
     window = build_window(spec.get("within"), at)
-    feature = AggregateFeature(build_matcher(spec, at), window, spec["aggregate"], path)
+    if aggregate in SESSION_AGGREGATES and window.last_ms is None:
+        raise InvalidDefinition(
+            f"{at}: aggregate {aggregate!r} needs a sliding window (within: {{last: N}} or "
+            "{from_ago: N, to_ago: M}): the sessions it keeps are bounded by it"
+        )
+    if "session_gap" in spec and aggregate not in SESSION_AGGREGATES:
+        raise InvalidDefinition(f"{at}: 'session_gap' applies to the minutes and visits aggregates")
+    gap = int(spec.get("session_gap", 30) * 60_000)
+    feature = AggregateFeature(build_matcher(spec, at), window, aggregate, path, gap)
     return ComputedTrait(spec["key"], feature, spec, _rev(spec))
 
 

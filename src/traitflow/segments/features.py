@@ -20,9 +20,11 @@ from traitflow.segments.ops import is_number
 
 BUCKETS = 48
 SET_CAP = 100
+SESSION_AGGREGATES = ("minutes", "visits")  # sessions: events closer than a gap
+DEFAULT_SESSION_GAP_MS = 30 * 60_000
 AGGREGATES = (
     "count", "sum", "avg", "min", "max", "first", "last",
-    "most_frequent", "unique_list", "unique_count",
+    "most_frequent", "unique_list", "unique_count", *SESSION_AGGREGATES,
 )  # fmt: skip
 
 
@@ -135,17 +137,25 @@ class AggregateFeature:
     window: Window
     aggregate: str
     path: tuple[str, ...] | None
+    gap_ms: int = DEFAULT_SESSION_GAP_MS  # minutes and visits: the inactivity between sessions
     id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        parts = (
+        parts: tuple[Any, ...] = (
             "aggregate",
             matcher_part(self.matcher),
             window_part(self.window),
             self.aggregate,
             self.path,
         )
+        if self.sessions:
+            parts += (self.gap_ms,)
         object.__setattr__(self, "id", feature_id(*parts))
+
+    @property
+    def sessions(self) -> bool:
+        """Active minutes and visits keep sessions (spans), not accumulators."""
+        return self.aggregate in SESSION_AGGREGATES
 
     @property
     def width_ms(self) -> int:
@@ -161,14 +171,22 @@ class AggregateFeature:
             return state
         buckets = dict(state or {})
         key = str(at_ms // self.width_ms) if self.window.last_ms else "0"
-        buckets[key] = accumulate(buckets.get(key), at_ms, value)
+        if self.sessions:
+            buckets[key] = join_spans([*buckets.get(key, []), [at_ms, at_ms]], self.gap_ms)
+        else:
+            buckets[key] = accumulate(buckets.get(key), at_ms, value)
         return self._prune(buckets, at_ms)
 
     def merge(self, state: Any, other: Any) -> Any:
         """Bucket by bucket, as if one person had sent both people's events."""
         buckets = dict(state or {})
         for key, acc in (other or {}).items():
-            buckets[key] = combine(buckets[key], acc) if key in buckets else acc
+            if key not in buckets:
+                buckets[key] = acc
+            elif self.sessions:
+                buckets[key] = join_spans([*buckets[key], *acc], self.gap_ms)
+            else:
+                buckets[key] = combine(buckets[key], acc)
         if not buckets:
             return state
         newest = max(int(key) for key in buckets) * self.width_ms
@@ -176,6 +194,8 @@ class AggregateFeature:
 
     def value(self, state: Any, now_ms: int) -> Any:
         live = [acc for key, acc in (state or {}).items() if self._live(int(key), now_ms)]
+        if self.sessions:
+            return finish_sessions(self.aggregate, live, self.gap_ms)
         return finish(self.aggregate, live)
 
     @property
@@ -203,6 +223,31 @@ class AggregateFeature:
             return buckets
         keep = sorted(buckets, key=int)[-BUCKETS:]
         return {key: buckets[key] for key in keep}
+
+
+def join_spans(spans: list[list[int]], gap_ms: int) -> list[list[int]]:
+    """Sessions as [start, end] spans in time order, two joined when the second starts
+    less than ``gap_ms`` after the first ends. Any order of events gives the same spans;
+    beyond ``SET_CAP`` spans (one bucket of a bot), the two closest are joined."""
+    joined: list[list[int]] = []
+    for start, end in sorted(spans):
+        if joined and start - joined[-1][1] < gap_ms:
+            joined[-1][1] = max(joined[-1][1], end)
+        else:
+            joined.append([start, end])
+    while len(joined) > SET_CAP:
+        i = min(range(len(joined) - 1), key=lambda k: joined[k + 1][0] - joined[k][1])
+        joined[i : i + 2] = [[joined[i][0], max(joined[i][1], joined[i + 1][1])]]
+    return joined
+
+
+def finish_sessions(aggregate: str, buckets: list[list[list[int]]], gap_ms: int) -> int:
+    """Visits: sessions over the live buckets; minutes: their total length, whole minutes
+    (a session of one event lasts 0)."""
+    sessions = join_spans([span for spans in buckets for span in spans], gap_ms)
+    if aggregate == "visits":
+        return len(sessions)
+    return sum(end - start for start, end in sessions) // 60_000
 
 
 def accumulate(acc: dict[str, Any] | None, at_ms: int, value: Any) -> dict[str, Any]:

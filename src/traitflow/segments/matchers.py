@@ -10,7 +10,8 @@ from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.ops import MISSING, UNIT_MS, Criterion, build_criterion, parse_time_ms
 
 __all__ = ["MISSING", "EventMatcher", "PropertyFilter", "Window", "build_matcher", "build_window"]
-VISIT = "$visit"
+VISIT = "$visit"  # any page or screen view
+ACTIVITY = "$activity"  # any page, screen or track: what sessions are made of
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,11 @@ def property_value(message: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def build_matcher(spec: Mapping[str, Any], where: str) -> EventMatcher:
     name = spec["event"]
+    types: tuple[str, ...]
     if name == VISIT:
         types, name = ("page", "screen"), None
+    elif name == ACTIVITY:
+        types, name = ("page", "screen", "track"), None
     else:
         types = tuple(spec.get("types", ["track"]))
     filters = []

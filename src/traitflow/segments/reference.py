@@ -67,6 +67,11 @@ class HistoryContext(ProfileContext):
         return self._aggregate(trait.feature)
 
     def _aggregate(self, feature: AggregateFeature) -> Any:
+        if feature.sessions:
+            return _sessions(feature, sorted(
+                a.message.timestamp_ms for a in self._matching(feature)
+                if _counts_in_aggregate(feature, a.message, self.now_ms)
+            ))  # fmt: skip
         accs = [
             accumulate(None, a.message.timestamp_ms, _value(feature, a.message))
             for a in self._matching(feature)
@@ -116,6 +121,17 @@ def _rebuild(history: list[Arrival], unset_marker: str) -> Profile:
             apply_traits(profile, identify_traits(message.body), message.timestamp_ms, unset_marker)
             join_import(profile, message.body)
     return profile
+
+
+def _sessions(feature: AggregateFeature, times: list[int]) -> int:
+    """Visits or active minutes from every counted event's time, in order."""
+    visits, minutes_ms = 0, 0
+    for i, at in enumerate(times):
+        if i == 0 or at - times[i - 1] >= feature.gap_ms:
+            visits += 1
+        else:
+            minutes_ms += at - times[i - 1]
+    return visits if feature.aggregate == "visits" else minutes_ms // 60_000
 
 
 def _value(feature: AggregateFeature, message: Message) -> Any:
