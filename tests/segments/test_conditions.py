@@ -169,3 +169,31 @@ def test_comparing_two_computed_traits_refuses_what_it_cannot_mean(
 ) -> None:
     with pytest.raises(InvalidDefinition, match=message):
         build_condition(spec)
+
+
+def test_a_sequence_explains_which_step_a_person_is_at_and_what_it_waits_for() -> None:
+    funnel = build_condition({"sequence": {
+        "steps": [{"event": "Pricing Viewed"}, {"event": "Checkout Started",
+                                                 "within": {"last": 1, "unit": "hours"}}],
+        "not_followed_by": {"event": "Order Completed", "within": {"last": 1, "unit": "days"}},
+    }})  # fmt: skip
+    hour, day = 3_600_000, 86_400_000
+
+    class Ctx:
+        def __init__(self, now: int, **done: list[int]) -> None:
+            self.now_ms, self.done = now, done
+
+        def recent(self, feature: Any) -> list[int]:
+            return self.done.get(feature.matcher.name.split()[0].lower(), [])
+
+    nothing = funnel.explain(Ctx(0)).text
+    assert nothing == "at step 0 of 2: waiting for 'Pricing Viewed'"
+    waiting = funnel.explain(Ctx(hour, pricing=[0])).text
+    assert waiting.startswith("at step 1 of 2 (1970-01-01T00:00:00.000Z): waiting for")
+    assert waiting.endswith("'Checkout Started' until 1970-01-01T01:00:00.000Z")
+    inside = Ctx(2 * hour, pricing=[0], checkout=[hour])
+    assert funnel.matches(inside)
+    assert funnel.explain(inside).text.endswith("in until 1970-01-02T01:00:00.000Z")
+    assert not funnel.matches(Ctx(2 * hour, pricing=[0], checkout=[hour], order=[hour + 1]))
+    assert not funnel.matches(Ctx(hour + day, pricing=[0], checkout=[hour]))  # deadline passed
+    assert not funnel.matches(Ctx(3 * hour, pricing=[0], checkout=[2 * hour]))  # gap too long

@@ -169,6 +169,20 @@ time_leaf = st.builds(  # first / last time less or more than a span ago
                   st.integers(0, 10)),
     ),
 )  # fmt: skip
+step_event = st.sampled_from(["Pricing Viewed", "Order Completed", "Signed Up", "$visit"])
+gap = st.one_of(st.just({}), st.builds(lambda n: {"within": {"last": n, "unit": "hours"}},
+                                       st.integers(1, 72)))  # fmt: skip
+sequence_leaf = st.builds(  # funnels: steps in order, gaps, a recent first step, a deadline
+    lambda first, rest, recent, never: {"sequence": {
+        "steps": [{"event": first}, *({"event": e, **g} for e, g in rest)], **recent, **never}},
+    step_event,
+    st.lists(st.tuples(step_event, gap), min_size=1, max_size=2),
+    st.one_of(st.just({}), st.builds(lambda n: {"within": {"last": n, "unit": "hours"}},
+                                     st.integers(1, 200))),
+    st.one_of(st.just({}), st.builds(
+        lambda e, n: {"not_followed_by": {"event": e, "within": {"last": n, "unit": "hours"}}},
+        step_event, st.integers(1, 72))),
+)  # fmt: skip
 page_leaf = st.builds(
     lambda name, n: {
         "event": name,
@@ -232,6 +246,8 @@ leaf = st.one_of(
     event_leaf,
     event_leaf,
     time_leaf,
+    sequence_leaf,
+    sequence_leaf,
     page_leaf,
     computed_leaf,
     computed_leaf,

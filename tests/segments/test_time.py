@@ -103,3 +103,39 @@ def test_an_offset_window_enters_as_events_age_into_it_and_exits_as_they_age_out
     assert (entered.entered, entered.at_ms) == (True, entry)
     [(exited, _)] = advance(profile, registry, BASE + 3 * DAY)
     assert exited.entered is False and BASE + 2 * DAY - width < exited.at_ms <= BASE + 2 * DAY
+
+
+ABANDONED = segment_from_spec({"key": "abandoned", "condition": {"sequence": {
+    "steps": [{"event": "Pricing Viewed"},
+              {"event": "Checkout Started", "within": {"last": 1, "unit": "hours"}}],
+    "not_followed_by": {"event": "Order Completed", "within": {"last": 1, "unit": "days"}},
+}}})  # fmt: skip
+
+
+def test_a_sequence_waits_for_its_deadline_and_exits_at_it() -> None:
+    registry = Registry([ABANDONED])
+    step = process(None, message(BASE, type="track", event="Pricing Viewed"), registry, "x", BASE)
+    assert step.events == []
+    late = message(BASE + 2 * HOUR, type="track", event="Checkout Started")  # past the gap
+    assert process(step.profile, late, registry, "x", BASE + 2 * HOUR).events == []
+    checkout = message(BASE + 30 * 60_000, type="track", event="Checkout Started")  # arrives late
+    entered = process(step.profile, checkout, registry, "x", BASE + 2 * HOUR)
+    assert [e["type"] for e in entered.events] == ["audience.entered"]
+    profile = entered.profile
+    assert profile.next_due_ms() == BASE + 30 * 60_000 + DAY  # the deadline after the step
+    [(exited, why)] = advance(profile, registry, BASE + 2 * DAY)
+    assert (exited.entered, exited.at_ms) == (False, BASE + 30 * 60_000 + DAY)
+    assert '"not_followed_by"' in why
+
+
+def test_the_event_that_must_not_follow_ends_the_wait() -> None:
+    registry = Registry([ABANDONED])
+    profile = None
+    for at, event in ((BASE, "Pricing Viewed"), (BASE + HOUR, "Checkout Started")):
+        profile = process(
+            profile, message(at, type="track", event=event), registry, "x", at
+        ).profile
+    order = message(BASE + 5 * HOUR, type="track", event="Order Completed")
+    done = process(profile, order, registry, "x", BASE + 5 * HOUR)
+    assert [e["type"] for e in done.events] == ["audience.exited"]
+    assert done.profile.next_due_ms() is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
 import pytest
 
+from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, free_port, set_clock
 from tests.kafka_helpers import apply_and_wait, membership_events, read_records, send_messages
 from tests.messages import message
@@ -133,6 +135,39 @@ async def test_a_trend_flips_as_visits_age_from_one_window_into_the_other(
     assert summary(events) == [
         ("falling", "entered", "time", iso_from_ms(TEST_NOW_MS + DAY)),
         ("falling", "exited", "time", iso_from_ms(TEST_NOW_MS - HOUR + 2 * DAY)),
+    ]
+
+
+async def test_a_sequence_not_followed_in_time_exits_at_its_deadline(
+    settings: Settings, worker: Popen[bytes]
+) -> None:
+    """Pricing, then checkout within an hour, then no order within a day: ed orders and
+    exits with that message; fay does not, and exits when her day runs out."""
+    abandoned = segment_from_spec({"key": "abandoned", "condition": {"sequence": {
+        "steps": [{"event": "Pricing", "types": ["page"]},
+                  {"event": "Checkout Started", "within": {"last": 1, "unit": "hours"}}],
+        "not_followed_by": {"event": "Order Completed", "within": {"last": 1, "unit": "days"}},
+    }}})  # fmt: skip
+    await apply_and_wait(settings, [abandoned])
+    checkout = TEST_NOW_MS - HOUR
+    steps = []
+    for user in ("ed", "fay"):
+        started = message("track", checkout, f"{user}-2", userId=user, event="Checkout Started")
+        steps += [page(user, checkout - 30 * 60_000, 1), started]
+    order = message("track", TEST_NOW_MS, "ed-3", userId="ed", event="Order Completed")
+    await send_messages(settings, *steps, order)
+    await membership_events(settings, 3)
+    explained = await asyncio.to_thread(
+        run_cli, settings, "segments", "explain", "abandoned", "fay"
+    )
+    assert f"in until {iso_from_ms(checkout + DAY)}" in explained.output, explained.output
+    set_clock(settings, TEST_NOW_MS + 2 * DAY)
+    events = await membership_events(settings, 4, settle=1.5)
+    assert sorted((e["person"], *summary([e])[0]) for e in events) == [
+        ("ed", "abandoned", "entered", "message", iso_from_ms(checkout)),
+        ("ed", "abandoned", "exited", "message", iso_from_ms(TEST_NOW_MS)),
+        ("fay", "abandoned", "entered", "message", iso_from_ms(checkout)),
+        ("fay", "abandoned", "exited", "time", iso_from_ms(checkout + DAY)),
     ]
 
 

@@ -15,7 +15,12 @@ from typing import Any, Protocol
 import orjson
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
+from traitflow.segments.features import (
+    AggregateFeature,
+    CountFeature,
+    RecentFeature,
+    TimesFeature,
+)
 from traitflow.segments.matchers import MISSING, build_matcher, build_window
 from traitflow.segments.ops import UNIT_MS, Criterion, build_criterion
 from traitflow.timeutil import iso_from_ms
@@ -34,6 +39,7 @@ class Context(Protocol):
     def count(self, feature: CountFeature | AggregateFeature) -> int: ...
     def count_expiries(self, feature: CountFeature | AggregateFeature) -> list[int]: ...
     def times(self, feature: TimesFeature) -> tuple[int, int] | None: ...
+    def recent(self, feature: RecentFeature) -> list[int]: ...
     def computed(self, key: str) -> Any: ...
     def computed_expiries(self, key: str) -> list[int]: ...
     def member(self, segment: str) -> bool: ...
@@ -313,6 +319,10 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
         return Combination(parts, every=word == "and")
     if "not" in spec:
         return Not(build_condition(spec["not"], f"{where}.not"))
+    if "sequence" in spec:
+        from traitflow.segments.sequences import build_sequence  # it imports this module
+
+        return build_sequence(spec["sequence"], f"{where}.sequence")
     if "segment" in spec:
         return SegmentMember(spec["segment"])
     if "import" in spec:
@@ -327,7 +337,7 @@ def build_condition(spec: Mapping[str, Any], where: str = "condition") -> Condit
     criterion = build_criterion(
         spec["op"], spec.get("value"), "value" in spec, spec.get("unit"), where
     )
-    return Comparison(source, tuple(spec[source].split(".")), criterion, _text(spec))
+    return Comparison(source, tuple(spec[source].split(".")), criterion, text_of(spec))
 
 
 def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
@@ -338,8 +348,8 @@ def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
     matcher = build_matcher(spec, where)
     window = build_window(spec.get("within"), where)
     if window.offset_ms:
-        return EventCount(AggregateFeature(matcher, window, "count", None), op, n, _text(spec))
-    return EventCount(CountFeature(matcher, window, n + 1), op, n, _text(spec))
+        return EventCount(AggregateFeature(matcher, window, "count", None), op, n, text_of(spec))
+    return EventCount(CountFeature(matcher, window, n + 1), op, n, text_of(spec))
 
 
 def _versus(spec: Mapping[str, Any], where: str) -> ComputedVersus:
@@ -355,7 +365,7 @@ def _versus(spec: Mapping[str, Any], where: str) -> ComputedVersus:
             f"{', '.join(sorted(set(NUMERIC_COMPARISONS) - {'=='}))}"
         )
     factor = spec.get("factor", 1)
-    return ComputedVersus(spec["computed"], op, spec["other"], float(factor), _text(spec))
+    return ComputedVersus(spec["computed"], op, spec["other"], float(factor), text_of(spec))
 
 
 def _event_time(spec: Mapping[str, Any], where: str) -> EventTime:
@@ -368,9 +378,9 @@ def _event_time(spec: Mapping[str, Any], where: str) -> EventTime:
     [(op, span)] = [(op, spec[edge][op]) for op in ("less_than", "more_than") if op in spec[edge]]
     unit = spec[edge].get("unit", "days")
     feature = TimesFeature(build_matcher(spec, where))
-    return EventTime(feature, edge, op, int(span * UNIT_MS[unit]), f"{span} {unit}", _text(spec))
+    return EventTime(feature, edge, op, int(span * UNIT_MS[unit]), f"{span} {unit}", text_of(spec))
 
 
-def _text(spec: Mapping[str, Any]) -> str:
+def text_of(spec: Mapping[str, Any]) -> str:
     """The leaf as its author wrote it, for ``cause.condition`` of time-driven events."""
     return orjson.dumps(spec, option=orjson.OPT_SORT_KEYS).decode()

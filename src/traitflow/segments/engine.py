@@ -15,7 +15,12 @@ from traitflow.ingest.messages import Message, identify_traits
 from traitflow.membership.events import Transition
 from traitflow.profiles import Membership, Profile, apply_traits, join_import, observe
 from traitflow.segments.conditions import Dep, Explanation, Flip
-from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
+from traitflow.segments.features import (
+    AggregateFeature,
+    CountFeature,
+    RecentFeature,
+    TimesFeature,
+)
 from traitflow.segments.matchers import MISSING, event_name
 from traitflow.segments.registry import Registry
 
@@ -48,6 +53,9 @@ class ProfileContext:
 
     def count_expiries(self, feature: CountFeature | AggregateFeature) -> list[int]:
         return feature.expiries(self.profile.features.get(feature.id), self.now_ms)
+
+    def recent(self, feature: RecentFeature) -> list[int]:
+        return list(self.profile.features.get(feature.id) or [])
 
     def times(self, feature: TimesFeature) -> tuple[int, int] | None:
         state = self.profile.features.get(feature.id)

@@ -102,6 +102,29 @@ class CountFeature:
 
 
 EVER = Window()
+SEQUENCE_KEEP = 20  # the latest instants of each sequence step a person keeps
+
+
+@dataclass(frozen=True, slots=True)
+class RecentFeature:
+    """The ``keep`` latest instants a person did the event: a sequence step's. The latest
+    instants of all events are the same whatever order messages arrive in."""
+
+    matcher: EventMatcher
+    keep: int = SEQUENCE_KEEP
+    window: Window = field(default=EVER)  # a replay of history starts at its beginning
+    id: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", feature_id("recent", matcher_part(self.matcher), self.keep))
+
+    def update(self, state: Any, at_ms: int) -> list[int]:
+        return sorted({*(state or []), at_ms}, reverse=True)[: self.keep]
+
+    def merge(self, state: Any, other: Any) -> Any:
+        if not state or not other:
+            return state or other
+        return sorted({*state, *other}, reverse=True)[: self.keep]
 
 
 @dataclass(frozen=True, slots=True)

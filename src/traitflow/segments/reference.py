@@ -17,12 +17,13 @@ from traitflow.segments.features import (
     BUCKETS,
     AggregateFeature,
     CountFeature,
+    RecentFeature,
     TimesFeature,
     accumulate,
     finish,
 )
 from traitflow.segments.matchers import MISSING, property_value
-from traitflow.segments.registry import Registry
+from traitflow.segments.registry import Feature, Registry
 
 Flip = tuple[int, str, str, bool]  # (message index, person, segment, entered)
 
@@ -56,6 +57,10 @@ class HistoryContext(ProfileContext):
             return sum(1 for t in times if window.start_ms <= t <= (window.end_ms or t))
         return len(times)
 
+    def recent(self, feature: RecentFeature) -> list[int]:
+        done = {a.message.timestamp_ms for a in self._matching(feature)}
+        return sorted(done, reverse=True)[: feature.keep]
+
     def times(self, feature: TimesFeature) -> tuple[int, int] | None:
         done = [a.message.timestamp_ms for a in self._matching(feature)]
         return (min(done), max(done)) if done else None
@@ -82,7 +87,7 @@ class HistoryContext(ProfileContext):
     def member(self, segment: str) -> bool:
         return self.members.get(segment, False)
 
-    def _matching(self, feature: CountFeature | AggregateFeature | TimesFeature) -> list[Arrival]:
+    def _matching(self, feature: Feature) -> list[Arrival]:
         return [a for a in self.history if feature.matcher.matches(a.message.body, a.now_ms)]
 
 

@@ -24,12 +24,17 @@ from traitflow.segments.definition import (
     Segment,
     definition_from_record,
 )
-from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
+from traitflow.segments.features import (
+    AggregateFeature,
+    CountFeature,
+    RecentFeature,
+    TimesFeature,
+)
 from traitflow.segments.replay import Replay, definition_features, read_replay_header
 
 log = logging.getLogger(__name__)
 
-Feature = CountFeature | AggregateFeature | TimesFeature
+Feature = CountFeature | AggregateFeature | TimesFeature | RecentFeature
 Headers = list[tuple[str, bytes]] | None
 
 

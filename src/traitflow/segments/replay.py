@@ -17,10 +17,16 @@ import orjson
 
 from traitflow.segments.conditions import Combination, EventCount, EventTime, Not
 from traitflow.segments.definition import Definition, Segment
-from traitflow.segments.features import AggregateFeature, CountFeature, TimesFeature
+from traitflow.segments.features import (
+    AggregateFeature,
+    CountFeature,
+    RecentFeature,
+    TimesFeature,
+)
+from traitflow.segments.sequences import Sequence
 
 REPLAY_HEADER = "traitflow-replay"
-Feature = CountFeature | AggregateFeature | TimesFeature
+Feature = CountFeature | AggregateFeature | TimesFeature | RecentFeature
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,9 @@ def definition_features(definition: Definition) -> list[Feature]:
         node = stack.pop()
         if isinstance(node, EventCount | EventTime):
             found.append(node.feature)
+        elif isinstance(node, Sequence):
+            found += [step.feature for step in node.steps]
+            found += [node.never] if node.never else []
         elif isinstance(node, Combination):
             stack.extend(node.parts)
         elif isinstance(node, Not):
