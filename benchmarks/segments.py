@@ -1,9 +1,10 @@
 """How the worker's speed depends on the number of live segments (10, 100, 1,000).
 
 Definitions are of mixed kinds (trait comparisons, event counts in windows, computed
-traits, and/or/not, references to other segments) over a vocabulary of 1,000 event types
-and 500 traits; the same traffic is replayed at every size, so at 1,000 segments a message
-concerns a few segments and at 10 almost none. For each size, in one run, prints
+traits, sequences with a deadline, trends comparing two windows, and/or/not, references to
+other segments) over a vocabulary of 1,000 event types and 500 traits; the same traffic is
+replayed at every size, so at 1,000 segments a message concerns a few segments and at 10
+almost none. For each size, in one run, prints
 events/s of (1) the pure engine in-process and (2) the traitflow worker on the broker, and
 the ratio of the 1,000 figure to the 10 figure (the target is at least 0.5).
 Usage: python benchmarks/segments.py [--events N]
@@ -34,8 +35,11 @@ TRAITS = 500
 BASE_MS = 1_795_420_800_000
 
 
+KINDS = 6  # trait =, trait >=, windowed count, computed, sequence, trend
+
+
 def leaf(rng: random.Random, i: int) -> dict[str, Any]:
-    kind = i % 4
+    kind = i % KINDS
     if kind == 0:
         return {"trait": f"t{rng.randrange(TRAITS)}", "op": "=", "value": rng.randrange(5)}
     if kind == 1:
@@ -46,7 +50,17 @@ def leaf(rng: random.Random, i: int) -> dict[str, Any]:
             "count": {"at_least": rng.randrange(1, 3)},
             "within": {"last": rng.randrange(1, 8), "unit": "days"},
         }
-    return {"computed": f"c{rng.randrange(max(1, i // 10))}", "op": ">=", "value": 5}
+    if kind == 3:
+        return {"computed": f"c{rng.randrange(max(1, i // 10))}", "op": ">=", "value": 5}
+    if kind == 4:  # viewed, then checked out within a day, and no order for two days
+        steps = [
+            {"event": f"E{rng.randrange(EVENT_TYPES)}"},
+            {"event": f"E{rng.randrange(EVENT_TYPES)}", "within": {"last": 1}},
+        ]
+        never = {"event": f"E{rng.randrange(EVENT_TYPES)}", "within": {"last": 2}}
+        return {"sequence": {"steps": steps, "not_followed_by": never}}
+    trend = rng.randrange(max(1, i // 10))  # this week's count below half the week before's
+    return {"computed": f"r{trend}", "op": "<", "other": f"p{trend}", "factor": 0.5}
 
 
 def mixed_definitions(count: int, seed: int = 11) -> list[Definition]:
@@ -58,6 +72,14 @@ def mixed_definitions(count: int, seed: int = 11) -> list[Definition]:
         )
         for j in range(max(1, count // 10))
     ]  # fmt: skip
+    for j in range(max(1, count // 10)):  # trends: one event's count, this week and the last
+        event = f"E{rng.randrange(EVENT_TYPES)}"
+        computed += [
+            computed_from_spec({"key": f"r{j}", "event": event, "aggregate": "count",
+                                "within": {"last": 7}}),
+            computed_from_spec({"key": f"p{j}", "event": event, "aggregate": "count",
+                                "within": {"from_ago": 14, "to_ago": 7}}),
+        ]  # fmt: skip
     segments: list[Definition] = []
     for i in range(count):
         condition = leaf(rng, i)
