@@ -197,3 +197,23 @@ def test_a_sequence_explains_which_step_a_person_is_at_and_what_it_waits_for() -
     assert not funnel.matches(Ctx(2 * hour, pricing=[0], checkout=[hour], order=[hour + 1]))
     assert not funnel.matches(Ctx(hour + day, pricing=[0], checkout=[hour]))  # deadline passed
     assert not funnel.matches(Ctx(3 * hour, pricing=[0], checkout=[2 * hour]))  # gap too long
+
+
+def test_a_sequence_run_must_fit_its_conversion_window() -> None:
+    hour = 3_600_000
+    funnel = build_condition({"sequence": {
+        "steps": [{"event": "Pricing Viewed"}, {"event": "Checkout Started"}],
+        "within": {"last": 2, "unit": "hours"},
+    }})  # fmt: skip
+
+    class Ctx:
+        def __init__(self, **done: list[int]) -> None:
+            self.now_ms, self.done = 10 * hour, done
+
+        def recent(self, feature: Any) -> list[int]:
+            return self.done.get(feature.matcher.name.split()[0].lower(), [])
+
+    assert funnel.matches(Ctx(pricing=[5 * hour, 0], checkout=[6 * hour]))  # the later start
+    assert not funnel.matches(Ctx(pricing=[0], checkout=[6 * hour]))  # six hours: too long
+    assert not funnel.matches(Ctx(pricing=[7 * hour], checkout=[6 * hour]))  # out of order
+    assert funnel.next_flip(Ctx(pricing=[0], checkout=[11 * hour])) == (11 * hour, funnel.text)  # type: ignore[attr-defined]

@@ -1,12 +1,13 @@
 """Ordered sequences (funnels): "viewed Pricing, then started Checkout within 1 hour, and
 did not complete an order within 1 day after that".
 
-A person is in the segment while some run of the steps, in time order, each step within
-its ``within`` of the previous one (the first within the sequence's ``within`` of now),
-has happened. With ``not_followed_by``, only from the last step until the deadline after
-it, unless that event comes first: the deadline passing is a time-driven exit, at the
-exact instant. Each step keeps the person's ``SEQUENCE_KEEP`` latest instants
-(``RecentFeature``), so state is bounded and the same whatever order messages arrive in.
+A person is in the segment once some run of the steps has happened, in time order, each
+step within its ``within`` of the previous one and the whole run within the sequence's
+``within`` (first step to last: the conversion window). With ``not_followed_by``, only
+from the last step until the deadline after it, unless that event comes first: the
+deadline passing is a time-driven exit, at the exact instant. Each step keeps the
+person's ``SEQUENCE_KEEP`` latest instants (``RecentFeature``), so state is bounded and
+the same whatever order messages arrive in.
 """
 
 from __future__ import annotations
@@ -37,32 +38,33 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """How far the latest runs got: instants each step can be reached at (``reached[i]``),
-    and the deadlines of completed runs still waiting for ``not_followed_by``."""
+    """How far runs got: per step, the instants it is reached at, each with the latest
+    first-step instant of a run reaching it (``reached[i]``); and the deadlines of complete
+    runs still waiting for ``not_followed_by``."""
 
-    reached: list[list[int]]
+    reached: list[dict[int, int]]
     open_until: list[int]
 
 
 @dataclass(frozen=True, slots=True)
 class Sequence:
     steps: tuple[Step, ...]
-    recent_ms: int | None  # the first step less than this long ago
+    span_ms: int | None  # the whole run, first step to last, at most this long
     never: RecentFeature | None  # not_followed_by ...
     deadline_ms: int  # ... within this long after the last step
     text: str = ""
 
     def progress(self, ctx: Context) -> Progress:
         now = ctx.now_ms
-        first = [t for t in ctx.recent(self.steps[0].feature) if t <= now]
-        if self.recent_ms is not None:
-            first = [t for t in first if t > now - self.recent_ms]
-        reached = [sorted(first)]
+        reached = [{t: t for t in ctx.recent(self.steps[0].feature) if t <= now}]
         for step in self.steps[1:]:
-            before = reached[-1]
-            found = [t for t in ctx.recent(step.feature) if t <= now and _follows(t, before, step)]
-            reached.append(sorted(found))
-        return Progress(reached, self._open(ctx, reached[-1]))
+            found = {}
+            for t in ctx.recent(step.feature):
+                start = _latest_start(t, reached[-1], step) if t <= now else None
+                if start is not None and (self.span_ms is None or t - start <= self.span_ms):
+                    found[t] = start
+            reached.append(found)
+        return Progress(reached, self._open(ctx, sorted(reached[-1])))
 
     def _open(self, ctx: Context, done: list[int]) -> list[int]:
         """Deadlines (last step + deadline) not passed and not met by the ``never`` event."""
@@ -85,16 +87,13 @@ class Sequence:
         return frozenset(("feature", feature.id) for feature in features)
 
     def next_flip(self, ctx: Context) -> Flip | None:
-        """The earliest instant time alone may change the answer: a first step leaving the
-        recent span, the deadline of a run still waiting, or an event dated ahead of now
-        coming due."""
+        """The earliest instant time alone may change the answer: the deadline of a run
+        still waiting, or an event dated ahead of now coming due."""
         now = ctx.now_ms
         instants: list[int] = []
         features = [step.feature for step in self.steps] + ([self.never] if self.never else [])
         for feature in features:
             instants += [t for t in ctx.recent(feature) if t > now]
-        if self.recent_ms is not None:
-            instants += [t + self.recent_ms for t in ctx.recent(self.steps[0].feature)]
         instants += self.progress(ctx).open_until  # a wait that ends with time alone
         future = [t for t in instants if t > now]
         return (min(future), self.text) if future else None
@@ -105,7 +104,7 @@ class Sequence:
         done = sum(1 for instants in progress.reached if instants)
         if done < len(self.steps):
             return Explanation(False, self._waiting(progress, done))
-        last = iso_from_ms(progress.reached[-1][-1])
+        last = iso_from_ms(max(progress.reached[-1]))
         if self.never is None:
             return Explanation(True, f"sequence complete: last step {last}")
         assert self.never is not None
@@ -121,15 +120,18 @@ class Sequence:
         step = self.steps[done]
         if done == 0:
             return f"at step 0 of {len(self.steps)}: waiting for {step.name!r}"
-        at = progress.reached[done - 1][-1]
+        at = max(progress.reached[done - 1])
         until = "" if step.gap_ms is None else f" until {iso_from_ms(at + step.gap_ms)}"
         return (f"at step {done} of {len(self.steps)} ({iso_from_ms(at)}): waiting for "
                 f"{step.name!r}{until}")  # fmt: skip
 
 
-def _follows(at_ms: int, before: list[int], step: Step) -> bool:
-    """The step at ``at_ms`` continues a run that reached the previous step at ``before``."""
-    return any(p <= at_ms and (step.gap_ms is None or at_ms - p <= step.gap_ms) for p in before)
+def _latest_start(at_ms: int, before: dict[int, int], step: Step) -> int | None:
+    """The latest first-step instant of the runs the step at ``at_ms`` continues (the one
+    most likely to fit the conversion window), None when it continues none."""
+    starts = [start for p, start in before.items()
+              if p <= at_ms and (step.gap_ms is None or at_ms - p <= step.gap_ms)]  # fmt: skip
+    return max(starts, default=None)
 
 
 def build_sequence(spec: Mapping[str, Any], where: str) -> Sequence:
@@ -156,8 +158,8 @@ def build_sequence(spec: Mapping[str, Any], where: str) -> Sequence:
                 f"{where}.not_followed_by: needs 'within: {{last: N}}', the deadline after "
                 "the last step"
             )
-    recent = _span(spec.get("within"), where)
-    return Sequence(steps, recent, never, deadline, text_of({"sequence": spec}))
+    span = _span(spec.get("within"), where)
+    return Sequence(steps, span, never, deadline, text_of({"sequence": spec}))
 
 
 def _span(window: Mapping[str, Any] | None, where: str) -> int | None:
