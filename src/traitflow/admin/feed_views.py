@@ -37,22 +37,25 @@ def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -
     @app.page("/admin/dead-letters")
     @guarded
     async def dead_letters(view: Any, request: Any) -> Any:
-        limit = _limit(request)
-        if limit is None:
+        records = await _recent(request, settings.topics.deadletter)
+        if records is None:
             return error(view, 400, "bad_request", LIMIT_TEXT)
-        records = await recent_records(settings, settings.topics.deadletter, limit)
         body: DeadLettersView = {"dead_letters": [dead_letter_document(r) for r in records]}
         return view.json(body)
 
     @app.page("/admin/membership")
     @guarded
     async def membership(view: Any, request: Any) -> Any:
-        limit = _limit(request)
-        if limit is None:
+        records = await _recent(request, settings.topics.membership)
+        if records is None:
             return error(view, 400, "bad_request", LIMIT_TEXT)
-        records = await recent_records(settings, settings.topics.membership, limit)
         body: RecentEventsView = {"events": [_json(record.value) for record in records]}
         return view.json(body)
+
+    async def _recent(request: Any, topic: str) -> list[Any] | None:
+        """The ``?limit=`` latest records of ``topic``; None when the limit is no number."""
+        limit = _limit(request)
+        return None if limit is None else await recent_records(settings, topic, limit)
 
     @app.page("/admin/membership/live")
     @guarded
