@@ -6,7 +6,7 @@ from traitflow.admin.preview import Preview, merge_previews, new_features
 from traitflow.catalog.topic import checked
 from traitflow.profiles import Profile
 from traitflow.profiles.profile import Membership
-from traitflow.segments import Registry, segment_from_spec
+from traitflow.segments import Registry, computed_from_spec, segment_from_spec
 
 NOW = 1_800_000_000_000
 LIVE = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
@@ -62,4 +62,11 @@ def test_merged_previews_sum_counts_and_take_each_partition_once() -> None:
 
 def test_known_events_are_not_new() -> None:
     spec = {"key": "t2", "condition": {"trait": "plan", "op": "exists"}}
-    assert new_features(segment_from_spec(spec), Registry([segment_from_spec(LIVE)])) == []
+    live = Registry([segment_from_spec(LIVE)])
+    assert new_features(segment_from_spec(spec), live, live) == []
+    spend = computed_from_spec({"key": "spend", "event": "Order Completed", "aggregate": "sum",
+                                "property": "total"})  # fmt: skip
+    big = segment_from_spec(
+        {"key": "big", "condition": {"computed": "spend", "op": ">", "value": 9}}
+    )
+    assert new_features(big, checked(live, [spend, big]), live) == ["track Order Completed"]

@@ -52,7 +52,7 @@ class Preview:
     def __init__(self, candidate: Segment, registry: Registry, live: Registry, now_ms: int):
         self.candidate, self.registry, self.now_ms = candidate, registry, now_ms
         self.is_live = candidate.key in live.segments
-        self.new_features = new_features(candidate, live)
+        self.new_features = new_features(candidate, registry, live)
         self.scanned = 0
         self.members, self.entering, self.exiting = _Tally(), _Tally(), _Tally()
 
@@ -86,13 +86,18 @@ class Preview:
         }
 
 
-def new_features(candidate: Segment, live: Registry) -> list[str]:
-    """The events ``candidate`` counts that no live definition counts: no state yet."""
+def new_features(candidate: Segment, registry: Registry, live: Registry) -> list[str]:
+    """The events ``candidate`` counts, itself or through the computed traits it compares
+    (from ``registry``), that no live definition counts: no state yet."""
+    reads = definition_features(candidate)
+    for kind, name in candidate.condition.deps():
+        if kind == "computed" and name in registry.computed:
+            reads.append(registry.computed[name].feature)
     known = live.feature_ids()
     return sorted(
         {
             f"{'/'.join(feature.matcher.types)} {feature.matcher.name or '(any)'}"
-            for feature in definition_features(candidate)
+            for feature in reads
             if feature.id not in known
         }
     )

@@ -186,7 +186,7 @@ async def _local_preview(context: AdminContext, candidate: Segment, registry: An
     more than the worker reads for a preview."""
     owned = context.owned() if context.recovered() else []
     preview = Preview(candidate, registry, context.registry, context.clock.now_ms())
-    each = context.settings.preview_max_profiles // max(1, len(owned))
+    each = max(1, context.settings.preview_max_profiles // max(1, len(owned)))
     held = 0
     for partition in owned:
         after, left = None, each
