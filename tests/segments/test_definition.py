@@ -57,6 +57,7 @@ def test_rev_changes_with_content_only() -> None:
         ),
         ("segments: 3", "must be a list"),
         ("0", "#1: must be object"),  # a scalar document (a fuzzed admin API body)
+        ("a: &a [1, 2]\nkey: k\ncondition: {trait: x, op: in, value: *a}", r"aliases \(\*a\)"),
         ("true", "#1: must be object"),
     ],
 )

@@ -199,7 +199,22 @@ def _rev(spec: Any) -> str:
     return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 
+def _refuse_aliases(text: str, source: str) -> None:
+    """YAML aliases (``*name``) can make a few lines stand for billions of values, which
+    checking would take minutes over; no definition needs one."""
+    try:
+        for token in yaml.scan(text):
+            if isinstance(token, yaml.AliasToken):
+                raise InvalidDefinition(
+                    f"{source}: YAML aliases (*{token.value}) are not accepted in definitions; "
+                    "write the value out"
+                )
+    except yaml.YAMLError:
+        return  # the load below says what is wrong
+
+
 def _specs_in(text: str, source: str) -> Iterator[tuple[str, Any]]:
+    _refuse_aliases(text, source)
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
