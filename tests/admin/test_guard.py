@@ -3,6 +3,7 @@ console's header for anything that changes something)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from traitflow.admin.guard import (
@@ -38,9 +39,16 @@ def test_the_cookie_reads_but_changes_only_with_the_console_header() -> None:
     assert allowed(Request("POST", {CONSOLE_HEADER: "1"}, SESSION), TOKEN)
 
 
-def test_the_cookie_is_not_the_token_and_a_forged_one_fails() -> None:
-    assert session_value(TOKEN) != TOKEN
+def test_the_cookie_is_not_the_token_and_a_forged_or_expired_one_fails() -> None:
+    assert TOKEN not in session_value(TOKEN)
     assert session_value(TOKEN) != session_value(TOKEN + "x")
+    expired = session_value(TOKEN, expires_s=int(time.time()) - 1)
+    assert not allowed(Request("GET", cookies={SESSION_COOKIE: expired}), TOKEN)
+    later = int(time.time()) + 60
+    stretched = f"{later + 10**6}.{session_value(TOKEN, later).split('.')[1]}"
+    assert not allowed(Request("GET", cookies={SESSION_COOKIE: stretched}), TOKEN)
+    for junk in ("", ".", "x.y", "-1.abc", "9" * 40):
+        assert not allowed(Request("GET", cookies={SESSION_COOKIE: junk}), TOKEN)
     assert not allowed(Request("GET", cookies={SESSION_COOKIE: session_value("other-token-xx")}),
                        TOKEN)  # fmt: skip
 

@@ -1,15 +1,18 @@
 """Who may read the admin API: a bearer token, or the console's session cookie.
 
-The cookie holds a value derived from the token (HMAC), never the token itself, and is
-HttpOnly and SameSite=Strict. A browser sends it to every port of the host, so a request
-that changes something must also carry ``X-Traitflow-Console``: a header a page of another
-origin cannot add without a CORS preflight, which the worker never grants.
+The cookie holds when it expires and an HMAC of that with the token, never the token
+itself, and is HttpOnly and SameSite=Strict: a copied cookie stops working when it
+expires, whatever the browser does with it. A browser sends it to every port of the
+host, so a request that changes something must also carry ``X-Traitflow-Console``: a
+header a page of another origin cannot add without a CORS preflight, which the worker
+never grants.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -24,8 +27,25 @@ CONSOLE_HEADER = "X-Traitflow-Console"
 READING = frozenset({"GET", "HEAD"})
 
 
-def session_value(token: str) -> str:
-    return hmac.new(token.encode(), b"traitflow console session", hashlib.sha256).hexdigest()
+SESSION_S = 12 * 3600
+
+
+def session_value(token: str, expires_s: int | None = None) -> str:
+    """``<expiry>.<HMAC of it>``: valid until the expiry (default ``SESSION_S`` from now)."""
+    expires = int(time.time()) + SESSION_S if expires_s is None else expires_s
+    return f"{expires}.{_signature(token, expires)}"
+
+
+def _signature(token: str, expires: int) -> str:
+    message = f"traitflow console session {expires}".encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _valid_session(cookie: str, token: str) -> bool:
+    expires, _, signature = cookie.partition(".")
+    if not expires.isdigit() or int(expires) <= time.time():
+        return False
+    return hmac.compare_digest(signature.encode(), _signature(token, int(expires)).encode())
 
 
 def allowed(request: Any, token: str) -> bool:
@@ -33,7 +53,7 @@ def allowed(request: Any, token: str) -> bool:
     if authorized(request.headers.get("Authorization"), token):
         return True
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie or not hmac.compare_digest(cookie.encode(), session_value(token).encode()):
+    if not cookie or not _valid_session(cookie, token):
         return False
     return request.method in READING or request.headers.get(CONSOLE_HEADER) == "1"
 

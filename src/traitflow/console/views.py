@@ -14,7 +14,7 @@ from typing import Any
 import faust
 import orjson
 
-from traitflow.admin.guard import SESSION_COOKIE, error, session_value
+from traitflow.admin.guard import SESSION_COOKIE, SESSION_S, error, session_value
 
 STATIC = files("traitflow.console") / "static"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -25,7 +25,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-SESSION_HOURS = 12
 
 
 def install_console(app: faust.App, token: str) -> None:
@@ -49,7 +48,7 @@ def install_console(app: faust.App, token: str) -> None:
             response: Any = self.json({"signed_in": True})
             response.set_cookie(
                 SESSION_COOKIE, session_value(token), httponly=True, samesite="Strict",
-                path="/", max_age=SESSION_HOURS * 3600,
+                path="/", max_age=SESSION_S,
             )  # fmt: skip
             return response
 
