@@ -197,6 +197,9 @@ def test_a_sequence_explains_which_step_a_person_is_at_and_what_it_waits_for() -
     assert not funnel.matches(Ctx(2 * hour, pricing=[0], checkout=[hour], order=[hour + 1]))
     assert not funnel.matches(Ctx(hour + day, pricing=[0], checkout=[hour]))  # deadline passed
     assert not funnel.matches(Ctx(3 * hour, pricing=[0], checkout=[2 * hour]))  # gap too long
+    assert funnel.explain(Ctx(3 * hour, pricing=[0])).text.endswith(
+        "'Checkout Started' did not come by 1970-01-01T01:00:00.000Z; waiting for a new run"
+    )
 
 
 def test_a_sequence_run_must_fit_its_conversion_window() -> None:

@@ -103,11 +103,10 @@ class Sequence:
         progress = self.progress(ctx)
         done = sum(1 for instants in progress.reached if instants)
         if done < len(self.steps):
-            return Explanation(False, self._waiting(progress, done))
+            return Explanation(False, self._waiting(progress, done, ctx.now_ms))
         last = iso_from_ms(max(progress.reached[-1]))
         if self.never is None:
             return Explanation(True, f"sequence complete: last step {last}")
-        assert self.never is not None
         what = self.never.matcher.name or "/".join(self.never.matcher.types)
         if progress.open_until:
             until = iso_from_ms(progress.open_until[-1])
@@ -116,14 +115,18 @@ class Sequence:
         return Explanation(False, f"sequence complete {last}, then {what!r} came or "
                                   "its deadline passed")  # fmt: skip
 
-    def _waiting(self, progress: Progress, done: int) -> str:
+    def _waiting(self, progress: Progress, done: int, now_ms: int) -> str:
         step = self.steps[done]
         if done == 0:
             return f"at step 0 of {len(self.steps)}: waiting for {step.name!r}"
         at = max(progress.reached[done - 1])
-        until = "" if step.gap_ms is None else f" until {iso_from_ms(at + step.gap_ms)}"
-        return (f"at step {done} of {len(self.steps)} ({iso_from_ms(at)}): waiting for "
-                f"{step.name!r}{until}")  # fmt: skip
+        where = f"at step {done} of {len(self.steps)} ({iso_from_ms(at)})"
+        if step.gap_ms is None:
+            return f"{where}: waiting for {step.name!r}"
+        until = iso_from_ms(at + step.gap_ms)
+        if at + step.gap_ms < now_ms:
+            return f"{where}: {step.name!r} did not come by {until}; waiting for a new run"
+        return f"{where}: waiting for {step.name!r} until {until}"
 
 
 def _latest_start(at_ms: int, before: dict[int, int], step: Step) -> int | None:
