@@ -55,5 +55,5 @@ def test_the_cookie_is_not_the_token_and_a_forged_or_expired_one_fails() -> None
 
 def test_a_forwarded_request_carries_the_callers_credentials() -> None:
     headers = forwarded_headers(Request("POST", {CONSOLE_HEADER: "1"}, SESSION))
-    assert headers["Cookie"] == f"{SESSION_COOKIE}={session_value(TOKEN)}"
+    assert headers["Cookie"] == f"{SESSION_COOKIE}={SESSION[SESSION_COOKIE]}"
     assert headers[CONSOLE_HEADER] == "1"
