@@ -56,3 +56,13 @@ def test_feature_ids_are_the_same_in_every_process_and_release() -> None:
     assert found == again == ["390cd6c7445ae4aa", "b9d80e7f576eeb28", "a4ebe46efd7b2cf6"]
     spend = {"key": "s", "event": "O", "aggregate": "sum", "property": "t", "within": {"last": 3}}
     assert computed_from_spec(spend).feature.id == "90f0131918809f7f"
+
+
+def test_segments_reading_features_are_remembered_until_the_definitions_change() -> None:
+    counts = {"key": "buyers", "condition": {"event": "Order Completed"}}
+    registry = Registry([segment_from_spec(counts)])
+    [feature] = registry.feature_ids()
+    first = registry.reading([feature])
+    assert first == {"buyers"} and registry.reading({feature}) is first  # asked per message
+    registry.put(segment_from_spec({"key": "fans", "condition": {"segment": "buyers"}}))
+    assert registry.reading([feature]) == {"buyers", "fans"}  # a change forgets the answer

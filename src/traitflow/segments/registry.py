@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -48,6 +48,7 @@ class Paused:
 
 
 NOTHING_PAUSED = Paused()
+READING_MEMO = 64  # sets of replaying features remembered (a few replays run at once)
 
 
 class Registry:
@@ -163,14 +164,25 @@ class Registry:
 
     def reading(self, features: Iterable[str]) -> frozenset[str]:
         """Segments that read any of ``features`` (directly, through a computed trait, or
-        through a segment that does)."""
-        found = self.affected({("feature", feature) for feature in features})
+        through a segment that does). Remembered until the definitions change: while a
+        replay runs, the worker asks this for every message with the same features."""
+        key = frozenset(features)
+        cache = self.memo.setdefault("reading", {})
+        assert isinstance(cache, dict)
+        cached = cache.get(key)
+        if cached is not None:
+            return cast(frozenset[str], cached)
+        found = self.affected({("feature", feature) for feature in key})
         stack = list(found)
         while stack:
             for dependent in self.dependents(stack.pop()) - found:
                 found.add(dependent)
                 stack.append(dependent)
-        return frozenset(found)
+        if len(cache) >= READING_MEMO:
+            cache.clear()
+        result = frozenset(found)
+        cache[key] = result
+        return result
 
     def feature_ids(self) -> frozenset[str]:
         return frozenset(self._index["feature_ids"])
