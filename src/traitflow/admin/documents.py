@@ -175,17 +175,15 @@ def checked_document(definitions: Iterable[Definition], live: Registry) -> Check
     return {"definitions": [_line(definition, live) for definition in definitions]}
 
 
-def applied_document(
-    definitions: Iterable[Definition], applied: Applied, live: Registry
-) -> AppliedView:
-    """What was published, each line against ``live`` as it was before."""
+def applied_document(lines: CheckedView, applied: Applied) -> AppliedView:
+    """What was published: ``lines`` as checked against the live definitions before."""
     replay: ReplayView | None = None
     if applied.replay is not None:
         asked = applied.replay
         replay = {"id": asked.id, "new_features": len(asked.features),
                   "history_from": iso_from_ms(asked.from_ms)}  # fmt: skip
     return {
-        "definitions": [_line(definition, live) for definition in definitions],
+        "definitions": lines["definitions"],
         "version": applied.version,
         "replay": replay,
         "warnings": list(applied.gaps),

@@ -159,9 +159,9 @@ async def _check(view: Any, request: Any, context: AdminContext, definitions: li
 
 async def _apply(view: Any, request: Any, context: AdminContext, definitions: list[Definition],
                  registry: Any) -> Any:  # fmt: skip
-    before = checked(context.registry, [])  # a copy: the feed changes the live one
+    lines = checked_document(definitions, context.registry)  # before the feed changes it
     applied = await apply_definitions(context.settings, definitions, by=_caller(request))
-    body: AppliedView = applied_document(definitions, applied, before)
+    body: AppliedView = applied_document(lines, applied)
     return view.json(body)
 
 
