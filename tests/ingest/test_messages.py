@@ -2,6 +2,8 @@
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import identify_traits, parse_message, routing_key
@@ -149,3 +151,35 @@ def test_limits_follow_the_settings() -> None:
     raw = orjson.dumps({"type": "identify", "userId": " nobody "})
     with pytest.raises(InvalidMessage, match="junk id"):
         parse_message(raw, max_bytes=LIMIT, fallback_timestamp_ms=0, limits=limits)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.text(alphabet="{[]}ab", max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(json_values, st.integers(min_value=1, max_value=6))
+def test_the_depth_shortcut_refuses_exactly_what_the_walk_refuses(
+    traits: object, depth: int
+) -> None:
+    """Counting brackets in the raw bytes (strings included) only skips the walk when no
+    nesting can be that deep: the answer is the walk's."""
+    from traitflow.ingest.messages import Limits, check_depth
+
+    body = {"type": "identify", "userId": "u", "traits": traits}
+    limits = Limits(max_depth=depth)
+    try:
+        check_depth(body, depth)
+        walked = None
+    except InvalidMessage as exc:
+        walked = exc.kind
+    try:
+        parse_message(orjson.dumps(body), max_bytes=LIMIT, fallback_timestamp_ms=0, limits=limits)
+        parsed = None
+    except InvalidMessage as exc:
+        parsed = exc.kind
+    assert (walked == "too_deep") == (parsed == "too_deep")

@@ -104,7 +104,8 @@ def check_message(
         raise InvalidMessage(
             f"unknown type {kind!r}: expected one of {', '.join(MESSAGE_TYPES)}", "unknown_type"
         )
-    check_depth(body, limits.max_depth)
+    if not raw or raw.count(b"{") + raw.count(b"[") > limits.max_depth:
+        check_depth(body, limits.max_depth)  # else no nesting can be that deep
     _validate(body, kind)
     _check_ids(body)
     user_id, anonymous_id = _identifier(body, "userId"), _identifier(body, "anonymousId")
