@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Profiles a segment preview reads per worker; beyond, it reads the "
         "first of each partition and says which fraction.",
     )
+    admin_max_live_feeds: int = Field(
+        10,
+        ge=1,
+        description="Live membership feeds (console tabs) one worker serves at once, each "
+        "with its own Kafka consumer; beyond, the feed answers 503.",
+    )
     size_sample_s: float = Field(
         60.0, gt=0, description="Seconds between samples of segment sizes (console, gauge)."
     )

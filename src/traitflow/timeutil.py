@@ -15,9 +15,11 @@ def iso_from_ms(ms: int) -> str:
     return f"{_iso_second(seconds)}.{millis:03d}Z"
 
 
+@lru_cache(maxsize=4096)
 def _iso_second(seconds: int) -> str:
-    """The time of day by arithmetic, the date from a cache: building a datetime per stamp
-    cost twice as much, and stamps spread over hours rarely share a second."""
+    """Messages of a stream are close in time: most stamps share a second with a recent
+    one. Others take the time of day by arithmetic and the date from a cache of its own
+    (half the cost of a datetime)."""
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)

@@ -29,7 +29,7 @@ PLANS = {"ada": "trial", "grace": "pro", "linus": "trial", "mia": "trial", "ken"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"size_sample_s": 0.5})
+    return settings.model_copy(update={"size_sample_s": 0.5, "admin_max_live_feeds": 2})
 
 
 @pytest.fixture
@@ -129,6 +129,32 @@ async def test_dead_letters_and_membership_events_are_readable_live_and_recent(
     assert dead[0]["preview"] == "{not json" and "JSON" in dead[0]["reason"]
     with pytest.raises(AdminError, match="limit must be a whole number"):
         await admin.request("GET", "/admin/dead-letters?limit=lots")
+
+
+async def test_live_feeds_are_bounded_per_worker(settings: Settings, admin: AdminClient) -> None:
+    """Each feed holds a Kafka consumer: beyond the limit a feed is refused, with why, and
+    a closed feed frees its place."""
+    headers = {"Authorization": f"Bearer {admin_token(settings, create=False)}"}
+    url = f"{admin.base}/admin/membership/live"
+    async with aiohttp.ClientSession() as session:
+        feeds = [await session.get(url, headers=headers) for _ in range(2)]
+        for feed in feeds:
+            assert feed.status == 200
+            assert (await feed.content.readline()).startswith(b": connected")
+        async with session.get(url, headers=headers) as refused:
+            assert refused.status == 503
+            body = await refused.json()
+        assert body["error"] == "too_many_feeds"
+        assert "TRAITFLOW_ADMIN_MAX_LIVE_FEEDS" in body["message"]
+        feeds[0].close()
+
+        async def reopened() -> int:
+            async with session.get(url, headers=headers) as again:
+                return again.status
+
+        # sooner than a keep-alive (15 s) would find the connection closed
+        assert await eventually(reopened, lambda status: status == 200, timeout=10) == 200
+        feeds[1].close()
 
 
 async def test_every_new_route_needs_the_token(settings: Settings, admin: AdminClient) -> None:

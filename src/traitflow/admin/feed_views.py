@@ -29,6 +29,7 @@ KEEPALIVE_S = 15.0
 def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -> None:
     settings = context.settings
     closing = asyncio.Event()  # set at shutdown: open feeds end, so the server can stop
+    open_feeds = [0]  # each holds a consumer: bounded by admin_max_live_feeds
 
     @app.on_before_shutdown.connect
     async def end_feeds(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -61,23 +62,37 @@ def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -
     @guarded
     async def live(view: Any, request: Any) -> Any:
         """Membership events from now on, as ``text/event-stream`` (one ``data:`` line each)."""
+        if open_feeds[0] >= settings.admin_max_live_feeds:
+            return error(view, 503, "too_many_feeds", _too_many(settings.admin_max_live_feeds))
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
-        await response.prepare(request)
-        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
-            await _stream(settings, response, closing)  # until the browser goes away
+        open_feeds[0] += 1
+        try:
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+                await _stream(settings, request, response, closing)  # until the browser goes
+        finally:
+            open_feeds[0] -= 1
         return response
 
 
-async def _stream(settings: Any, response: web.StreamResponse, closing: asyncio.Event) -> None:
+def _too_many(most: int) -> str:
+    return (f"{most} live feeds are open on this worker, its limit "
+            "(TRAITFLOW_ADMIN_MAX_LIVE_FEEDS): close a console tab showing live events, "
+            "or ask another worker")  # fmt: skip
+
+
+async def _stream(
+    settings: Any, request: Any, response: web.StreamResponse, closing: asyncio.Event
+) -> None:
     async with reader(settings, settings.topics.membership) as consumer:
         await consumer.seek_to_end()
         # Some brokers' "end" is their last batch's first offset: read past what is there.
         await read_to_end(consumer, sorted(consumer.assignment()))
         await response.write(b": connected\n\n")
         quiet_since = time.monotonic()
-        while not closing.is_set():
+        while not closing.is_set() and _connected(request):  # its consumer freed at once
             batch = await consumer.getmany(timeout_ms=500)
             lines = [
                 b"data: " + orjson.dumps(_json(record.value)) + b"\n\n"
@@ -90,6 +105,11 @@ async def _stream(settings: Any, response: web.StreamResponse, closing: asyncio.
             elif time.monotonic() - quiet_since > KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")  # finds a closed connection
                 quiet_since = time.monotonic()
+
+
+def _connected(request: Any) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def _limit(request: Any) -> int | None:

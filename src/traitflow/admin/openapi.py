@@ -256,6 +256,8 @@ def _feed_paths() -> dict[str, Any]:
                     "200": {"description": "An endless event stream.",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     **_errors(401),
+                    "503": json_response(Error, "TRAITFLOW_ADMIN_MAX_LIVE_FEEDS feeds are "
+                                         "already open on this worker."),
                 },
             }
         },

@@ -293,7 +293,12 @@ async function openFeed() {
   if (feed) return;
   feed = new EventSource("/admin/membership/live");
   feed.onopen = () => { $("live-status").textContent = "Connected: new events appear at the top."; };
-  feed.onerror = () => { $("live-status").textContent = "Connection lost; retrying."; };
+  feed.onerror = () => {  // a refusal (401, or 503: too many feeds open) is not retried
+    $("live-status").textContent = feed.readyState === EventSource.CLOSED
+      ? "The worker refused the feed: the session ended, or too many live feeds are open " +
+        "(TRAITFLOW_ADMIN_MAX_LIVE_FEEDS). Close other tabs and open this page again."
+      : "Connection lost; retrying.";
+  };
   feed.onmessage = (message) => {
     $("live-events").prepend(eventLine(JSON.parse(message.data)));
     while ($("live-events").children.length > 200) $("live-events").lastChild.remove();
