@@ -84,18 +84,21 @@ def observe(profile: Profile, body: dict[str, Any], at_ms: int, user_id: str | N
     profile.last_seen_ms = max(profile.last_seen_ms, at_ms)
     profile.user_id = profile.user_id or user_id
     profile.anonymous_id = profile.anonymous_id or anonymous_id
+    derived = profile.derived
     found = {}  # the built-in instants this message moved (or never written yet)
-    for name, moment in (("$first_seen", profile.first_seen_ms),
-                         ("$last_seen", profile.last_seen_ms)):  # fmt: skip
-        if moment == at_ms or name not in profile.derived:
-            found[name] = iso_from_ms(moment)
+    if first or "$first_seen" not in derived:
+        found["$first_seen"] = iso_from_ms(profile.first_seen_ms)
+    if at_ms == profile.last_seen_ms or "$last_seen" not in derived:
+        found["$last_seen"] = iso_from_ms(profile.last_seen_ms)
     context = body.get("context")
-    for name, path in CONTEXT_TRAITS.items():
-        value = value_at(context, path)
-        if isinstance(value, str) and value.strip() and at_ms >= profile.last_seen_ms:
-            found[name] = value
-    changed = {name for name, value in found.items() if profile.derived.get(name) != value}
-    profile.derived.update(found)
+    if context and isinstance(context, dict) and at_ms >= profile.last_seen_ms:
+        for name, (outer, inner) in CONTEXT_TRAITS.items():
+            section = context.get(outer)
+            value = section.get(inner) if isinstance(section, dict) else None
+            if isinstance(value, str) and value.strip():
+                found[name] = value
+    changed = {name for name, value in found.items() if derived.get(name) != value}
+    derived.update(found)
     return changed
 
 
