@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from traitflow.broker import delivery
 from traitflow.broker.offsets import fetched_highwaters
@@ -28,7 +27,7 @@ from traitflow.broker.offsets import fetched_highwaters
 TANSU_FETCH_MAX_WAIT_MS = 50
 
 
-class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class ConsumerThread(delivery.ConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = TANSU_FETCH_MAX_WAIT_MS  # read when it starts

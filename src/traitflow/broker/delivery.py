@@ -53,7 +53,22 @@ def receivers_of(app: AppT) -> dict[str, Receiver]:
     return _RECEIVERS.get(app, {})
 
 
+CONSUMER_STOP_S = 15.0
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, waited for at most ``CONSUMER_STOP_S`` at shutdown: with
+    the broker gone, its last commit retries until mode's default (60 s) runs out, longer
+    than the usual 30 s between SIGTERM and SIGKILL. Offsets left uncommitted are read
+    again at the next start, where the profiles' applied positions recognise them."""
+
+    shutdown_timeout = CONSUMER_STOP_S
+
+
 class Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def _drain_messages(self, fetcher: Any) -> None:
         """Faust's ``Consumer._drain_messages``, with records of registered topics
         gathered per fetch instead of handed one by one to the conductor."""
