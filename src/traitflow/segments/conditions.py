@@ -85,9 +85,13 @@ class Comparison:
         return frozenset({(self.source, self.path[0])})
 
     def next_flip(self, ctx: Context) -> Flip | None:
-        instants = self.criterion.flip_instants(self._actual(ctx))
         if self.source == "computed":
-            instants = (*instants, *ctx.computed_expiries(self.path[0]))
+            instants = (*self.criterion.flip_instants(self._actual(ctx)),
+                        *ctx.computed_expiries(self.path[0]))  # fmt: skip
+        elif self.criterion.op.flips is None:
+            return None  # "plan = trial": nothing but a message changes it
+        else:
+            instants = self.criterion.flip_instants(self._actual(ctx))
         future = [t for t in instants if t > ctx.now_ms]
         return (min(future), self.text) if future else None
 
