@@ -175,7 +175,7 @@ def _update_features(
     profile: Profile, message: Message, registry: Registry, now_ms: int
 ) -> set[Dep]:
     touched = count_event(profile, message, registry, now_ms, skip=registry.paused.features)
-    for stale in [key for key in profile.features if not registry.is_live_feature(key)]:
+    for stale in registry.dead_features(profile.features):
         del profile.features[stale]
     return touched
 
@@ -194,8 +194,8 @@ def count_event(
     for feature in registry.features(message.type, event_name(message.body)):
         if feature.id in skip or (only is not None and feature.id not in only):
             continue
-        if not feature.matcher.matches(message.body, now_ms):
-            continue
+        if feature.matcher.filters and not feature.matcher.passes(message.body, now_ms):
+            continue  # (the index matched its type and name)
         state = profile.features.get(feature.id)
         if isinstance(feature, AggregateFeature):
             profile.features[feature.id] = feature.update(state, message.timestamp_ms, message.body)

@@ -39,6 +39,10 @@ class EventMatcher:
             return False
         if self.name is not None and event_name(message) != self.name:
             return False
+        return self.passes(message, now_ms)
+
+    def passes(self, message: Mapping[str, Any], now_ms: int) -> bool:
+        """The property filters hold (type and name aside)."""
         return all(f.holds(message, now_ms) for f in self.filters)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -186,6 +186,11 @@ class Registry:
 
     def feature_ids(self) -> frozenset[str]:
         return frozenset(self._index["feature_ids"])
+
+    def dead_features(self, feature_ids: Mapping[str, object]) -> set[str]:
+        """Those of ``feature_ids`` no live definition reads (deleted since)."""
+        live: dict[str, Feature] = self._index["feature_ids"]
+        return feature_ids.keys() - live.keys()
 
     def is_live_feature(self, feature_id: str) -> bool:
         return feature_id in self._index["feature_ids"]
