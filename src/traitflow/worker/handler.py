@@ -197,7 +197,7 @@ class EventHandler:
             return
         await self._carry_out(plan, key, raw, origin)
         if step.forward is None and step.saves:
-            self.metrics.messages.labels(message.type).inc()
+            self.metrics.counted(message.type)
             if step.events:
                 stamp = message.timestamp_ms
                 self.outbox.after_settling(lambda: self._observe_end_to_end(stamp))

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from traitflow.ingest.messages import MESSAGE_TYPES
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -27,6 +29,7 @@ class WorkerMetrics:
             ["type"],
             registry=self.registry,
         )
+        self.messages_of_type = {kind: self.messages.labels(kind) for kind in MESSAGE_TYPES}
         self.dead_letters = Counter(
             "traitflow_dead_letters",
             "Records sent to the dead-letter topic, by kind of reason (the kind each refusal "
@@ -40,6 +43,7 @@ class WorkerMetrics:
             ["segment", "direction"],
             registry=self.registry,
         )
+        self._transition_counters: dict[tuple[str, str], Any] = {}  # labels() takes a lock
         self.evaluation = Histogram(
             "traitflow_evaluation_seconds",
             "Time to apply one message to its profile and decide memberships.",
@@ -114,10 +118,18 @@ class WorkerMetrics:
             registry=self.registry,
         )
 
+    def counted(self, message_type: str) -> None:
+        """One more message of ``message_type`` (its counter looked up without a lock)."""
+        self.messages_of_type[message_type].inc()
+
     def published(self, events: list[dict[str, Any]]) -> None:
+        children = self._transition_counters
         for event in events:
-            direction = str(event["type"]).removeprefix("audience.")
-            self.transitions.labels(str(event["segment"]), direction).inc()
+            key = (str(event["segment"]), str(event["type"]).removeprefix("audience."))
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.transitions.labels(*key)
+            child.inc()
 
 
 @dataclass(frozen=True)
