@@ -182,6 +182,7 @@ def test_a_sequence_explains_which_step_a_person_is_at_and_what_it_waits_for() -
     class Ctx:
         def __init__(self, now: int, **done: list[int]) -> None:
             self.now_ms, self.done = now, done
+            self.memo: dict[int, Any] = {}
 
         def recent(self, feature: Any) -> list[int]:
             return self.done.get(feature.matcher.name.split()[0].lower(), [])
@@ -212,6 +213,7 @@ def test_a_sequence_run_must_fit_its_conversion_window() -> None:
     class Ctx:
         def __init__(self, **done: list[int]) -> None:
             self.now_ms, self.done = 10 * hour, done
+            self.memo: dict[int, Any] = {}
 
         def recent(self, feature: Any) -> list[int]:
             return self.done.get(feature.matcher.name.split()[0].lower(), [])

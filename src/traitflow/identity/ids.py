@@ -77,6 +77,8 @@ def message_identifiers(
             value = traits.get(name)
             if junk.usable(value):
                 found.append(Identifier(trait_id(name, str(value)), TRAIT))
+    if len(found) < 2:
+        return found  # most messages: one id
     unique = {identifier.value: identifier for identifier in reversed(found)}  # best kind
     return sorted(unique.values(), key=lambda i: (-RANKS[i.kind], i.value))
 

@@ -34,6 +34,7 @@ class Context(Protocol):
     """What a condition may read about one person at one instant."""
 
     now_ms: int
+    memo: dict[int, Any]  # what a condition worked out at this instant, by its id()
 
     def trait(self, path: tuple[str, ...]) -> Any: ...
     def count(self, feature: CountFeature | AggregateFeature) -> int: ...

@@ -36,6 +36,7 @@ class ProfileContext:
         self.now_ms = max(now_ms, profile.last_seen_ms)
         self._computed: dict[str, Any] = {}  # computed traits read so far (several
         # segments often compare one; nothing changes the features while deciding)
+        self.memo: dict[int, Any] = {}
 
     def trait(self, path: tuple[str, ...]) -> Any:
         value: Any = self.profile.derived if path[0].startswith("$") else self.profile.traits

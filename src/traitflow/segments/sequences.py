@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Context, Dep, Explanation, Flip, text_of
@@ -55,6 +55,13 @@ class Sequence:
     text: str = ""
 
     def progress(self, ctx: Context) -> Progress:
+        """Worked out once per person and instant: ``matches`` and ``next_flip`` both ask."""
+        found = ctx.memo.get(id(self))
+        if found is None:
+            found = ctx.memo[id(self)] = self._progress(ctx)
+        return cast(Progress, found)
+
+    def _progress(self, ctx: Context) -> Progress:
         now = ctx.now_ms
         reached = [{t: t for t in ctx.recent(self.steps[0].feature) if t <= now}]
         for step in self.steps[1:]:
