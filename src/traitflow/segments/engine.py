@@ -123,13 +123,19 @@ def decide(
 ) -> list[Transition]:
     """Re-evaluate, at instant ``now_ms``, what ``deps`` and time can have changed; record
     and return the flips, dated ``at_ms``."""
-    ctx = ProfileContext(profile, registry, now_ms)
     paused = registry.paused.segments
-    pending = _candidates(profile, registry, deps, ctx.now_ms)
+    pending = _candidates(profile, registry, deps, max(now_ms, profile.last_seen_ms))
     if paused:
         pending -= paused
-    transitions = _forget_deleted(profile, registry, at_ms)
+    transitions = (
+        []  # decided under these very definitions last time: none was deleted since
+        if profile.definitions_version == registry.version
+        else _forget_deleted(profile, registry, at_ms)
+    )
     profile.definitions_version = registry.version
+    if not pending:
+        return transitions
+    ctx = ProfileContext(profile, registry, now_ms)
     queue = [(registry.rank(key), key) for key in pending]
     heapq.heapify(queue)
     queued = set(pending)
