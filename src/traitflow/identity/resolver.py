@@ -298,9 +298,10 @@ class Resolver:
         person does not have yet (the profile is changed: it lists them)."""
         step = Step()
         for identifier in named:
+            value = identifier.value
+            if value == profile.person or value in profile.identities or value in profile.absorbed:
+                continue  # most messages: the person's own id
             known = {profile.person, *profile.identities}
-            if identifier.value in known or identifier.value in profile.absorbed:
-                continue
             if len(known) >= self.max_identifiers:
                 reason = (
                     f"identifier cap: the person has {len(known)} identifiers, the limit "
