@@ -111,7 +111,8 @@ def apply_message(
         deps: set[Dep] = {("import", imported)} if imported else set()
     else:
         deps = set()
-    deps |= {("trait", name) for name in changed}
+    for name in changed:
+        deps.add(("trait", name))
     deps |= _update_features(profile, message, registry, max(now_ms, profile.last_seen_ms))
     if fresh:
         deps.add(("new", ""))
@@ -182,8 +183,9 @@ def _update_features(
     profile: Profile, message: Message, registry: Registry, now_ms: int
 ) -> set[Dep]:
     touched = count_event(profile, message, registry, now_ms, skip=registry.paused.features)
-    for stale in registry.dead_features(profile.features):
-        del profile.features[stale]
+    if profile.features:
+        for stale in registry.dead_features(profile.features):
+            del profile.features[stale]
     return touched
 
 
