@@ -14,6 +14,7 @@ from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
 from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION, position
 from traitflow.segments import segment_from_spec
+from traitflow.worker import app as app_module
 from traitflow.worker.app import WorkerApp
 
 YEAR_S = 365 * 86_400  # fixed-date test messages stay valid whatever the machine's clock says
@@ -338,3 +339,21 @@ async def test_dead_letters_are_counted_by_the_kind_each_refusal_names(worker: W
         if sample.name.endswith("_total")
     }
     assert counted == {"not_json": 1.0, "too_deep": 1.0, "junk_identifier": 1.0}
+
+
+def test_start_up_objects_are_frozen_once_and_later_deliveries_cost_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It runs before every delivery: only the first may collect or walk the heap (a
+    check through ``gc.get_freeze_count`` walked 100,000 objects every delivery)."""
+    calls: list[str] = []
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: calls.append(name) or 0
+
+    monkeypatch.setattr(app_module, "gc", Recorder())
+    app_module.freeze_startup_objects.cache_clear()
+    for _ in range(3):
+        app_module.freeze_startup_objects()
+    assert calls == ["collect", "freeze"]
