@@ -36,17 +36,21 @@ class Dedup:
         profile.recent_ids = kept
 
     def unite(self, mine: dict[str, int], theirs: dict[str, int], now_ms: int) -> dict[str, int]:
-        """Two people becoming one keep both memories (a retry may come under either id)."""
+        """Two people becoming one keep both memories (a retry may come under either id),
+        oldest first, as ``remember`` keeps them."""
         both = dict(theirs)
         for key, at in mine.items():
             both[key] = min(at, both.get(key, at))
-        return self.pruned(both, now_ms)
+        return self.pruned(dict(sorted(both.items(), key=lambda item: item[1])), now_ms)
 
     def pruned(self, ids: dict[str, int], now_ms: int) -> dict[str, int]:
         """The ids still in the window, leaving room for one more within the bound (``ids``
-        itself when that is all of them: the common case, checked without a Python loop)."""
+        itself when its oldest, the first kept, is in the window: the common case, O(1)).
+        After a clock step back the first may not be the oldest; an id past the window then
+        stays a while, never counted a repeat (``is_repeat`` checks the window), and the
+        bound still holds: the full pass below forgets past the window exactly."""
         room = self.max_ids - 1
-        if len(ids) <= room and (not ids or now_ms - min(ids.values()) < self.window_ms):
+        if len(ids) <= room and (not ids or now_ms - next(iter(ids.values())) < self.window_ms):
             return ids
         live = {key: at for key, at in ids.items() if now_ms - at < self.window_ms}
         if len(live) <= room:
