@@ -32,12 +32,18 @@ def acknowledged(offset: int | None = None, failure: Exception | None = None) ->
     return future
 
 
-async def test_the_newest_acknowledged_changelog_offset_is_persisted() -> None:
+async def test_the_newest_acknowledged_changelog_offset_is_persisted_once_per_response() -> None:
     store, tp = OffsetStore(), TP("t-profiles-changelog", 0)
     partitions = RocksDBPartitions({}, store)
     for offset in (5, 3, 8):  # acknowledgements may complete out of order
         partitions._sent(tp, acknowledged(offset))
-    assert store.offsets == [5, 8]
+    assert store.offsets == []  # recorded once they are all told, not once per record
+    await asyncio.sleep(0)
+    assert store.offsets == [8]
+    partitions._sent(tp, acknowledged(7))  # older: nothing to record
+    partitions._sent(tp, acknowledged(9))
+    await asyncio.sleep(0)
+    assert store.offsets == [8, 9]
 
 
 async def test_a_lost_changelog_record_fails_the_next_flush() -> None:

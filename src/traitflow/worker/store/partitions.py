@@ -81,6 +81,8 @@ class RocksDBPartitions:
         self.store = store
         self.bookkeeping: bytes | None = getattr(store, "offset_key", None)  # Faust's offset
         self.persisted: dict[int, int] = {}  # newest changelog offset acknowledged
+        self.unrecorded: dict[int, TP] = {}  # partitions whose newest is not in RocksDB yet
+        self.recording = False  # a call to record them is scheduled
         self.failure: BaseException | None = None
 
     def get(self, key: bytes, partition: int | None) -> bytes | None:
@@ -123,8 +125,8 @@ class RocksDBPartitions:
             sent.add_done_callback(acknowledged)
 
     def _sent(self, tp: TP, acknowledgement: asyncio.Future[Any]) -> None:
-        """Kafka has a changelog record: record, in the partition's RocksDB database, the
-        changelog offset it holds (a restart replays only what is newer), as Faust does
+        """Kafka has a changelog record: remember the changelog offset the partition's
+        RocksDB database now holds (a restart replays only what is newer), as Faust does
         after each of its own sends. A lost record fails the next write: the worker stops
         rather than commit offsets past writes its changelog lacks."""
         if acknowledgement.cancelled() or acknowledgement.exception() is not None:
@@ -133,7 +135,18 @@ class RocksDBPartitions:
         offset = acknowledgement.result().offset
         if offset > self.persisted.get(tp.partition, -1):
             self.persisted[tp.partition] = offset
-            self.store.set_persisted_offset(tp, offset)
+            self.unrecorded[tp.partition] = tp
+            if not self.recording:  # after the acknowledgements of the same response
+                self.recording = True
+                asyncio.get_running_loop().call_soon(self._record_persisted)
+
+    def _record_persisted(self) -> None:
+        """Put the newest acknowledged offsets in RocksDB, once per partition for all the
+        acknowledgements of one produce response rather than once per record (a RocksDB
+        write each)."""
+        unrecorded, self.unrecorded, self.recording = self.unrecorded, {}, False
+        for partition, tp in unrecorded.items():
+            self.store.set_persisted_offset(tp, self.persisted[partition])
 
 
 def _first(keys: Any, after: bytes | None, limit: int, skip: bytes | None) -> list[bytes]:
