@@ -1,11 +1,13 @@
 """End-to-end latency at half the worker's maximum rate, from message to membership event.
 
-First measures the worker's maximum rate on the standard workload (a filled topic, as in
-throughput.py), then starts a `traitflow worker`, sends the standard workload at half that
-rate for a while, each message stamped with the time it is sent, and reads the membership
-topic. A message-caused event's latency is its record's Kafka timestamp (set when the
-worker publishes it) minus its ``at`` (the message's timestamp). Prints the distribution.
-Usage: python benchmarks/latency.py [--seconds S] [--rate N]
+First measures the worker's maximum rate on the standard workload: a filled topic of as
+many messages as throughput.py's, since profiles grow as a run goes on and a shorter run
+measures a higher rate (report.py passes throughput.py's figure instead). Then starts a
+`traitflow worker`, sends the standard workload at half that rate for a while, each
+message stamped with the time it is sent, and reads the membership topic. A
+message-caused event's latency is its record's Kafka timestamp (set when the worker
+publishes it) minus its ``at`` (the message's timestamp). Prints the distribution.
+Usage: python benchmarks/latency.py [--seconds S] [--rate N] [--max-events N]
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = half the max")
+    parser.add_argument("--max-events", type=int, default=100_000, help="to measure the max")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-e2e-"))
@@ -105,8 +108,8 @@ def main() -> None:
         if not rate:
             sample = settings_for(workdir, 4)
             asyncio.run(apply_definitions(sample, workload.definitions()))
-            asyncio.run(fill(sample, workload.messages(20_000, seed=3)))
-            maximum = faust_run("traitflow", sample, 20_000, workdir)
+            asyncio.run(fill(sample, workload.messages(args.max_events, seed=3)))
+            maximum = faust_run("traitflow", sample, args.max_events, workdir)
             rate = maximum / 2
             print(f"maximum {maximum:,.0f} messages/s; measuring at {rate:,.0f}/s", flush=True)
         settings = settings_for(workdir, 4)
