@@ -10,7 +10,6 @@ older than these words and kept: records already in topics must still be read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Self, TypeVar
@@ -18,9 +17,12 @@ from typing import Any, Self, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from traitflow.ingest.records import KIND_HEADER, record_kind
+
+__all__ = ["KIND_HEADER", "record_kind"]  # with the job types below
+
 T = TypeVar("T")
 
-KIND_HEADER = "traitflow-command"  # the wire name: see the module docstring
 JOB_KEY = b"\x00traitflow-command"
 # They scan tables or read the log: a batch closes first.
 SCANNING_JOBS = ("tick", "backfill", "sweep", "replay")
@@ -141,15 +143,6 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
 
 def kind_headers(kind: str = "backfill") -> list[tuple[str, bytes]]:
     return [(KIND_HEADER, kind.encode())]
-
-
-def record_kind(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> str | None:
-    """The kind of a job or identity change (``tick``, ``link``...); None for a message."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    for name, value in pairs:
-        if name == KIND_HEADER:
-            return bytes(value).decode(errors="replace")
-    return None
 
 
 def status_record(job: BackfillJob, evaluated: int, finished: bool) -> tuple[bytes, bytes]:

@@ -160,6 +160,22 @@ def catalogue() -> list[Poison]:
         Poison("unknown kind", b"{}", "unknown record kind", kind_headers("explode")),
         Poison("tombstone", None, "without a value"),
         Poison("bundle tombstone", None, "without a value", [(BUNDLE_HEADER, b"1")]),
+        Poison(
+            "bundle count of 5,000 digits", b"{digits", "not JSON", [(BUNDLE_HEADER, b"9" * 5000)]
+        ),
+        Poison("null header value", b"{null header", "not JSON", [(BUNDLE_HEADER, None)]),  # type: ignore[list-item]
+        Poison(
+            "forwarded as no kind",
+            msg(userId="boss"),
+            "invalid traitflow-forwarded header",
+            [("traitflow-forwarded", b"boss")],
+        ),
+        Poison(
+            "kind header of 100 bytes",
+            b"{}" + b" " * 7,
+            "unknown record kind",
+            kind_headers("k" * 100),
+        ),
     ]
 
 

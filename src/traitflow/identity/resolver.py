@@ -42,6 +42,7 @@ from traitflow.identity.ids import (
 from traitflow.identity.merge import merge_profiles
 from traitflow.identity.reconcile import reconcile
 from traitflow.ingest.messages import Message
+from traitflow.ingest.records import FORWARDED_HEADER
 from traitflow.jobs import load_record
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
@@ -51,7 +52,6 @@ from traitflow.segments.pipeline import process
 
 LINK, MERGE_INTO, ABSORB, UNCLAIM = "link", "merge-into", "absorb", "unclaim"
 DELETE, FORGET = "delete", "forget"
-FORWARDED_HEADER = "traitflow-forwarded"  # on a message moved to its person's key: its kind
 IDENTITY_CHANGES = (LINK, MERGE_INTO, ABSORB, UNCLAIM, DELETE, FORGET)
 DAY_MS = 24 * 3600 * 1000
 CAP_REFUSAL = "identifier_cap"  # the kind of a refusal by the cap
@@ -146,15 +146,6 @@ def encode(change: IdentityChange) -> tuple[bytes, str, bytes]:
 
 def forwarded_headers(person: Identifier) -> list[tuple[str, bytes]]:
     return [(FORWARDED_HEADER, person.kind.encode())]
-
-
-def forwarded_kind(headers: Any) -> str | None:
-    """The kind a forwarded message's key was recorded with; None for a producer's record."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    for name, value in pairs:
-        if name == FORWARDED_HEADER:
-            return bytes(value).decode(errors="replace")
-    return None
 
 
 def identity_rules(settings: Settings) -> IdentityRules:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from traitflow.broker.partitioner import partition_of
+from traitflow.ingest.records import BUNDLE_HEADER, LINES_PER_POSITION, read_headers
 
-BUNDLE_HEADER = "traitflow-bundle"
+__all__ = ["BUNDLE_HEADER", "LINES_PER_POSITION", "bundle", "bundle_size", "pack", "position"]
 MAX_BUNDLE_BYTES = 512 * 1024
-LINES_PER_POSITION = 1 << 16  # a bundle with more lines cannot be applied: see ``position``
 MAX_BUNDLE_MESSAGES = 4096  # what ``bundle`` makes, well below
 
 BundleRecord = tuple[int, bytes, list[tuple[str, bytes]]]
@@ -68,12 +68,12 @@ def _record(partition: int, lines: list[bytes]) -> BundleRecord:
 
 
 def bundle_size(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> int | None:
-    """The number of messages a record carries when it is a bundle, else None."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    for name, value in pairs:
-        if name == BUNDLE_HEADER:
-            return int(value) if bytes(value).isdigit() else 0  # a bundle all the same
-    return None
+    """The number of messages a bundle says it carries (0 when the header is no count
+    of at most 7 digits: a bundle all the same), or None for a record that is no bundle."""
+    count = read_headers(headers).bundle
+    if count is None:
+        return None
+    return int(count) if count.isdigit() and len(count) <= 7 else 0
 
 
 def unbundle(value: bytes) -> list[bytes]:

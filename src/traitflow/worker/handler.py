@@ -36,17 +36,16 @@ from traitflow.identity.resolver import (
     decode,
     encode,
     forwarded_headers,
-    forwarded_kind,
     identity_rules,
 )
-from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
+from traitflow.ingest.bundles import position
 from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.ingest.records import Command, Unreadable, read_events_record
 from traitflow.jobs import (
     BackfillJob,
     SweepJob,
     TickJob,
     kind_headers,
-    record_kind,
 )
 from traitflow.privacy.audit import audit_record
 from traitflow.privacy.suppressions import Suppressions, suppression_record
@@ -143,25 +142,17 @@ class EventHandler:
         self.processed[origin.partition] = origin.offset
         self.store.writing_for(origin.partition)
         self.registry.paused = self.replayer.states.paused(self.registry, origin.partition)
-        if raw is None:  # a tombstone: nothing to apply, and no bytes to keep
-            reason = "a record without a value (a tombstone): nothing to process"
-            await self._dead_letter(key, b"", reason, origin, "empty_record")
+        record = read_events_record(key, raw, headers)
+        if isinstance(record, Unreadable):
+            await self._dead_letter(key, raw or b"", record.reason, origin, record.kind)
             return 0
-        kind = record_kind(headers)
-        if kind is not None:
-            await self._job_or_change(kind, key, raw, origin)
+        if isinstance(record, Command):
+            await self._job_or_change(record.kind, key, record.raw, origin)
             return 0
-        if bundle_size(headers) is None:
-            await self._message(key, raw, origin, forwarded_kind(headers))
-            return 1
-        lines = unbundle(raw)
-        if len(lines) > LINES_PER_POSITION:
-            reason = f"invalid bundle: {len(lines)} lines, at most {LINES_PER_POSITION}"
-            await self._dead_letter(key, raw, reason, origin, "invalid_bundle")
-            return 0
-        for index, line in enumerate(lines):
-            await self._message(None, line, replace(origin, index=index), None)
-        return len(lines)
+        for line in record.lines:
+            await self._message(line.key, line.raw, replace(origin, index=line.index),
+                                line.forwarded)  # fmt: skip
+        return len(record.lines)
 
     async def _message(
         self, key: bytes | None, raw: bytes, origin: Origin, forwarded: str | None

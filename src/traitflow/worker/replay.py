@@ -29,9 +29,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from traitflow.broker.partitioner import partition_of
 from traitflow.clock import Clock
 from traitflow.identity.ids import routing_identifier
-from traitflow.identity.resolver import Resolver, forwarded_kind
-from traitflow.ingest.bundles import LINES_PER_POSITION, bundle_size, position, unbundle
+from traitflow.identity.resolver import Resolver
+from traitflow.ingest.bundles import position
 from traitflow.ingest.messages import Limits, Message, parse_message
+from traitflow.ingest.records import Messages, read_events_record
 from traitflow.jobs import (
     JOB_KEY,
     BackfillJob,
@@ -40,7 +41,6 @@ from traitflow.jobs import (
     ReplayItem,
     ReplayJob,
     kind_headers,
-    record_kind,
 )
 from traitflow.membership import Cause, membership_event
 from traitflow.privacy.suppressions import Suppressions
@@ -291,18 +291,13 @@ class Replayer:
             return []
 
     def _readable_items(self, job: ReplayJob, partition: int, record: Any) -> list[ReplayItem]:
-        if record_kind(record.headers) is not None or record.value is None:
-            return []
-        key = record.key.decode(errors="replace") if record.key is not None else None
-        if bundle_size(record.headers) is None:
-            lines = [(key, forwarded_kind(record.headers), record.value)]
-        else:
-            lines = [(None, None, line) for line in unbundle(record.value)]
-            if len(lines) > LINES_PER_POSITION:
-                return []  # dead-lettered whole when it came in
+        read = read_events_record(record.key, record.value, record.headers)
+        if not isinstance(read, Messages):
+            return []  # a job, or dead-lettered when it came in
         found = []
-        for index, (line_key, forwarded, raw) in enumerate(lines):
-            item = self._item(job, partition, record, index, line_key, forwarded, raw)
+        for line in read.lines:
+            key = line.key.decode(errors="replace") if line.key is not None else None
+            item = self._item(job, partition, record, line.index, key, line.forwarded, line.raw)
             if item is not None:
                 found.append(item)
         return found
