@@ -221,7 +221,9 @@ async def test_unreachable_kafka_answers_503_with_retry_after(bridge_settings: S
         )
         async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as ready:
             assert ready.status == 503
-    assert (status, body["code"]) == (503, "kafka_unavailable")
+    # the suppression list cannot be read either: refused before publishing is tried
+    assert (status, body["code"]) == (503, "suppressions_unavailable"), body
+    assert "KafkaConnectionError" in body["message"]
     assert headers["Retry-After"] == str(down.bridge_retry_after_s)
 
 

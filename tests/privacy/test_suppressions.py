@@ -5,8 +5,14 @@ from __future__ import annotations
 import hashlib
 
 import orjson
+import pytest
 
-from traitflow.privacy.suppressions import Suppressions, id_hash, suppression_record
+from traitflow.privacy.suppressions import (
+    Suppressions,
+    UnreadableSuppression,
+    id_hash,
+    suppression_record,
+)
 
 
 def test_the_list_holds_hashes_of_ids_never_the_ids() -> None:
@@ -38,3 +44,32 @@ def test_tombstones_lift_and_groups_name_the_ids_deleted_together() -> None:
 def test_an_empty_list_covers_nothing() -> None:
     suppressions = Suppressions()
     assert not suppressions.covers_message({"userId": "ada"}) and suppressions.group_of("x") is None
+
+
+def test_ids_are_checked_as_the_worker_stores_them() -> None:
+    """Spaces around a userId and the identifying traits of any message: a deleted and
+    suppressed person does not come back as ``"ada "`` or through their email."""
+    suppressions = Suppressions(identity_traits=["email"])
+    suppressions.add(["ada", "email:ada@example.com", "42"], "r1")
+    assert suppressions.covers_message({"userId": "ada "})
+    assert suppressions.covers_message({"userId": 42})
+    assert suppressions.covers_message(
+        {"type": "identify", "userId": "new", "traits": {"email": " Ada@Example.com"}}
+    )
+    assert suppressions.covers_message(
+        {"userId": "new", "context": {"traits": {"email": "ADA@example.com"}}}
+    )
+    assert not suppressions.covers_message({"userId": "new", "traits": {"email": "b@x.com"}})
+
+
+def test_an_unreadable_record_fails_closed() -> None:
+    suppressions = Suppressions()
+    key = id_hash("ada").encode()
+    with pytest.raises(UnreadableSuppression):
+        suppressions.apply_one(key, b"\xff{not json")
+    assert suppressions.covers("ada")  # suppressed all the same
+    with pytest.raises(UnreadableSuppression):
+        suppressions.apply_one(id_hash("bob").encode(), b'{"group": 7}')
+    assert suppressions.covers("bob")
+    with pytest.raises(UnreadableSuppression):
+        suppressions.apply_one(None, b"{}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.messages import parsed
@@ -123,3 +124,22 @@ def test_minutes_and_visits_need_a_sliding_window() -> None:
         computed_from_spec({"key": "c", "event": "X", "aggregate": "count", "session_gap": 5})
     within = computed_from_spec({**spec, "within": {"last": 7}, "session_gap": 10}).feature
     assert within.matcher.types == ("page", "screen", "track") and within.gap_ms == 600_000
+
+
+def test_members_of_a_definition_that_cannot_be_read_are_held_not_exited() -> None:
+    """A definition record that no longer parses (an upgrade, a hostile producer) in a
+    fresh process: the segment is absent, yet its members stay (no ``segment_deleted``)."""
+    trial = {"key": "trial", "condition": {"trait": "plan", "op": "=", "value": "trial"}}
+    registry = Registry()
+    registry.apply_record(b"trial", orjson.dumps(trial), 1)
+    identify = message(1, type="identify", traits={"plan": "trial"})
+    profile = process(None, identify, registry, "__null__", 0).profile
+    restarted = Registry()  # the record was replaced by one nobody can read
+    restarted.apply_record(b"trial", b'{"key": "trial", "condition": {"trait": 5}}', 2)
+    assert "trial" in restarted.unreadable and "trial" not in restarted.segments
+    outcome = process(profile, message(2, type="track", event="Opened"), restarted, "__null__", 0)
+    assert outcome.events == [] and outcome.profile.is_member("trial")
+    restarted.apply_record(b"trial", None, 3)  # deleted for real: now they exit
+    outcome = process(outcome.profile, message(3, type="track", event="Opened"), restarted,
+                      "__null__", 0)  # fmt: skip
+    assert [e["cause"]["kind"] for e in outcome.events] == ["segment_deleted"]

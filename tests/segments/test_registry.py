@@ -66,3 +66,20 @@ def test_segments_reading_features_are_remembered_until_the_definitions_change()
     assert first == {"buyers"} and registry.reading({feature}) is first  # asked per message
     registry.put(segment_from_spec({"key": "fans", "condition": {"segment": "buyers"}}))
     assert registry.reading([feature]) == {"buyers", "fans"}  # a change forgets the answer
+
+
+def test_an_unreadable_record_keeps_the_last_good_version_and_says_why() -> None:
+    registry = Registry()
+    registry.apply_record(b"trial", orjson.dumps(TRIAL), 1)
+    registry.apply_record(b"trial", b"\xff not json", 2)
+    assert registry.get("trial") is not None  # the last good version stays
+    assert "trial" in registry.unreadable and registry.version == 2
+    registry.apply_record(b"trial", orjson.dumps(TRIAL), 3)
+    assert registry.unreadable == {}
+
+
+def test_replay_headers_of_any_shape_are_read_totally() -> None:
+    registry = Registry()
+    odd: list[object] = [("traitflow-replay", None), ("lonely",), ("traitflow-replay", b"[1]")]
+    registry.apply_record(b"trial", orjson.dumps(TRIAL), 1, odd)  # type: ignore[arg-type]
+    assert registry.get("trial") is not None and registry.replays == {}

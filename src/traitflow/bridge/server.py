@@ -35,6 +35,7 @@ from traitflow.bridge.openapi import openapi_document
 from traitflow.bridge.publisher import KafkaUnavailable, Publisher
 from traitflow.bridge.refusals import RequestRefused
 from traitflow.broker.connection import kafka_options
+from traitflow.broker.feed import CompactedFeed
 from traitflow.config import Settings
 from traitflow.exceptions import ConfigError
 from traitflow.ingest.messages import MESSAGE_TYPES, Limits
@@ -45,6 +46,7 @@ from traitflow.timeutil import now_ms
 log = logging.getLogger(__name__)
 TRACKING_ENDPOINTS = (*MESSAGE_TYPES, *BATCH_ENDPOINTS)
 READ_CHUNK = 64 * 1024
+FEED_START_S = 30.0  # a bridge waits this long for the suppression list before serving
 LINGER_S = 1.0  # how long the rest of an unread body is drained before the connection closes
 
 
@@ -58,7 +60,8 @@ class Bridge:
         self.publisher = publisher
         self.clock = clock
         self.metrics = BridgeMetrics()
-        self.suppressions = Suppressions()  # followed by ``follow_suppressions``
+        self.suppressions = Suppressions(settings.identity_traits)  # ``follow_suppressions``
+        self.suppression_feed: CompactedFeed | None = None  # set while it is followed
         self.keys = WriteKeys.from_settings(settings)
         self.secret = webhook_secret(settings)
         tolerance_ms = int(settings.future_tolerance_s * 1000)
@@ -95,7 +98,20 @@ class Bridge:
             source = self.keys.source_of(body_key)
         envelope = Envelope(received_ms=self.clock(), source=source)
         items, envelope = tracking_messages(endpoint, body, self.tracking_rules, envelope)
+        self._refuse_unchecked()
         return await self._publish(take_in(items, envelope, self.tracking_rules, self.suppressions))
+
+    def _refuse_unchecked(self) -> None:
+        """Fail closed: while the suppression list is not known (loading, or its feed
+        failing), messages are refused with 503, never let through unchecked."""
+        feed = self.suppression_feed
+        if feed is not None and not feed.following:
+            why = "is loading" if feed.failure is None else f"is failing ({feed.failure})"
+            raise RequestRefused(
+                503, "suppressions_unavailable",
+                f"the suppression list {why}: messages cannot be checked against it; retry",
+                {"Retry-After": str(self.settings.bridge_retry_after_s)},
+            )  # fmt: skip
 
     async def webhook(self, request: web.Request) -> web.Response:
         """``/webhook``: Segment's webhook destination, verified by ``X-Signature``."""
@@ -109,6 +125,7 @@ class Bridge:
             verify_signature(self.secret, raw, claimed, self.settings.webhook_signature_scope)
             items = webhook_messages(decode_json(raw), self.webhook_rules)
             envelope = Envelope(received_ms=self.clock(), source=self.settings.webhook_source)
+            self._refuse_unchecked()
             intake = take_in(items, envelope, self.webhook_rules, self.suppressions)
             return await self._publish(intake)
 
@@ -127,10 +144,15 @@ class Bridge:
             ) from None
 
     async def readyz(self, _: web.Request) -> web.Response:
-        """Ready when Kafka answers: a load balancer then sends no request bound to 503."""
-        if await self.publisher.ready():
-            return web.json_response({"status": "ready"})
-        return error_response(503, "kafka_unavailable", "Kafka is unreachable")
+        """Ready when Kafka answers and the suppression list is followed: a load balancer
+        then sends no request bound to 503."""
+        if not await self.publisher.ready():
+            return error_response(503, "kafka_unavailable", "Kafka is unreachable")
+        try:
+            self._refuse_unchecked()
+        except RequestRefused as refused:
+            return error_response(503, refused.code, refused.message)
+        return web.json_response({"status": "ready"})
 
     async def _publish(self, intake: Intake) -> web.Response:
         await self.publisher.publish(self.settings.topics.events, intake.records)
@@ -245,31 +267,31 @@ def create_bridge_app(
 
     app.on_cleanup.append(close_publisher)
     if follow_suppressions:
-        app.cleanup_ctx.append(_following(settings, bridge.suppressions))
+        app.cleanup_ctx.append(_following(settings, bridge))
     return app
 
 
 def _following(
-    settings: Settings, suppressions: Suppressions
+    settings: Settings, bridge: Bridge
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The suppressions topic, followed in the background while the app runs (messages
-    before it is loaded pass: the worker drops them too)."""
+    """The suppressions topic, followed in the background while the app runs; the app
+    starts once it is loaded, or has failed, or after ``FEED_START_S`` (messages are refused
+    until it is loaded)."""
 
     async def follow(_: web.Application) -> AsyncIterator[None]:
-        feed = suppression_feed(kafka_options(settings), settings.topics.suppressions, suppressions)
+        feed = suppression_feed(
+            kafka_options(settings), settings.topics.suppressions, bridge.suppressions
+        )
+        bridge.suppression_feed = feed
         task = asyncio.create_task(feed.run())
-        task.add_done_callback(_log_feed_end)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.settled.wait(), FEED_START_S)
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
     return follow
-
-
-def _log_feed_end(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the suppressions feed stopped: %r", task.exception())
 
 
 async def _openapi(_: web.Request) -> web.Response:

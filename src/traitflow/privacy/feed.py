@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitflow.broker.feed import CompactedFeed
+from traitflow.broker.feed import CompactedFeed, Record
 from traitflow.privacy.suppressions import Suppressions
 
 
 def suppression_feed(connection: dict[str, Any], topic: str, into: Suppressions) -> CompactedFeed:
-    return CompactedFeed(
-        connection, topic, lambda records: into.apply((r.key, r.value) for r in records)
-    )
+    def apply_one(record: Record) -> None:
+        into.apply_one(record.key, record.value)
+
+    return CompactedFeed(connection, topic, apply_one)

@@ -4,6 +4,7 @@ CLI and the admin API do (the worker that owns the person carries the deletion o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import asdict
@@ -17,7 +18,7 @@ from traitflow.config import Settings
 from traitflow.identity.resolver import DELETE, Delete
 from traitflow.jobs import kind_headers
 from traitflow.privacy.audit import Audit
-from traitflow.privacy.suppressions import Suppressions
+from traitflow.privacy.suppressions import Suppressions, UnreadableSuppression
 from traitflow.timeutil import now_ms
 
 
@@ -78,7 +79,9 @@ async def lift_suppression(settings: Settings, identifier: str) -> int:
     async with reader(settings, settings.topics.suppressions) as consumer:
         partition = TopicPartition(settings.topics.suppressions, 0)
         await consumer.seek_to_beginning(partition)
-        suppressions.apply((r.key, r.value) for r in await read_to_end(consumer, [partition]))
+        for record in await read_to_end(consumer, [partition]):
+            with contextlib.suppress(UnreadableSuppression):  # its key is kept, groupless
+                suppressions.apply_one(record.key, record.value)
     group = suppressions.group_of(identifier)
     if group is None:
         return 0

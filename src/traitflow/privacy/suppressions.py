@@ -10,12 +10,19 @@ hashed), but the list never holds an id in clear: only the hashes of ids it name
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
+from traitflow.identity.ids import trait_id
+from traitflow.ingest.messages import identify_traits
+
 ID_FIELDS = ("userId", "anonymousId", "previousId")
+
+
+class UnreadableSuppression(ValueError):
+    """A suppressions record that cannot be read whole (its key, if any, is suppressed)."""
 
 
 def id_hash(identifier: str) -> str:
@@ -26,11 +33,36 @@ def suppression_record(identifier: str, group: str, at_ms: int) -> tuple[bytes, 
     return id_hash(identifier).encode(), orjson.dumps({"group": group, "at_ms": at_ms})
 
 
-class Suppressions:
-    """The suppressed hashes this process knows, with the group of each."""
+def named_ids(body: dict[str, Any], identity_traits: Sequence[str] = ()) -> list[str]:
+    """Every id a message names, in the form the worker stores ids (the same
+    normalisation as ``traitflow.identity.ids``: ids stripped, identifying traits as
+    ``email:<lowercased>``), whatever the message's type: what a deletion suppressed
+    must be recognised however a later message spells it."""
+    found = []
+    for name in ID_FIELDS:
+        value = body.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value).strip()
+            if text:
+                found.append(text)
+    if identity_traits:
+        traits = identify_traits(body)
+        for name in identity_traits:
+            value = traits.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                found.append(trait_id(name, str(value)))
+    return found
 
-    def __init__(self) -> None:
+
+class Suppressions:
+    """The suppressed hashes this process knows, with the group of each.
+
+    ``identity_traits`` are the identifying traits (``email``...) the worker links
+    people by: a message naming a suppressed person's email is suppressed too."""
+
+    def __init__(self, identity_traits: Sequence[str] = ()) -> None:
         self.groups: dict[str, str] = {}
+        self.identity_traits = tuple(identity_traits)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -38,12 +70,29 @@ class Suppressions:
     def apply(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
         """Records of the suppressions topic, in order (a tombstone lifts one)."""
         for key, value in records:
-            if key is None:
-                continue
-            if value is None:
-                self.groups.pop(key.decode(), None)
-            else:
-                self.groups[key.decode()] = str(orjson.loads(value).get("group", ""))
+            self.apply_one(key, value)
+
+    def apply_one(self, key: bytes | None, value: bytes | None) -> None:
+        """One record. Fails closed: a keyed record whose value cannot be read still
+        suppresses its key (then ``UnreadableSuppression`` says so, to be counted)."""
+        if key is None:
+            raise UnreadableSuppression("a suppressions record without a key names no id")
+        hashed = key.decode(errors="replace")
+        if value is None:
+            self.groups.pop(hashed, None)
+            return
+        try:
+            found = orjson.loads(value)
+            group = found.get("group", "") if isinstance(found, dict) else None
+        except orjson.JSONDecodeError:
+            group = None
+        if not isinstance(group, str):
+            self.groups[hashed] = ""
+            raise UnreadableSuppression(
+                'a suppressions record whose value is not {"group": ...}: its id stays '
+                "suppressed, in no group"
+            )
+        self.groups[hashed] = group
 
     def add(self, identifiers: Iterable[str], group: str) -> None:
         """Suppress at once in this process (the topic's records follow)."""
@@ -58,7 +107,7 @@ class Suppressions:
         list is empty)."""
         if not self.groups:
             return False
-        return any(self.covers(str(body[name])) for name in ID_FIELDS if body.get(name) is not None)
+        return any(self.covers(i) for i in named_ids(body, self.identity_traits))
 
     def group_of(self, identifier: str) -> str | None:
         return self.groups.get(id_hash(identifier))

@@ -244,13 +244,15 @@ def vacuous_segments(registry: Registry) -> set[str]:
 
 
 def _forget_deleted(profile: Profile, registry: Registry, at_ms: int) -> list[Transition]:
-    """Forget the segments deleted since; their members exit (cause ``segment_deleted``)."""
+    """Forget the segments deleted since; their members exit (cause ``segment_deleted``).
+    A segment whose definition cannot be read is not deleted: its members are held."""
     exits = []
-    for key in [key for key in profile.memberships if key not in registry.segments]:
+    held = registry.unreadable
+    for key in [k for k in profile.memberships if k not in registry.segments and k not in held]:
         membership = profile.memberships.pop(key)
         if membership.member:
             exits.append(Transition(key, False, membership.version + 1, at_ms, "segment_deleted"))
-    for key in [key for key in profile.due if key not in registry.segments]:
+    for key in [key for key in profile.due if key not in registry.segments and key not in held]:
         del profile.due[key]
     return exits
 

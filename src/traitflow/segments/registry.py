@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-import orjson
-
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import (
@@ -62,6 +60,9 @@ class Registry:
         self._deferred = False
         self.replays: dict[str, Replay] = {}  # record key -> the replay its record asks for
         self.paused = NOTHING_PAUSED  # set by the worker for the partition it processes
+        # record key -> why its latest record cannot be read: its last good version (if
+        # this process saw one) stays, and its members are held, never exited
+        self.unreadable: dict[str, str] = {}
         with self.batch():
             for definition in definitions:
                 self.put(definition)
@@ -122,25 +123,34 @@ class Registry:
         headers: Headers = None,
     ) -> None:
         """Apply one segments-topic record: a definition (with the replay of history it
-        asks for, if any), or a tombstone that deletes."""
+        asks for, if any), or a tombstone that deletes. A definition that cannot be read
+        (one an older or newer version wrote, or a hostile producer) is named in
+        ``unreadable``: the version this registry had stays, and no member exits."""
         if key is None:
             log.warning("ignoring a segments record without a key")
             return
+        record_key = key.decode(errors="replace")
         if value is None:
-            self.remove(key.decode(errors="replace"), offset)
+            self.unreadable.pop(record_key, None)
+            self.remove(record_key, offset)
             return
         try:
             definition = definition_from_record(key, value)
-            self.put(definition, offset)
             replay = read_replay_header(headers)
-            if replay is None:
-                self.replays.pop(definition.record_key, None)
-            else:
-                self.replays[definition.record_key] = replay
-        except (InvalidDefinition, orjson.JSONDecodeError) as exc:
-            log.error("ignoring invalid definition: %s", exc)
+            self.put(definition, offset)
+        except Exception as exc:  # any record a producer can write: never a stopped feed
+            reason = str(exc) if isinstance(exc, InvalidDefinition) else repr(exc)
+            self.unreadable[record_key] = reason[:500]
+            log.error("definition %r cannot be read (%s): its last good version stays, "
+                      "its members are held", record_key, reason[:500])  # fmt: skip
             if offset is not None:
                 self.version = max(self.version, offset)
+            return
+        self.unreadable.pop(record_key, None)
+        if replay is None:
+            self.replays.pop(definition.record_key, None)
+        else:
+            self.replays[definition.record_key] = replay
 
     # -- indexes --------------------------------------------------------------------------
 

@@ -89,9 +89,10 @@ def replay_header(replay: Replay) -> tuple[str, bytes]:
 def read_replay_header(headers: Iterable[tuple[str, bytes]] | None) -> Replay | None:
     """The replay a definition record asks for; None if none (or unreadable: logged by
     the caller as an ordinary definition)."""
-    for name, value in headers or ():
-        if name != REPLAY_HEADER:
+    for pair in headers or ():
+        if not isinstance(pair, tuple | list) or len(pair) != 2 or pair[0] != REPLAY_HEADER:
             continue
+        value = pair[1]
         try:
             data = orjson.loads(value)
             features = frozenset(map(str, data["features"]))

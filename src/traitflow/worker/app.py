@@ -124,7 +124,7 @@ def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
     services and the web server's health and metrics."""
     app, store, feed, registry = parts.app, parts.store, parts.feed, parts.registry
     events = app.topic(settings.topics.events, partitions=settings.partitions, **RAW)
-    suppressions = Suppressions()
+    suppressions = Suppressions(settings.identity_traits)
     suppressed = suppression_feed(kafka_options(settings), settings.topics.suppressions,
                                   suppressions)  # fmt: skip
     metrics = WorkerMetrics()
@@ -213,7 +213,7 @@ def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
             app.task(retention.run)
         stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
-        serve_health_and_metrics(app, metrics, feed, stalls)
+        serve_health_and_metrics(app, metrics, feed, stalls, suppressed)
         metrics.registry.register(StateCollector(readings(app, events, handler, store, owned)))
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher,
                      store, counts, owned, clock)  # fmt: skip

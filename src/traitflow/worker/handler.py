@@ -119,7 +119,9 @@ class EventHandler:
         self.backfiller = backfiller
         self.ticker = Ticker(registry, store, outbox)
         self.metrics = metrics
-        self.suppressions = suppressions if suppressions is not None else Suppressions()
+        self.suppressions = (
+            suppressions if suppressions is not None else Suppressions(settings.identity_traits)
+        )
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.limits = Limits.of(settings)
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)

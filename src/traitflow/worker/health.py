@@ -12,6 +12,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 
+from traitflow.broker.feed import CompactedFeed
 from traitflow.config import Settings
 from traitflow.worker.faust_private import committed_offset, request_rejoin
 from traitflow.worker.handler import EventHandler
@@ -24,10 +25,15 @@ TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 
 
 def serve_health_and_metrics(
-    app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch
-) -> None:
+    app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch,
+    suppressed: CompactedFeed,
+) -> None:  # fmt: skip
     """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
+    for watched in (feed, suppressed):
+        metrics.feed_skipped.labels(watched.partition.topic).set_function(
+            lambda watched=watched: watched.skipped  # type: ignore[misc]
+        )
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
@@ -35,18 +41,40 @@ def serve_health_and_metrics(
 
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:
-        """Joined the group, tables recovered, definitions loaded, no partition stalled:
-        it processes events."""
+        """Joined the group, tables recovered, definitions and suppressions loaded, no
+        partition stalled: it processes events (``degraded``: it does, and something
+        needs an operator; ``degraded`` lists what)."""
         checks = {
             "group_joined": not app.rebalancing,
             "recovery_finished": recovered(app)(),
             "definitions_loaded": feed.ready.is_set(),
+            "suppressions_loaded": suppressed.ready.is_set(),
             "no_partition_stalled": not stalls.stalled,
         }
         ready = all(checks.values())
-        status = "ready" if ready else "stalled" if stalls.stalled else "starting"
-        return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled},
-                         status=200 if ready else 503)  # fmt: skip
+        problems = degradations(feed, suppressed)
+        status = "stalled" if stalls.stalled else "starting" if not ready else "ready"
+        if ready and problems:
+            status = "degraded"
+        return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled,
+                          "degraded": problems}, status=200 if ready else 503)  # fmt: skip
+
+
+def degradations(feed: SegmentFeed, suppressed: CompactedFeed) -> list[str]:
+    """What an operator must look at while the worker goes on: feeds that fail or skip
+    records, definitions that cannot be read (their members are held)."""
+    found = [
+        f"definition {key!r} cannot be read, its members are held: {reason}"
+        for key, reason in sorted(feed.registry.unreadable.items())
+    ]
+    for watched in (feed, suppressed):
+        topic = watched.partition.topic
+        if watched.failure is not None:
+            found.append(f"the {topic} feed is failing: {watched.failure}")
+        if watched.skipped:
+            found.append(f"{watched.skipped} unreadable record(s) skipped on {topic}; "
+                         f"the last: {watched.last_skipped}")  # fmt: skip
+    return found
 
 
 def readings(

@@ -80,6 +80,13 @@ class WorkerMetrics:
             "Ids on the suppression list this worker holds (hashes; see docs/privacy.md).",
             registry=self.registry,
         )
+        self.feed_skipped = Gauge(
+            "traitflow_feed_skipped_records",
+            "Records of a compacted feed (segments, suppressions) that could not be read and "
+            "were skipped since start (logged with topic, partition and offset).",
+            ["topic"],
+            registry=self.registry,
+        )
         self.people_deleted = Counter(
             "traitflow_people_deleted",
             "Profiles deleted on request (traitflow people delete, DELETE /admin/people).",
