@@ -69,3 +69,34 @@ def test_invalid_files_name_the_definition(tmp_path: Path, text: str, message: s
 def test_missing_file_is_a_definition_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidDefinition, match="cannot read"):
         load_segments(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ({"event": "Buy", "first": {"less_than": 1.0e300}}, "longer than 100 years"),
+        ({"event": "Buy", "last": {"more_than": 40000, "unit": "days"}}, "longer than 100 years"),
+        ({"event": "Buy", "within": {"last": 1e9}}, "longer than 100 years"),
+        ({"event": "Buy", "within": {"from_ago": 1e12, "to_ago": 1}}, "longer than 100 years"),
+        ({"trait": "t", "op": "within_last", "value": 1e300}, "at most 100 years"),
+        ({"event": "Buy", "count": {"at_least": 20000}, "within": {"last": 30}}, "at most 1,000"),
+        ({"trait": "tags", "op": "includes_any", "value": list(range(10_001))}, "10,000 items"),
+        ({"sequence": {"steps": [{"event": "A"}, {"event": "B", "within": {"last": 1e300}}]}},
+         "longer than 100 years"),
+    ],
+)  # fmt: skip
+def test_spans_counts_and_lists_are_bounded(condition: dict[str, object], message: str) -> None:
+    """A span of 1e300 days overflowed every instant it met (each such person's messages
+    were dead-lettered); a windowed count of 20,000 grew profiles past their limit."""
+    with pytest.raises(InvalidDefinition, match=message):
+        segment_from_spec({"key": "k", "condition": condition})
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    for condition in [
+        {"event": "Buy", "first": {"less_than": 36_600, "unit": "days"}},
+        {"event": "Buy", "count": {"at_least": 1000}, "within": {"last": 30}},
+        {"event": "Buy", "count": {"at_least": 20000}},  # all-time: one integer
+        {"trait": "tags", "op": "includes_any", "value": list(range(10_000))},
+    ]:
+        segment_from_spec({"key": "k", "condition": condition})

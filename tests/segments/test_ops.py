@@ -32,7 +32,7 @@ values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.ju
 orderables = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False), st.sampled_from("ab"))
 OPERANDS: dict[str, st.SearchStrategy[Any]] = {
     "any": values,
-    "list": st.lists(scalars, max_size=3),
+    "list": st.lists(st.one_of(scalars, st.lists(scalars, max_size=2)), max_size=4),
     "range": st.lists(orderables, min_size=2, max_size=2),
     "orderable": orderables,
     "text": st.sampled_from(["a", "b", ""]),
@@ -63,7 +63,9 @@ def test_the_fast_paths_are_taken_where_they_apply() -> None:
                           ("<", 3), ("<", "b"), ("contains", "a"), ("!=", "a")]:  # fmt: skip
         op = OPERATORS[name]
         assert op.fast(operand) is not None, name
-    assert OPERATORS["in"].fast(("a", 1)) is None  # mixed lists take the rule
+    mixed = ("a", 1, True, None, [1], {"k": "a"})  # sets of each type; containers one by one
+    for name in ("in", "not_in", "includes_any", "includes_all", "includes_none"):
+        assert OPERATORS[name].fast(mixed) is not None, name
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """The registry a worker builds from segments-topic records."""
 
 import orjson
+import pytest
 
+from traitflow.exceptions import InvalidDefinition
 from traitflow.segments import Registry, computed_from_spec, segment_from_spec
 from traitflow.segments.replay import definition_features
 
@@ -83,3 +85,34 @@ def test_replay_headers_of_any_shape_are_read_totally() -> None:
     odd: list[object] = [("traitflow-replay", None), ("lonely",), ("traitflow-replay", b"[1]")]
     registry.apply_record(b"trial", orjson.dumps(TRIAL), 1, odd)  # type: ignore[arg-type]
     assert registry.get("trial") is not None and registry.replays == {}
+
+
+def chain(length: int) -> list[bytes]:
+    """Segment s0 refers to s1, which refers to s2 ... (records, the deepest first)."""
+    records = [orjson.dumps({"key": f"s{length - 1}", "condition": TRIAL["condition"]})]
+    for n in range(length - 2, -1, -1):
+        spec = {"key": f"s{n}", "condition": {"segment": f"s{n + 1}"}}
+        records.append(orjson.dumps(spec))
+    return records
+
+
+def test_a_chain_of_1000_references_is_refused_past_64_without_recursion() -> None:
+    """Such a chain on the segments topic once crash-looped every worker (RecursionError)."""
+    registry = Registry()
+    for n, value in enumerate(chain(1000)):
+        registry.apply_record(orjson.loads(value)["key"].encode(), value, n)
+    assert registry.rank("s935") == 64 and "s934" in registry.unreadable
+    assert "64" in registry.unreadable["s934"]
+    top_first = Registry()
+    with top_first.batch():  # the worker's feed applies a topic's records in one batch
+        for n, value in enumerate(reversed(chain(1000))):
+            top_first.apply_record(orjson.loads(value)["key"].encode(), value, n)
+    assert top_first.rank("s0") == 999  # held as given: no stack overflow
+
+
+def test_cycles_are_named_without_recursion() -> None:
+    registry = Registry()
+    for n, value in enumerate(chain(60)):
+        registry.apply_record(orjson.loads(value)["key"].encode(), value, n)
+    with pytest.raises(InvalidDefinition, match="cycle: s59 -> s0 -> s1 -> s2"):
+        registry.put(segment_from_spec({"key": "s59", "condition": {"segment": "s0"}}))

@@ -22,7 +22,7 @@ from traitflow.exceptions import InvalidDefinition
 from traitflow.jobs import JOB_KEY, BackfillJob, ReplayJob, kind_headers
 from traitflow.segments.conditions import Dep
 from traitflow.segments.definition import COMPUTED_PREFIX, Definition, Segment
-from traitflow.segments.registry import Registry
+from traitflow.segments.registry import MAX_REFERENCE_DEPTH, Registry
 from traitflow.segments.replay import Replay, plan_replays, replay_header
 from traitflow.timeutil import iso_from_ms
 
@@ -212,6 +212,12 @@ def checked(live: Registry, definitions: Sequence[Definition]) -> Registry:
         for definition in definitions:
             registry.put(definition)
     _refuse_dangling(registry, definitions)
+    for definition in definitions:  # a chain applied top first is deep only once whole
+        if isinstance(definition, Segment) and registry.rank(definition.key) > MAX_REFERENCE_DEPTH:
+            raise InvalidDefinition(
+                f"segment {definition.key!r} refers to segments {registry.rank(definition.key)} "
+                f"deep; at most {MAX_REFERENCE_DEPTH}"
+            )
     return registry
 
 

@@ -22,12 +22,13 @@ from traitflow.segments.features import (
     TimesFeature,
 )
 from traitflow.segments.matchers import MISSING, build_matcher, build_window
-from traitflow.segments.ops import UNIT_MS, Criterion, build_criterion
+from traitflow.segments.ops import Criterion, build_criterion, span_ms
 from traitflow.timeutil import iso_from_ms
 
 Dep = tuple[str, str]
 Flip = tuple[int, str]  # an instant at which time alone may change the answer, and why
 COUNT_OPS = ("at_least", "exactly", "at_most")
+MAX_WINDOWED_COUNT = 1_000  # a windowed count keeps n + 1 instants in every profile
 
 
 class Context(Protocol):
@@ -352,6 +353,12 @@ def _event_count(spec: Mapping[str, Any], where: str) -> EventCount:
         raise InvalidDefinition(f"{where}.count: one of {', '.join(COUNT_OPS)} with a count >= 0")
     matcher = build_matcher(spec, where)
     window = build_window(spec.get("within"), where)
+    if window.last_ms is not None and n > MAX_WINDOWED_COUNT:
+        raise InvalidDefinition(
+            f"{where}.count: {op} {n} in a sliding window keeps {n + 1} instants per person; "
+            f"at most {MAX_WINDOWED_COUNT:,} (a computed trait with aggregate 'count' counts "
+            "any number in buckets)"
+        )
     if window.offset_ms:
         return EventCount(AggregateFeature(matcher, window, "count", None), op, n, text_of(spec))
     return EventCount(CountFeature(matcher, window, n + 1), op, n, text_of(spec))
@@ -383,7 +390,8 @@ def _event_time(spec: Mapping[str, Any], where: str) -> EventTime:
     [(op, span)] = [(op, spec[edge][op]) for op in ("less_than", "more_than") if op in spec[edge]]
     unit = spec[edge].get("unit", "days")
     feature = TimesFeature(build_matcher(spec, where))
-    return EventTime(feature, edge, op, int(span * UNIT_MS[unit]), f"{span} {unit}", text_of(spec))
+    spent = span_ms(span, unit, f"{where}.{edge}.{op}")
+    return EventTime(feature, edge, op, spent, f"{span} {unit}", text_of(spec))
 
 
 def text_of(spec: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ from traitflow.membership.destinations import Destination, destinations_from_spe
 from traitflow.segments.conditions import Condition, build_condition
 from traitflow.segments.features import SESSION_AGGREGATES, AggregateFeature
 from traitflow.segments.matchers import build_matcher, build_window
+from traitflow.segments.ops import span_ms
 
 COMPUTED_PREFIX = "computed/"
 MAX_DEFINITION_DEPTH = 64
@@ -91,7 +92,7 @@ def computed_from_spec(spec: Any, where: str = "computed trait") -> ComputedTrai
         )
     if "session_gap" in spec and aggregate not in SESSION_AGGREGATES:
         raise InvalidDefinition(f"{at}: 'session_gap' applies to the minutes and visits aggregates")
-    gap = int(spec.get("session_gap", 30) * 60_000)
+    gap = span_ms(spec.get("session_gap", 30), "minutes", f"{at}.session_gap")
     feature = AggregateFeature(build_matcher(spec, at), window, aggregate, path, gap)
     return ComputedTrait(spec["key"], feature, spec, _rev(spec))
 

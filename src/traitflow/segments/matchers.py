@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from traitflow.exceptions import InvalidDefinition
-from traitflow.segments.ops import MISSING, UNIT_MS, Criterion, build_criterion, parse_time_ms
+from traitflow.segments.ops import MISSING, Criterion, build_criterion, parse_time_ms, span_ms
 
 __all__ = ["MISSING", "EventMatcher", "PropertyFilter", "Window", "build_matcher", "build_window"]
 VISIT = "$visit"  # any page or screen view
@@ -93,13 +93,15 @@ def build_matcher(spec: Mapping[str, Any], where: str) -> EventMatcher:
 def build_window(spec: Mapping[str, Any] | None, where: str) -> Window:
     if not spec:
         return Window()
+    unit = spec.get("unit")
     if "last" in spec:
-        return Window(last_ms=int(spec["last"] * UNIT_MS[spec.get("unit", "days")]))
+        return Window(last_ms=span_ms(spec["last"], unit, f"{where}.within.last"))
     if "from_ago" in spec:
-        unit = UNIT_MS[spec.get("unit", "days")]
-        if not spec["from_ago"] > spec["to_ago"] >= 0:
+        since = span_ms(spec["from_ago"], unit, f"{where}.within.from_ago")
+        until = span_ms(spec["to_ago"], unit, f"{where}.within.to_ago")
+        if not since > until >= 0:
             raise InvalidDefinition(f"{where}.within: 'from_ago' must be more than 'to_ago'")
-        return Window(last_ms=int(spec["from_ago"] * unit), offset_ms=int(spec["to_ago"] * unit))
+        return Window(last_ms=since, offset_ms=until)
     start, end = parse_time_ms(spec.get("from")), parse_time_ms(spec.get("to"))
     if start is None or end is None or start > end:
         raise InvalidDefinition(f"{where}.within: 'from' and 'to' must be ISO dates, from <= to")

@@ -47,6 +47,7 @@ class Paused:
 
 NOTHING_PAUSED = Paused()
 READING_MEMO = 64  # sets of replaying features remembered (a few replays run at once)
+MAX_REFERENCE_DEPTH = 64  # segments referring to segments referring to ...
 
 
 class Registry:
@@ -249,33 +250,38 @@ class Registry:
         self.memo.clear()
 
 
+def segment_refs(segment: Segment) -> list[str]:
+    return sorted(name for kind, name in segment.condition.deps() if kind == "segment")
+
+
 def refuse_cycle(segments: dict[str, Segment], new: Segment) -> None:
-    """Refuse ``new`` if its references lead back to it, naming the loop: ``a -> b -> a``.
-
-    Only what ``new`` reaches is searched, so applying many definitions stays linear.
-    """
+    """Refuse ``new`` if its references lead back to it, naming the loop: ``a -> b -> a``,
+    or go deeper than ``MAX_REFERENCE_DEPTH``. Only what ``new`` reaches is searched, so
+    applying many definitions stays linear; the walk is iterative (a chain of 1,000
+    references once overflowed Python's stack)."""
     trail = [new.key]
+    pending = [iter(segment_refs(new))]
     seen: set[str] = set()
-
-    def refs(segment: Segment) -> list[str]:
-        return sorted(name for kind, name in segment.condition.deps() if kind == "segment")
-
-    def reaches_new(segment: Segment) -> bool:
-        for ref in refs(segment):
-            if ref == new.key:
-                trail.append(ref)
-                return True
-            if ref in seen or ref not in segments:
-                continue
-            seen.add(ref)
-            trail.append(ref)
-            if reaches_new(segments[ref]):
-                return True
+    while pending:
+        ref = next(pending[-1], None)
+        if ref is None:
+            pending.pop()
             trail.pop()
-        return False
-
-    if reaches_new(new):
-        raise InvalidDefinition(f"segment references form a cycle: {' -> '.join(trail)}")
+            continue
+        if ref == new.key:
+            raise InvalidDefinition(
+                f"segment references form a cycle: {' -> '.join([*trail, ref])}"
+            )
+        if ref in seen or ref not in segments:
+            continue
+        seen.add(ref)
+        trail.append(ref)
+        pending.append(iter(segment_refs(segments[ref])))
+    depth = _ranks({**segments, new.key: new}, (new.key,))[new.key]
+    if depth > MAX_REFERENCE_DEPTH:
+        raise InvalidDefinition(
+            f"segment {new.key!r} refers to segments {depth} deep; at most {MAX_REFERENCE_DEPTH}"
+        )
 
 
 def _build_index(
@@ -304,16 +310,23 @@ def _build_index(
     }
 
 
-def _ranks(segments: dict[str, Segment]) -> dict[str, int]:
+def _ranks(segments: dict[str, Segment], keys: Iterable[str] | None = None) -> dict[str, int]:
+    """Each segment's depth in the reference graph (0: it refers to no segment), for
+    ``keys`` (default: all) and what they reach; iterative, a cycle counted once."""
     ranks: dict[str, int] = {}
-
-    def rank(key: str) -> int:
-        if key not in ranks:
-            ranks[key] = 0
-            refs = [r for kind, r in segments[key].condition.deps() if kind == "segment"]
-            ranks[key] = 1 + max((rank(r) for r in refs if r in segments), default=-1)
-        return ranks[key]
-
-    for key in segments:
-        rank(key)
+    for start in segments if keys is None else keys:
+        if start in ranks:
+            continue
+        ranks[start] = 0  # on the path: a cycle (refused on put) ends here
+        pending = [(start, iter(segment_refs(segments[start])))]
+        while pending:
+            key, refs = pending[-1]
+            ref = next(refs, None)
+            if ref is None:
+                pending.pop()
+                below = [ranks[r] for r in segment_refs(segments[key]) if r in segments]
+                ranks[key] = 1 + max(below, default=-1)
+            elif ref in segments and ref not in ranks:
+                ranks[ref] = 0
+                pending.append((ref, iter(segment_refs(segments[ref]))))
     return ranks
