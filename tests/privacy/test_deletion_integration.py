@@ -131,3 +131,33 @@ async def test_deleting_an_unknown_person_says_so_and_is_audited(
         assert orjson.loads(audit.value)["found"] is False
     finally:
         assert stop_process(worker) == 0, log.read_text()[-3000:]
+
+
+async def test_a_replay_of_history_skips_what_a_deleted_person_did(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Bob bought 3 times, was deleted (not suppressed), and came back: a new segment
+    counting purchases from history counts carol's 3, never bob's from before."""
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        await wait_ready(f"http://127.0.0.1:{settings.web_port}")
+        bought = [message("track", n, userId=who, event="Bought")
+                  for n, who in enumerate(["bob", "carol"] * 3)]  # fmt: skip
+        await send_messages(settings, *bought)
+        deleted = await cli(settings, "people", "delete", "bob")
+        assert deleted.exit_code == 0 and "deleted the person" in deleted.output, deleted.output
+        await send_messages(settings, message("track", 10, userId="bob", event="Opened"))
+        three = {"key": "bought-3", "condition": {"event": "Bought", "count": {"at_least": 3}}}
+        applied = await apply_definitions(settings, [segment_from_spec(three)])
+        assert applied.replay is not None
+        await replayed(settings, applied)
+        await send_messages(settings, message("track", 11, userId="bob", event="Bought"))
+        events = await membership_events(settings, 1, settle=3.0)
+        assert [(e["type"], e["person"]) for e in events if e["segment"] == "bought-3"] == [
+            ("audience.entered", "carol")
+        ]
+        shown = await cli(settings, "profile", "bob")
+        assert shown.exit_code == 0, shown.output
+    finally:
+        assert stop_process(worker) == 0, log.read_text()[-3000:]

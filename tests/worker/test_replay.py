@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from traitflow.identity.ids import Identifier, Pointer
 from traitflow.jobs import ReplayItem
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.replay import Replay, replay_header
@@ -49,3 +50,19 @@ def test_items_are_sent_in_records_of_bounded_size() -> None:
     assert [i for run in runs for i in run] == items  # all, in order
     assert len(runs) > 1 and all(len(orjson.dumps(run)) < 300 * 1024 for run in runs)
     assert bounded_runs([], 10) == []
+
+
+def test_a_deletion_mark_outlives_pointers_and_hides_nothing_live() -> None:
+    """The mark a deletion leaves on an id: read by replays only; a pointer written or
+    dropped later keeps it; to the live path the id is its own person."""
+    store = ProfileStore({}, {}, {}, {})
+    store.erase_history("bob", 700)
+    assert store.canonical_of("bob") is None and store.erased_before("bob") == 700
+    store.point("bob", Pointer(Identifier("robert", "user"), "user", 900))
+    pointer = store.canonical_of("bob")
+    assert pointer is not None and pointer.to.value == "robert"
+    assert store.erased_before("bob") == 700
+    store.unpoint("bob")
+    assert store.canonical_of("bob") is None and store.erased_before("bob") == 700
+    store.erase_history("bob", 500)  # an older position never moves the mark back
+    assert store.erased_before("bob") == 700 and store.erased_before("ada") == -1

@@ -184,6 +184,9 @@ class Step:
     refusals: list[Refusal] = field(default_factory=list)  # for the dead-letter topic
     duplicate: bool = False  # a retry of a message already applied: nothing to do
     deletion: Deletion | None = None  # a deletion request carried out here
+    # ids of a deleted person: their history before this record is theirs no more, so a
+    # replay of the log never counts it into a later profile of the same id
+    erased: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +404,7 @@ class Resolver:
             step.sends.append(replace(change, identifier=pointer.to.value))
             return step
         profile = self.tables.load(change.identifier)
+        step.erased.append(change.identifier)
         if profile is None:
             step.deletion = Deletion(change, None, None, (change.identifier,), ())
             return step
@@ -422,7 +426,7 @@ class Resolver:
         return step
 
     def on_forget(self, change: Forget) -> Step:
-        step = Step()
+        step = Step(erased=[change.identifier])
         pointer = self.tables.canonical_of(change.identifier)
         if pointer is not None and pointer.to.value in change.group:
             step.unpointed.append(change.identifier)

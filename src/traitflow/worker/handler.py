@@ -241,6 +241,8 @@ class EventHandler:
             self.store.point(identifier, replace(pointer, since=origin.position))
         for identifier in step.unpointed:
             self.store.unpoint(identifier)
+        for identifier in step.erased:
+            self.store.erase_history(identifier, origin.position)
         for profile, due in step.removals:
             self.store.remove(profile, due)
             self.sinks.removed(origin.partition, profile)

@@ -320,6 +320,8 @@ class Replayer:
                 return None
             key = routing.value
         at = position(record.offset, index)
+        if at < self.store.erased_before(key):
+            return None  # the history of a person deleted since
         holder = self.resolver.holder_of(key, forwarded, message, at)
         if holder is None:
             return None

@@ -100,16 +100,39 @@ class ProfileStore:
         if stored is None:
             return None
         entry = orjson.loads(stored)
+        if "to" not in entry:
+            return None  # only the mark of a deletion
         to = Identifier(entry["to"], entry["to_kind"])
         return Pointer(to, entry["kind"], int(entry.get("since", -1)))
 
     def point(self, identifier: str, pointer: Pointer) -> None:
         entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind,
                  "since": pointer.since}  # fmt: skip
+        erased = self.erased_before(identifier)
+        if erased >= 0:
+            entry["erased_before"] = erased
         self._identities[identifier.encode()] = orjson.dumps(entry)
 
     def unpoint(self, identifier: str) -> None:
-        self._identities.pop(identifier.encode())
+        erased = self.erased_before(identifier)
+        if erased >= 0:
+            self._identities[identifier.encode()] = orjson.dumps({"erased_before": erased})
+        else:
+            self._identities.pop(identifier.encode())
+
+    def erase_history(self, identifier: str, position: int) -> None:
+        """``identifier`` belonged to a person deleted at ``position`` of this partition:
+        what the log holds for it before then is never read back into a profile."""
+        stored = self._identities.get(identifier.encode())
+        entry = orjson.loads(stored) if stored is not None else {}
+        entry["erased_before"] = max(position, int(entry.get("erased_before", -1)))
+        self._identities[identifier.encode()] = orjson.dumps(entry)
+
+    def erased_before(self, identifier: str) -> int:
+        """The position before which this partition's history of ``identifier`` belongs to a
+        deleted person; -1 if none does."""
+        stored = self._identities.get(identifier.encode())
+        return -1 if stored is None else int(orjson.loads(stored).get("erased_before", -1))
 
     def replay_state(self, partition: int, replay: str) -> dict[str, Any] | None:
         """A partition's progress in a replay of history (``traitflow.worker.replay``)."""
