@@ -1,5 +1,5 @@
-"""The admin API on two workers: any worker answers for any person (Faust forwards to the
-owner), counts cover every partition, and nothing is served without the bearer token."""
+"""The admin API on two workers: any worker answers for any person (forwarded, signed, to
+the owner), counts cover every partition, and nothing is served without the bearer token."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import quote
 
+import aiohttp
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from tests.cli.helpers import run_cli
@@ -16,6 +19,7 @@ from tests.conftest import free_port
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.web_helpers import get, get_json, wait_ready
 from traitflow.admin.client import AdminClient
+from traitflow.admin.guard import SESSION_COOKIE, SIGNATURE_HEADER, session_value
 from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -176,3 +180,51 @@ async def test_members_and_previews_cover_both_workers_partitions(
             assert preview["partitions"] == [0, 1] and preview["scanned"] == len(PEOPLE)
             assert set(preview["exiting"]["sample"]) == trial
             assert preview["entering"]["sample"] == ["ken thompson", "linus"]
+
+
+async def test_no_credential_reaches_a_url_a_group_member_advertises(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Worker b advertises a listener's URL as its own: a's requests to it (gathering the
+    segments' counts, reaching a person's owner) carry a signature, never the caller's
+    token or cookie, and that signature opens nothing when replayed to worker a."""
+    seen: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"error": "listener"}, status=404)
+
+    listener = web.Application()
+    listener.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(listener)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    a = settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "a",
+                                    "admin_token": SecretStr(TOKEN)})  # fmt: skip
+    b = a.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "b",
+                             "web_advertised_url": f"http://127.0.0.1:{port}"})  # fmt: skip
+    try:
+        with worker_process(a, tmp_path / "a.log"), worker_process(b, tmp_path / "b.log"):
+            for worker in (a, b):
+                await wait_ready(base(worker))
+            cookie = {"Cookie": f"{SESSION_COOKIE}={session_value(TOKEN)}"}
+            async with (
+                aiohttp.ClientSession(headers=cookie) as session,
+                session.get(base(a) + "/admin/segments") as answer,
+            ):
+                assert answer.status == 200, await answer.text()
+                b_person = next(p for p in PEOPLE if partition_of(p.encode(), 2) != 0)
+                await get_json(base(a) + f"/admin/profiles/{quote(b_person)}", TOKEN)
+            assert seen, "worker a asked the advertised URL nothing"
+            for headers in seen:
+                assert "Authorization" not in headers and "Cookie" not in headers, headers
+                assert TOKEN not in str(headers) and SIGNATURE_HEADER in headers
+            replayed = {SIGNATURE_HEADER: seen[0][SIGNATURE_HEADER]}
+            async with (
+                aiohttp.ClientSession(headers=replayed) as session,
+                session.get(base(a) + "/admin/segments?scope=local") as answer,
+            ):
+                assert answer.status == 401
+    finally:
+        await runner.cleanup()

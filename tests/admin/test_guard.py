@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from traitflow.admin.guard import (
     CONSOLE_HEADER,
     SESSION_COOKIE,
+    SIGNATURE_HEADER,
+    Signatures,
     allowed,
-    forwarded_headers,
     session_value,
+    signed_headers,
 )
 
 TOKEN = "a-token-long-enough-for-tests"
@@ -22,6 +24,15 @@ class Request:
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
+    raw_path: str = "/admin/segments?scope=local"
+    body: bytes = b""
+
+    @property
+    def can_read_body(self) -> bool:
+        return bool(self.body)
+
+    async def read(self) -> bytes:
+        return self.body
 
 
 SESSION = {SESSION_COOKIE: session_value(TOKEN)}
@@ -53,7 +64,35 @@ def test_the_cookie_is_not_the_token_and_a_forged_or_expired_one_fails() -> None
                        TOKEN)  # fmt: skip
 
 
-def test_a_forwarded_request_carries_the_callers_credentials() -> None:
-    headers = forwarded_headers(Request("POST", {CONSOLE_HEADER: "1"}, SESSION))
-    assert headers["Cookie"] == f"{SESSION_COOKIE}={SESSION[SESSION_COOKIE]}"
-    assert headers[CONSOLE_HEADER] == "1"
+async def test_a_request_between_workers_is_signed_never_credentialed() -> None:
+    """The signature holds for the URL it was sent to, its method and body, once; the
+    caller's token and cookie are never in it."""
+    own = "http://10.0.0.2:6066"
+    path, body = "/admin/segments/trial/preview?scope=local", b"key: trial"
+    headers = signed_headers(TOKEN, "POST", own + path, body)
+    assert list(headers) == [SIGNATURE_HEADER] and TOKEN not in str(headers)
+    worker = Signatures(TOKEN, own)
+    other = Signatures(TOKEN, "http://10.0.0.3:6066")
+    assert not await other.valid(Request("POST", headers, raw_path=path, body=body))
+    assert not await worker.valid(Request("POST", headers, raw_path=path, body=b"key: x"))
+    assert not await worker.valid(Request("GET", headers, raw_path=path, body=body))
+    assert not await Signatures("another-token-long-enough", own).valid(
+        Request("POST", headers, raw_path=path, body=body)
+    )
+    assert await worker.valid(Request("POST", headers, raw_path=path, body=body))
+    assert not await worker.valid(Request("POST", headers, raw_path=path, body=body))  # replay
+
+
+async def test_old_or_malformed_signatures_are_refused() -> None:
+    own, path = "http://127.0.0.1:6066", "/admin/segments"
+    worker = Signatures(TOKEN, own)
+    old = signed_headers(TOKEN, "GET", own + path, None)
+    stamp = int(old[SIGNATURE_HEADER].split(",")[0][2:])
+    aged = old[SIGNATURE_HEADER].replace(f"t={stamp}", f"t={stamp - 3600}")
+    for header in (aged, "", "t=,v1=", "v1=abc", "t=9" + "9" * 5000 + ",v1=x", "t=²,v1=x"):
+        assert not await worker.valid(Request("GET", {SIGNATURE_HEADER: header}, raw_path=path))
+
+
+def test_a_malformed_cookie_is_refused_not_an_error() -> None:
+    for junk in ("².x", "9" * 5000 + ".abc", "١٢٣.abc"):
+        assert not allowed(Request("GET", cookies={SESSION_COOKIE: junk}), TOKEN)

@@ -1,4 +1,5 @@
-"""Who may read the admin API: a bearer token, or the console's session cookie.
+"""Who may read the admin API: a bearer token, the console's session cookie, or another
+worker of the group's signature.
 
 The cookie holds when it expires and an HMAC of that with the token, never the token
 itself, and is HttpOnly and SameSite=Strict: a copied cookie stops working when it
@@ -6,12 +7,20 @@ expires, whatever the browser does with it. A browser sends it to every port of 
 host, so a request that changes something must also carry ``X-Traitflow-Console``: a
 header a page of another origin cannot add without a CORS preflight, which the worker
 never grants.
+
+A request one worker makes of another (to gather answers, or to reach a partition's owner)
+carries neither the caller's token nor its cookie: it is signed (``X-Traitflow-Signature``,
+an HMAC keyed by the token over the method, the full URL it is sent to, a digest of the
+body and the time). The receiver accepts it only for its own URL, within
+``SIGNATURE_SKEW_S``, and once: a listener that advertised itself as a worker learns no
+credential, and can replay what it received to nobody.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -25,6 +34,9 @@ Guard = Callable[[Handler], Handler]
 SESSION_COOKIE = "traitflow_session"
 CONSOLE_HEADER = "X-Traitflow-Console"
 READING = frozenset({"GET", "HEAD"})
+SIGNATURE_HEADER = "X-Traitflow-Signature"
+SIGNATURE_SKEW_S = 60  # how far a signed request's time may be from the receiver's
+MAX_SEEN_SIGNATURES = 10_000
 
 
 SESSION_S = 12 * 3600
@@ -43,7 +55,9 @@ def _signature(token: str, expires: int) -> str:
 
 def _valid_session(cookie: str, token: str) -> bool:
     expires, _, signature = cookie.partition(".")
-    if not expires.isdigit() or int(expires) <= time.time():
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        return False  # "²" is a digit to isdigit(), and 5,000 digits are too many for int()
+    if int(expires) <= time.time():
         return False
     return hmac.compare_digest(signature.encode(), _signature(token, int(expires)).encode())
 
@@ -58,23 +72,61 @@ def allowed(request: Any, token: str) -> bool:
     return request.method in READING or request.headers.get(CONSOLE_HEADER) == "1"
 
 
-def forwarded_headers(request: Any) -> dict[str, str]:
-    """What a request forwarded to another worker carries to be allowed there too."""
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        headers["Cookie"] = f"{SESSION_COOKIE}={cookie}"
-        headers[CONSOLE_HEADER] = request.headers.get(CONSOLE_HEADER, "")
-    return headers
+def signed_headers(token: str, method: str, url: str, body: bytes | None) -> dict[str, str]:
+    """What a request to another worker carries to be allowed there: a signature, never
+    the caller's credentials."""
+    at, nonce = int(time.time()), secrets.token_hex(12)
+    signature = _request_signature(token, method, url, body or b"", at, nonce)
+    return {SIGNATURE_HEADER: f"t={at},n={nonce},v1={signature}"}
 
 
-def guard(token: str) -> Guard:
-    """401 with ``WWW-Authenticate: Bearer`` unless the request is ``allowed``."""
+def _request_signature(token: str, method: str, url: str, body: bytes, at: int, nonce: str) -> str:
+    digest = hashlib.sha256(body).hexdigest()
+    message = f"traitflow worker request\n{method.upper()}\n{url}\n{digest}\n{at}\n{nonce}"
+    return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+class Signatures:
+    """Checks signed requests addressed to this worker, each accepted once."""
+
+    def __init__(self, token: str, own_url: str) -> None:
+        self.token = token
+        self.own_url = own_url.rstrip("/")
+        self.seen: dict[str, float] = {}  # signature -> when it stops being valid
+
+    async def valid(self, request: Any) -> bool:
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not header:
+            return False
+        fields = dict(part.partition("=")[::2] for part in header.split(","))
+        at, nonce, signature = fields.get("t", ""), fields.get("n", ""), fields.get("v1", "")
+        if not (at.isascii() and at.isdigit() and len(at) <= 12):
+            return False
+        if abs(time.time() - int(at)) > SIGNATURE_SKEW_S:
+            return False
+        body = await request.read() if request.can_read_body else b""
+        url = self.own_url + request.raw_path
+        expected = _request_signature(self.token, request.method, url, body, int(at), nonce)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            return False
+        now = time.time()
+        if len(self.seen) > MAX_SEEN_SIGNATURES:
+            self.seen = {sig: until for sig, until in self.seen.items() if until > now}
+        if signature in self.seen:
+            return False  # replayed
+        self.seen[signature] = now + 2 * SIGNATURE_SKEW_S
+        return True
+
+
+def guard(token: str, signatures: Signatures | None = None) -> Guard:
+    """401 with ``WWW-Authenticate: Bearer`` unless the request is ``allowed`` (or signed
+    by a worker of the group)."""
 
     def guarded(handler: Handler) -> Handler:
         @wraps(handler)
         async def check(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if not allowed(request, token):
+            signed = signatures is not None and await signatures.valid(request)
+            if not signed and not allowed(request, token):
                 response = error(view, 401, "unauthorized", "Authorization: Bearer <token>")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="traitflow"'
                 return response

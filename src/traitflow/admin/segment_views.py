@@ -24,7 +24,7 @@ from traitflow.admin.documents import (
     counts_document,
     merge_counts,
 )
-from traitflow.admin.gather import forward, from_other_workers, is_self, owner_of
+from traitflow.admin.gather import Peers
 from traitflow.admin.guard import Guard, Handler, error
 from traitflow.admin.members import BadCursor, Cursor, MembersPage, local_page
 from traitflow.admin.preview import Preview, merge_previews
@@ -40,7 +40,9 @@ MEMBERS_LIMIT = 1000
 MEMBERS_SCAN = 20_000  # profiles one members request reads at most
 
 
-def install_segment_routes(app: faust.App, context: AdminContext, guarded: Guard) -> None:
+def install_segment_routes(
+    app: faust.App, context: AdminContext, guarded: Guard, peers: Peers
+) -> None:
     """Add the segment and definition routes to the worker's web server."""
 
     @app.page("/admin/segments")
@@ -50,7 +52,7 @@ def install_segment_routes(app: faust.App, context: AdminContext, guarded: Guard
         local = counts_document(context.registry, counted, context.settings.partitions)
         if request.query.get("scope") == "local":
             return view.json(local)
-        others = await from_other_workers(app, request, "/admin/segments?scope=local")
+        others = await peers.gather("/admin/segments?scope=local")
         partitions = context.settings.partitions
         return view.json(merge_counts(context.registry, [local, *others], partitions))
 
@@ -74,7 +76,7 @@ def install_segment_routes(app: faust.App, context: AdminContext, guarded: Guard
         @guarded
         async def post(self, request: Any) -> Any:
             """One segment's members and differences over the stored profiles."""
-            return await _checked(self, request, context, _previewed(app))
+            return await _checked(self, request, context, _previewed(peers))
 
     @app.page("/admin/definitions")
     class Apply(faust.web.View):
@@ -119,7 +121,7 @@ def install_segment_routes(app: faust.App, context: AdminContext, guarded: Guard
             limit = min(MEMBERS_LIMIT, max(1, int(request.query.get("limit", "100"))))
         except (BadCursor, ValueError) as exc:
             return error(view, 400, "bad_request", str(exc) or "limit must be a number")
-        return await _members_page(app, view, request, context, key, cursor, limit)
+        return await _members_page(peers, view, request, context, key, cursor, limit)
 
     @app.page("/admin/segments/{key}/sizes")
     @guarded
@@ -127,7 +129,7 @@ def install_segment_routes(app: faust.App, context: AdminContext, guarded: Guard
         local: SizesView = {"segment": key, "points": context.sizes.series(key)}
         if request.query.get("scope") == "local":
             return view.json(local)
-        others = await from_other_workers(app, request, f"{request.path}?scope=local")
+        others = await peers.gather(f"{request.path}?scope=local")
         points = merge_series(found["points"] for found in [local, *others])
         merged: SizesView = {"segment": key, "points": points}
         return view.json(merged)
@@ -165,7 +167,7 @@ async def _apply(view: Any, request: Any, context: AdminContext, definitions: li
     return view.json(body)
 
 
-def _previewed(app: faust.App) -> Handler:
+def _previewed(peers: Peers) -> Handler:
     async def previewed(view: Any, request: Any, context: AdminContext,
                         definitions: list[Definition], registry: Any) -> Any:  # fmt: skip
         candidates = [d for d in definitions if isinstance(d, Segment)]
@@ -175,7 +177,7 @@ def _previewed(app: faust.App) -> Handler:
         if request.query.get("scope") == "local":
             return view.json(local)
         body = await request.read()
-        others = await from_other_workers(app, request, f"{request.path}?scope=local", body)
+        others = await peers.gather(f"{request.path}?scope=local", body)
         return view.json(merge_previews([local, *others]))
 
     return previewed
@@ -210,7 +212,7 @@ def _readable(context: AdminContext, keys: list[bytes]) -> Any:
             yield profile.person, profile
 
 
-async def _members_page(app: faust.App, view: Any, request: Any, context: AdminContext,
+async def _members_page(peers: Peers, view: Any, request: Any, context: AdminContext,
                         key: str, cursor: Cursor, limit: int) -> Any:  # fmt: skip
     """Read this worker's partitions from the cursor on, at most ``MEMBERS_SCAN`` profiles
     (a page may then be short: follow ``next``); hand a partition another worker owns to
@@ -221,12 +223,12 @@ async def _members_page(app: faust.App, view: Any, request: Any, context: AdminC
         if cursor.partition not in context.owned():
             if found:
                 break
-            owner = owner_of(app, cursor.partition)
-            if owner is None or is_self(app, owner):
+            owner = peers.owner_of(cursor.partition)
+            if owner is None or peers.is_self(owner):
                 why = f"partition {cursor.partition} has no owner yet (rebalancing)"
                 return error(view, 503, "unavailable", why)
             url = f"{owner}{request.path}?cursor={cursor.encode()}&limit={limit}"
-            status, body = await forward(app, request, url)
+            status, body = await peers.forward(request, url)
             return view.json(body, status=status)
         page, cursor, read = local_page(context.store, key, cursor, limit - len(found), budget)
         found.extend(page)

@@ -2,13 +2,15 @@
 ``documents``): people here, segments in ``segment_views``, feeds in ``feed_views``, and
 the console's pages (``traitflow.console``).
 
-A person's requests are answered by the worker that owns the person's partition: Faust's
-``table_route`` forwards them there, with the caller's credentials. Segment counts,
-previews and sizes are gathered from every worker named in the group's assignment.
+A person's requests are answered by the worker that owns the person's partition: they are
+forwarded there signed (``traitflow.admin.gather``), never with the caller's credentials.
+Segment counts, previews and sizes are gathered from every worker named in the group's
+assignment, the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -23,12 +25,11 @@ from traitflow.admin.documents import (
     profile_document,
 )
 from traitflow.admin.feed_views import install_feed_routes
-from traitflow.admin.gather import forward
-from traitflow.admin.guard import error, guard
+from traitflow.admin.gather import Peers
+from traitflow.admin.guard import Handler, Signatures, error, guard
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
 from traitflow.admin.token import admin_token
-from traitflow.config import PROFILES_TABLE
 from traitflow.console.views import install_console
 from traitflow.privacy.requests import delete_person
 from traitflow.worker.timers import run_every
@@ -41,19 +42,36 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     and sample segment sizes (the console's lines, the ``traitflow_segment_members``
     gauge) every ``size_sample_s``."""
     token = admin_token(context.settings, create=True)
-    guarded = guard(token)
-    profiles: Any = context.store.profiles  # the Faust table
+    guarded = guard(token, Signatures(token, str(app.conf.canonical_url)))
+    peers = Peers(app, token)
 
     async def follow(view: Any, request: Any, person: str, *rest: str) -> Any:
         """For an id merged into another person: that person's answer, from its owner."""
         pointer = context.store.canonical_of(person)
         if pointer is None:
             return None
-        owner = str(app.router.key_store(PROFILES_TABLE, pointer.to.value)).rstrip("/")
-        status, body = await forward(app, request, owner + person_path(pointer.to.value, *rest))
+        owner = peers.owner_of_key(pointer.to.value)
+        if owner is None:
+            return error(view, 503, "unavailable", "the person's partition has no owner yet")
+        status, body = await peers.forward(request, owner + person_path(pointer.to.value, *rest))
         if status == 200:
             body["requested"] = person
         return view.json(body, status=status)
+
+    def at_owner(handler: Handler) -> Handler:
+        """Answered by the worker holding the ``person``'s profile (signed, forwarded)."""
+
+        @functools.wraps(handler)
+        async def route(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            owner = peers.owner_of_key(request.match_info["person"])
+            if owner is None:
+                return error(view, 503, "unavailable", "the person's partition has no owner yet")
+            if peers.is_self(owner):
+                return await handler(view, request, *args, **kwargs)
+            status, body = await peers.forward(request, owner + request.raw_path)
+            return view.json(body, status=status)
+
+        return route
 
     @app.page("/openapi.json")
     async def openapi(view: Any, request: Any) -> Any:
@@ -61,7 +79,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
 
     @app.page("/admin/profiles/{person}")
     @guarded
-    @app.table_route(table=profiles, match_info="person")
+    @at_owner
     async def profile(view: Any, request: Any, person: str) -> Any:
         found = context.store.read(person.encode())
         if found is None:
@@ -73,7 +91,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
 
     @app.page("/admin/profiles/{person}/segments/{segment}")
     @guarded
-    @app.table_route(table=profiles, match_info="person")
+    @at_owner
     async def explanation(view: Any, request: Any, person: str, segment: str) -> Any:
         if context.registry.get(segment) is None:
             return error(view, 404, "not_found", f"no live segment {segment!r}")
@@ -99,7 +117,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
             done: DeletionView = {"request": request_id, "status": "done", "audit": audit}
             return self.json(done)
 
-    install_segment_routes(app, context, guarded)
+    install_segment_routes(app, context, guarded, peers)
     install_feed_routes(app, context, guarded)
     install_console(app, token)
     gauge = Gauge(
