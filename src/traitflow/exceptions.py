@@ -32,3 +32,8 @@ class InvalidMessage(TraitflowError):
 
 class InvalidDefinition(TraitflowError):
     """A segment definition is invalid; the message names the field and the problem."""
+
+
+class UnreadableRecord(TraitflowError, ValueError):
+    """A record of a feed whose content cannot be used: skipped, counted and logged with
+    its reason (no traceback: the record is the fault, not the code)."""

@@ -20,6 +20,7 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from traitflow.catalog.topic import Applied
+from traitflow.decoding import header_text
 from traitflow.privacy.audit import Audit
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
@@ -216,16 +217,16 @@ class DeadLetterView(TypedDict):
 
 
 def dead_letter_document(record: Any) -> DeadLetterView:
-    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
     value: bytes = record.value or b""
+    size = header_text(record.headers, "traitflow-original-bytes")
     return {
         "at": iso_from_ms(record.timestamp),
         "partition": record.partition,
         "offset": record.offset,
-        "reason": headers.get("traitflow-reason", ""),
-        "source": headers.get("traitflow-source", ""),
+        "reason": header_text(record.headers, "traitflow-reason"),
+        "source": header_text(record.headers, "traitflow-source"),
         "key": None if record.key is None else record.key.decode(errors="replace"),
-        "bytes": int(headers.get("traitflow-original-bytes", len(value))),
+        "bytes": int(size) if size.isascii() and size.isdigit() and len(size) < 16 else len(value),
         "preview": value[:PREVIEW_BYTES].decode(errors="replace"),
     }
 

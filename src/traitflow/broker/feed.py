@@ -22,15 +22,14 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from traitflow.broker.offsets import read_to_end
+from traitflow.exceptions import UnreadableRecord
+
+__all__ = ["CompactedFeed", "Record", "Records", "UnreadableRecord"]
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Records: TypeAlias = list[Record]
 RETRY_S = (1.0, 2.0, 5.0, 10.0)  # pauses before following again after a failure
-
-
-class UnreadableRecord(ValueError):
-    """A feed record whose content cannot be used; its reason is logged and counted."""
 
 
 class CompactedFeed:

@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 from traitflow.broker.clients import producer, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.config import Settings
+from traitflow.decoding import json_object
 from traitflow.segments.definition import Definition, Segment
 from traitflow.timeutil import iso_from_ms, now_ms
 
@@ -73,4 +74,5 @@ async def history_of(settings: Settings, record_key: str) -> list[dict[str, Any]
         await consumer.seek_to_beginning(partition)
         records = await read_to_end(consumer, [partition])
     wanted = record_key.encode()
-    return [orjson.loads(r.value) for r in records if r.key == wanted and r.value is not None]
+    found = [json_object(r, {"version": int}) for r in records if r.key == wanted]
+    return [change for change in found if change is not None]

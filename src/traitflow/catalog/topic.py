@@ -18,6 +18,7 @@ from traitflow.broker.offsets import read_to_end
 from traitflow.catalog.history import record_applied, record_deleted
 from traitflow.clock import clock_for
 from traitflow.config import Settings
+from traitflow.decoding import json_object
 from traitflow.exceptions import InvalidDefinition
 from traitflow.jobs import JOB_KEY, BackfillJob, ReplayJob, kind_headers
 from traitflow.segments.conditions import Dep
@@ -149,7 +150,11 @@ async def backfill_status(settings: Settings) -> list[dict[str, Any]]:
         partitions = [TopicPartition(settings.topics.status, 0)]
         await consumer.seek_to_beginning(*partitions)
         records = await read_to_end(consumer, partitions)
-    latest = {r.key: orjson.loads(r.value) for r in records if r.key and r.value}
+    latest = {}
+    for record in records:
+        status = json_object(record, {"partition": int, "version": int}) if record.key else None
+        if status is not None:
+            latest[record.key] = status
     return sorted(latest.values(), key=lambda status: int(status["partition"]))
 
 

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from traitflow.membership.destinations import Destination
 from traitflow.profiles import Profile
 from traitflow.timeutil import iso_from_ms
@@ -141,3 +143,28 @@ def _destinations(destinations: tuple[Destination, ...], profile: Profile) -> di
         d.name: {"kind": d.kind, "format": d.format, "traits": d.mapped(profile.traits)}
         for d in destinations
     }
+
+
+EVENT_TYPES = frozenset({"audience.entered", "audience.exited"})
+
+
+def read_membership_event(raw: bytes | None) -> dict[str, Any] | None:
+    """A record of the membership topic as the event it carries; None for anything else
+    (the topic is open to any producer with write access: readers skip, never stop)."""
+    if raw is None:
+        return None
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        return None
+    fields_ok = isinstance(event.get("segment"), str) and isinstance(event.get("at"), str)
+    version = event.get("version")
+    cause = event.get("cause", {})
+    if not fields_ok or type(version) is not int or not isinstance(cause, dict):
+        return None
+    return event

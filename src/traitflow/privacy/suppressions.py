@@ -15,13 +15,14 @@ from typing import Any
 
 import orjson
 
+from traitflow.exceptions import UnreadableRecord
 from traitflow.identity.ids import trait_id
 from traitflow.ingest.messages import identify_traits
 
 ID_FIELDS = ("userId", "anonymousId", "previousId")
 
 
-class UnreadableSuppression(ValueError):
+class UnreadableSuppression(UnreadableRecord):
     """A suppressions record that cannot be read whole (its key, if any, is suppressed)."""
 
 

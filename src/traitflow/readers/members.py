@@ -48,5 +48,10 @@ async def _partition_members(
 
 
 def _is_member(raw: bytes, segment: str) -> bool:
-    membership = orjson.loads(raw).get("memberships", {}).get(segment)
-    return bool(membership and membership.get("member"))
+    """Whether a stored profile says so; a value that is no profile is no member."""
+    try:
+        memberships = orjson.loads(raw).get("memberships", {})
+        membership = memberships.get(segment) if isinstance(memberships, dict) else None
+        return isinstance(membership, dict) and membership.get("member") is True
+    except (orjson.JSONDecodeError, AttributeError):
+        return False

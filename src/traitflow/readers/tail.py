@@ -6,10 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from traitflow.broker.clients import reader
 from traitflow.config import Settings
+from traitflow.membership.events import read_membership_event
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,12 @@ async def follow(
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
-                    try:
-                        yield orjson.loads(record.value)
-                    except orjson.JSONDecodeError:
-                        log.warning("skipping a non-JSON record at offset %d", record.offset)
+                    event = read_membership_event(record.value)
+                    if event is None:
+                        log.warning("skipping a record that is no membership event: %s/%d/%d",
+                                    record.topic, record.partition, record.offset)  # fmt: skip
+                    else:
+                        yield event
 
 
 def describe(event: dict[str, Any]) -> str:

@@ -268,7 +268,7 @@ def app_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker": broker_urls(settings),
         "broker_credentials": faust_credentials(settings),
-        "store": "rocksdb://",
+        "store": "traitflow://",  # Faust's RocksDB store, skipping keyless changelog records
         "datadir": str(settings.data_dir / settings.app_id),
         "autodiscover": False,
         "web_host": settings.web_host,

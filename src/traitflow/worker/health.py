@@ -20,6 +20,7 @@ from traitflow.worker.metrics import StateReadings, WorkerMetrics, directory_byt
 from traitflow.worker.segment_feed import SegmentFeed
 from traitflow.worker.stalls import StallWatch
 from traitflow.worker.store.profiles import ProfileStore
+from traitflow.worker.store.rocksdb import Store as ChangelogStore
 
 TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 
@@ -74,6 +75,9 @@ def degradations(feed: SegmentFeed, suppressed: CompactedFeed) -> list[str]:
         if watched.skipped:
             found.append(f"{watched.skipped} unreadable record(s) skipped on {topic}; "
                          f"the last: {watched.last_skipped}")  # fmt: skip
+    if ChangelogStore.skipped:
+        found.append(f"{ChangelogStore.skipped} changelog record(s) without a key skipped "
+                     "while restoring tables (see the log for where)")  # fmt: skip
     return found
 
 

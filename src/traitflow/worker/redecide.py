@@ -22,19 +22,21 @@ async def re_decide(
     partition: int,
     decide: Callable[[Profile], list[tuple[Transition, Cause]]],
     registry: Registry,
-) -> None:
+) -> bool:
     """Re-decide one stored profile outside of any message (backfill, time): publish its
     flips through the batch's outbox, then save it (written once they are acknowledged).
-    An unreadable profile is logged and skipped, never blocking."""
+    An unreadable profile is logged and skipped, never blocking. False when there was no
+    profile to decide (none, or none readable)."""
     try:
         profile = store.load(person)
         if profile is None:
-            return
+            return False
         previous_due = profile.next_due_ms()
         flips = decide(profile)
     except Exception:  # the log names no person: the key is personal data
         log.exception("skipped an unreadable profile (%d-byte key)", len(person))
-        return
+        return False
     events = [membership_event(profile, t, c, registry.segments.get(t.segment)) for t, c in flips]
     await outbox.publish_transitions(partition, events)
     store.save(person, profile, previous_due)
+    return True

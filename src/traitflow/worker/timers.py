@@ -42,22 +42,23 @@ class Ticker:
     async def run_tick(self, job: TickJob, partition: int) -> None:
         migrated = self.store.migrate_schedule(partition, CHUNK)
         due = self.store.due(partition, job.until_ms, CHUNK)
-        for _, person in due:
-            await self._advance(person, partition, job.until_ms)
+        for instant, person in due:
+            if not await self._advance(person, partition, job.until_ms):
+                self.store.drop_due(instant, person)  # no profile to advance: never due
         if len(due) == CHUNK or migrated == CHUNK:  # the next chunk, after live messages
             record = tick_record(job.until_ms)
             await self.outbox.send(self.sinks.events, [record], partition=partition)
         else:
             self.outstanding.pop(partition, None)
 
-    async def _advance(self, person: bytes, partition: int, now_ms: int) -> None:
+    async def _advance(self, person: bytes, partition: int, now_ms: int) -> bool:
         def due_flips(profile: Profile) -> list[tuple[Transition, Cause]]:
             return [
                 (t, Cause(f"time-{t.at_ms}", "time", kind="time", condition=condition))
                 for t, condition in advance(profile, self.registry, now_ms)
             ]
 
-        await re_decide(self.store, self.outbox, person, partition, due_flips, self.registry)
+        return await re_decide(self.store, self.outbox, person, partition, due_flips, self.registry)
 
 
 class TickScheduler:

@@ -14,6 +14,7 @@ mis-sorted instants after the year 2286) are moved to the new form by the ticks.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from traitflow.timeutil import EARLIEST_MS, LATEST_MS
 from traitflow.worker.store.held import WriteBehind, flush_held
 from traitflow.worker.store.partitions import Table
 
+log = logging.getLogger(__name__)
 INSTANT = struct.Struct(">Q")
 LEGACY_AFTER = b"/"  # legacy keys begin with a digit; new ones with 0x00 (instants < 2^48)
 
@@ -96,14 +98,30 @@ class ProfileStore:
 
     def canonical_of(self, identifier: str) -> Pointer | None:
         """The ``identities`` entry of an id: where its person's profile lives now."""
-        stored = self._identities.get(identifier.encode())
-        if stored is None:
-            return None
-        entry = orjson.loads(stored)
+        entry = self._identity_entry(identifier)
         if "to" not in entry:
             return None  # only the mark of a deletion
-        to = Identifier(entry["to"], entry["to_kind"])
-        return Pointer(to, entry["kind"], int(entry.get("since", -1)))
+        try:
+            to = Identifier(str(entry["to"]), str(entry["to_kind"]))
+            return Pointer(to, str(entry["kind"]), int(entry.get("since", -1)))
+        except (KeyError, TypeError, ValueError):
+            log.error("an identities entry cannot be read (%d-byte key): ignored", len(identifier))
+            return None
+
+    def _identity_entry(self, identifier: str) -> dict[str, Any]:
+        """The stored entry as a dict; an entry that cannot be read (only a hostile write
+        to the changelog makes one) counts as none, logged without the id."""
+        stored = self._identities.get(identifier.encode())
+        if stored is None:
+            return {}
+        try:
+            entry = orjson.loads(stored)
+        except orjson.JSONDecodeError:
+            entry = None
+        if not isinstance(entry, dict):
+            log.error("an identities entry cannot be read (%d-byte key): ignored", len(identifier))
+            return {}
+        return entry
 
     def point(self, identifier: str, pointer: Pointer) -> None:
         entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind,
@@ -123,21 +141,24 @@ class ProfileStore:
     def erase_history(self, identifier: str, position: int) -> None:
         """``identifier`` belonged to a person deleted at ``position`` of this partition:
         what the log holds for it before then is never read back into a profile."""
-        stored = self._identities.get(identifier.encode())
-        entry = orjson.loads(stored) if stored is not None else {}
-        entry["erased_before"] = max(position, int(entry.get("erased_before", -1)))
+        entry = self._identity_entry(identifier)
+        entry["erased_before"] = max(position, self.erased_before(identifier))
         self._identities[identifier.encode()] = orjson.dumps(entry)
 
     def erased_before(self, identifier: str) -> int:
         """The position before which this partition's history of ``identifier`` belongs to a
         deleted person; -1 if none does."""
-        stored = self._identities.get(identifier.encode())
-        return -1 if stored is None else int(orjson.loads(stored).get("erased_before", -1))
+        erased = self._identity_entry(identifier).get("erased_before", -1)
+        return erased if type(erased) is int else -1
 
     def replay_state(self, partition: int, replay: str) -> dict[str, Any] | None:
         """A partition's progress in a replay of history (``traitflow.worker.replay``)."""
         stored = self._replays.get(f"{partition}/{replay}".encode())
-        return orjson.loads(stored) if stored is not None else None
+        try:
+            found = orjson.loads(stored) if stored is not None else None
+        except orjson.JSONDecodeError:
+            found = None
+        return found if isinstance(found, dict) else None
 
     def set_replay_state(self, partition: int, replay: str, state: dict[str, Any]) -> None:
         self._replays[f"{partition}/{replay}".encode()] = orjson.dumps(state)
@@ -193,15 +214,26 @@ class ProfileStore:
         for key in self._schedule.partitions.keys(partition, None, limit):
             if is_legacy(key):  # after every new key: moved by ``migrate_schedule``
                 break
+            if len(key) <= INSTANT.size:  # no person: only a hostile changelog write
+                log.error("dropped a schedule entry naming no person (%d bytes)", len(key))
+                self._schedule.pop(key)
+                continue
             instant, person = person_of(key)
             if instant > until_ms:
                 break
             found.append((instant, person))
         return found
 
+    def drop_due(self, instant: int, person: bytes) -> None:
+        """Forget a schedule entry whose profile is gone or cannot be read."""
+        self._schedule.pop(schedule_key(instant, person))
+
     def first_due(self, partition: int) -> int | None:
+        """The first due instant (0 for an entry that cannot be read: ``due`` drops it)."""
         keys = self._schedule.partitions.keys(partition, None, 1)
-        return person_of(keys[0])[0] if keys else None
+        if not keys:
+            return None
+        return person_of(keys[0])[0] if len(keys[0]) > INSTANT.size else 0
 
     def migrate_schedule(self, partition: int, limit: int) -> int:
         """Move up to ``limit`` schedule keys of the pre-0.2 form to the new one; how many."""
@@ -220,7 +252,13 @@ class ProfileStore:
     def memberships_in(self, partition: int) -> Iterator[dict[str, Any]]:
         """The ``memberships`` map of every stored profile of one partition."""
         for value in self._profiles.partitions.values(partition):
-            yield orjson.loads(value).get("memberships", {})
+            try:
+                found = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                found = None
+            memberships = found.get("memberships") if isinstance(found, dict) else None
+            if isinstance(memberships, dict):
+                yield memberships
 
     def profile_count(self, partition: int) -> int:
         """How many profiles one partition stores (RocksDB's estimate: cheap to read)."""
