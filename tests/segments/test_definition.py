@@ -7,6 +7,7 @@ import pytest
 from traitflow.assets import asset_dir
 from traitflow.exceptions import InvalidDefinition
 from traitflow.segments import load_segments, segment_from_spec
+from traitflow.segments.definition import parse_definitions
 
 ONE = "key: trial\ncondition: {trait: plan, op: '=', value: trial}\n"
 
@@ -100,3 +101,19 @@ def test_the_bounds_themselves_are_accepted() -> None:
         {"trait": "tags", "op": "includes_any", "value": list(range(10_000))},
     ]:
         segment_from_spec({"key": "k", "condition": condition})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("key: a\ncondition: {trait: x, op: '>', value: .inf}", "inf is no JSON number"),
+        ("key: a\ncondition: {trait: x, op: '=', value: .nan}", "nan is no JSON number"),
+        ("key: a\ncondition: {trait: x, op: '=', value: 18446744073709551616}", "past 64 bits"),
+        ("key: a\ncondition: {trait: x, op: '=', value: " + "[" * 3000 + "]" * 3000 + "}",
+         "nested deeper"),
+    ],
+)  # fmt: skip
+def test_what_json_cannot_hold_is_refused_not_an_error(text: str, message: str) -> None:
+    """Each of these answered 500 through the admin API."""
+    with pytest.raises(InvalidDefinition, match=message):
+        parse_definitions(text, "request")

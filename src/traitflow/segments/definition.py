@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,12 +142,29 @@ def _validate(schema: str, spec: Any, where: str) -> None:
         raise InvalidDefinition(
             f"{where}: nested deeper than {MAX_DEFINITION_DEPTH} levels"
         ) from None
+    _refuse_non_json_numbers(spec, where)
     if isinstance(spec, dict):
         _refuse_unknown_keys(schema, spec, where)
     try:
         compile_schema(schema)(spec)
     except JsonSchemaValueException as exc:
         raise InvalidDefinition(f"{where}: {_explained(exc)}") from exc
+
+
+def _refuse_non_json_numbers(spec: Any, where: str) -> None:
+    """YAML reads ``.inf``, ``.nan`` and integers of any size; JSON (the segments topic,
+    orjson) has none of them: refused here, not a 500 when the definition is written."""
+    pending = [spec]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidDefinition(f"{where}: {value} is no JSON number")
+        elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+            raise InvalidDefinition(f"{where}: {value} is an integer past 64 bits")
 
 
 def _refuse_unknown_keys(schema: str, spec: dict[str, Any], where: str) -> None:
@@ -220,6 +238,11 @@ def _specs_in(text: str, source: str) -> Iterator[tuple[str, Any]]:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise InvalidDefinition(f"{source}: not valid YAML/JSON: {exc}") from exc
+    except RecursionError:  # the YAML parser recurses per level of nesting
+        raise InvalidDefinition(
+            f"{source}: nested deeper than the YAML parser goes (at most "
+            f"{MAX_DEFINITION_DEPTH} levels are allowed)"
+        ) from None
     for document in documents:
         if isinstance(document, dict) and set(document) <= {"segments", "computed_traits"}:
             for field, kind in (("computed_traits", "computed"), ("segments", "segment")):
