@@ -42,3 +42,34 @@ async def wait_for_line(url: str, line: str, timeout: float = 30) -> str:
     )  # fmt: skip
     assert status == 200 and line in text, f"{line!r} not in {url}:\n{text}"
     return text
+
+
+async def assert_edge_holds(host: str, port: int, cap: int, header_timeout_s: float) -> None:
+    """Of ``cap + 3`` clients that never finish their headers, those past the cap are
+    closed at once, and the others once ``header_timeout_s`` is out; none is answered."""
+    import asyncio
+    import time
+
+    clients = [await asyncio.open_connection(host, port) for _ in range(cap + 3)]
+    for _, writer in clients:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        await writer.drain()
+    started = time.monotonic()
+
+    async def closed_after(reader: asyncio.StreamReader) -> float:
+        try:  # closed with our bytes unread, the socket resets
+            assert await reader.read() == b"", "a client that sent no whole head was answered"
+        except ConnectionResetError:
+            pass
+        return time.monotonic() - started
+
+    waits = sorted(await asyncio.wait_for(
+        asyncio.gather(*(closed_after(reader) for reader, _ in clients)),
+        timeout=header_timeout_s + 20,
+    ))  # fmt: skip
+    for _, writer in clients:
+        writer.close()
+    assert waits[2] < header_timeout_s / 2, waits  # past the cap: closed at once
+    assert waits[3] >= header_timeout_s * 0.9, waits  # the others: when their time ran out
+    status, _ = await get(f"http://{host}:{port}/healthz")
+    assert status == 200

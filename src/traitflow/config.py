@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".traitflow"), description="Where workers keep RocksDB state.")
     web_host: str = Field(LOOPBACK, description="Interface the worker web server binds to.")
     web_port: int = Field(6066, description="Port of the worker web server.")
+    http_max_connections: int = Field(
+        1000, ge=1, description="Connections a worker's web port or the bridge holds at once."
+    )
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="Longest a client may take to send a request's headers."
+    )
+    http_keepalive_timeout_s: float = Field(
+        15.0, gt=0, description="How long an idle keep-alive connection stays open."
+    )
     web_advertised_url: str | None = Field(
         None,
         description="URL other workers use to reach this one's web server (admin requests "

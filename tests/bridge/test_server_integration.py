@@ -14,6 +14,7 @@ import pytest
 from tests.bridge.conftest import SOURCE_KEY, WEBHOOK_SECRET, WRITE_KEY
 from tests.conftest import free_port
 from tests.kafka_helpers import messages_of, read_messages, read_records
+from tests.web_helpers import assert_edge_holds
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
@@ -268,3 +269,15 @@ async def test_openapi_document_and_health(bridge: str) -> None:
             assert response.status == 200
     assert document["openapi"].startswith("3.1")
     assert {"/v1/track", "/v1/batch", "/v1/import", "/webhook"} <= document["paths"].keys()
+
+
+async def test_clients_that_never_finish_their_headers_are_not_held(
+    bridge_settings: Settings,
+) -> None:
+    """200 such clients were held for minutes: now the cap refuses past it at once, and
+    each is closed once its header time is out."""
+    edged = bridge_settings.model_copy(
+        update={"http_max_connections": 8, "http_header_timeout_s": 4.0}
+    )
+    async with running_bridge(edged):
+        await assert_edge_holds(edged.bridge_host, edged.bridge_port, 8, 4.0)

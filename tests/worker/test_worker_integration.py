@@ -16,6 +16,7 @@ from tests.kafka_helpers import (
     read_records,
     send_messages,
 )
+from tests.web_helpers import assert_edge_holds, wait_ready
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
@@ -158,3 +159,16 @@ async def test_segment_applied_at_runtime_is_picked_up_without_restart(
         ("teams", "audience.entered", "m2"),
         ("trial", "audience.entered", "m1"),
     ]
+
+
+async def test_the_web_port_holds_no_client_that_never_finishes_its_headers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    edged = settings.model_copy(update={"http_max_connections": 8, "http_header_timeout_s": 4.0})
+    log = tmp_path / "worker.log"
+    worker = start_worker(edged, log)
+    try:
+        await wait_ready(f"http://127.0.0.1:{edged.web_port}")
+        await assert_edge_holds("127.0.0.1", edged.web_port, 8, 4.0)
+    finally:
+        assert stop_process(worker) == 0, log.read_text()[-3000:]

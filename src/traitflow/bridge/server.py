@@ -38,6 +38,7 @@ from traitflow.broker.connection import kafka_options
 from traitflow.broker.feed import CompactedFeed
 from traitflow.config import Settings
 from traitflow.exceptions import ConfigError
+from traitflow.httpedge import EdgeLimits, guard_server, runner_options
 from traitflow.ingest.messages import MESSAGE_TYPES, Limits
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
@@ -305,13 +306,17 @@ async def _healthz(_: web.Request) -> web.Response:
 @asynccontextmanager
 async def running_bridge(settings: Settings) -> AsyncIterator[str]:
     """The bridge listening on its configured address; yields its base URL."""
+    limits = EdgeLimits.of(settings)
     runner = web.AppRunner(
         create_bridge_app(settings, follow_suppressions=True),
         access_log=log,
         auto_decompress=False,
         lingering_time=LINGER_S,  # aiohttp's 10 s would hold a refused slow client longer
+        **runner_options(limits),
     )
     await runner.setup()
+    assert runner.server is not None
+    guard_server(runner.server, limits)
     try:
         site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
         try:

@@ -16,6 +16,7 @@ from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.config import PROFILES_TABLE, Settings
+from traitflow.httpedge import EdgeLimits
 from traitflow.jobs import SCANNING_JOBS, record_kind
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
@@ -107,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> WorkerApp:
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     clock = clock or clock_for(settings.clock_file)
     app = faust.App(settings.app_id, **app_config(settings))
+    app.edge_limits = EdgeLimits.of(settings)  # type: ignore[attr-defined]  # read by its web
     store = ProfileStore(*(_table(app, settings, name) for name in TABLES))
     registry = Registry()
     connection = kafka_options(settings)
@@ -274,6 +276,7 @@ def app_config(settings: Settings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_bind": settings.web_host,  # Faust binds to web_bind (default: every interface)
         "web_port": settings.web_port,
+        "web": "traitflow://",  # Faust's aiohttp driver with a header timeout and a cap
         # Faust's own pages would show profiles, ids and the cluster to anyone:
         # the admin API (behind its token) answers for them instead
         "web_tables_enabled": False,

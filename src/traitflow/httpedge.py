@@ -1,0 +1,87 @@
+"""The edge of every traitflow HTTP server (the bridge, the worker's web port): at most
+``max_connections`` open at once, and a connection that has not sent a whole request head
+within ``header_timeout_s`` is closed.
+
+aiohttp bounds a request's body (the bridge's read timeout) and idle keep-alive
+connections (``keepalive_timeout``), not the time a client takes to send its headers: a
+thousand clients that never finished theirs were held, unauthenticated, for minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from faust.web.drivers.aiohttp import Web as FaustAiohttpWeb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    max_connections: int = 1000
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
+
+    @classmethod
+    def of(cls, settings: Any) -> EdgeLimits:
+        return cls(settings.http_max_connections, settings.http_header_timeout_s,
+                   settings.http_keepalive_timeout_s)  # fmt: skip
+
+
+def guard_server(server: web.Server, limits: EdgeLimits) -> None:
+    """Hold ``server`` (a runner's, once set up) to ``limits``."""
+    admit = server.connection_made
+    refused = [0]
+
+    def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
+        admit(handler, transport)  # aiohttp sets the connection up whole, then we close it
+        loop = asyncio.get_running_loop()
+        if len(server.connections) > limits.max_connections:
+            refused[0] += 1
+            if refused[0] in (1, 10, 100) or refused[0] % 1000 == 0:
+                log.warning("refused a connection: %d are open, the limit (%d refused so far)",
+                            limits.max_connections, refused[0])  # fmt: skip
+            loop.call_soon(_close, handler)
+            return
+        loop.call_later(limits.header_timeout_s, _close_if_headless, server, handler)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+
+
+def _close_if_headless(server: web.Server, handler: Any) -> None:
+    if handler in server.connections and handler._request_count == 0:
+        log.info("closed a connection that sent no whole request head in time")
+        _close(handler)
+
+
+def _close(handler: Any) -> None:
+    handler.force_close()
+    if handler.transport is not None:
+        handler.transport.close()
+
+
+def runner_options(limits: EdgeLimits) -> dict[str, Any]:
+    """What an ``AppRunner`` takes for the idle side of the same limits."""
+    return {"keepalive_timeout": limits.keepalive_timeout_s}
+
+
+class Web(FaustAiohttpWeb):
+    """Faust's aiohttp web driver (URL ``traitflow://``) with the same edge as the bridge;
+    the limits come from ``app.conf`` (set by ``traitflow.worker.app``)."""
+
+    def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.limits: EdgeLimits = getattr(app, "edge_limits", EdgeLimits())
+        self._runner = web.AppRunner(self.web_app, access_log=None, **runner_options(self.limits))
+
+    async def start_server(self) -> None:
+        await self._runner.setup()
+        assert self._runner.server is not None
+        guard_server(self._runner.server, self.limits)
+        site = self._create_site()
+        await site.start()
