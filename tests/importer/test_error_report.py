@@ -59,3 +59,15 @@ def test_without_a_path_only_the_first_rejections_are_kept(tmp_path: Path) -> No
     assert report.examples[:2] == [(2, "bad 2"), (3, "bad 3")]
     assert len(report.examples) == ErrorReport.EXAMPLES
     assert list(tmp_path.iterdir()) == []
+
+
+def test_copies_are_cut_and_formulas_never_run(tmp_path: Path) -> None:
+    wanted = tmp_path / "x.errors.csv"
+    with ErrorReport(wanted, fresh=True) as report:
+        report.writerow([2, "plan: bad", '=HYPERLINK("http://x")'])
+        report.writerow([3, "-1 is no plan", "@SUM(A1)"])
+        report.writerow([4, "too long", "y" * 10_000])
+    lines = wanted.read_text().splitlines()
+    assert lines[1] == '2,plan: bad,"\'=HYPERLINK(""http://x"")"'
+    assert lines[2] == "3,'-1 is no plan,'@SUM(A1)"
+    assert len(lines[3]) < 2100 and lines[3].endswith('(10,000 characters, cut)"')

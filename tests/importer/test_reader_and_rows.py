@@ -1,10 +1,11 @@
 """Streaming records with line numbers; rows to identify messages, or rejected with a reason."""
 
 import io
+from typing import Any
 
 import pytest
 
-from traitflow.importer.reader import records
+from traitflow.importer.reader import FileTooLarge, records
 from traitflow.importer.rows import ImportPlan, RowError, check_header, row_message
 
 
@@ -116,3 +117,46 @@ def test_header_needs_the_id_column_and_unique_names() -> None:
     assert plan(header=["external_id", "Email"]).warnings() == [
         "column 'Email' is not the standard 'email': imported as custom"
     ]
+
+
+class CountingStream(io.RawIOBase):
+    """A file of ``lines`` made on the fly, that records the largest read asked of it: a
+    400 MB line never has to exist in memory."""
+
+    def __init__(self, lines: list[tuple[bytes, int]]) -> None:
+        self.parts = [(text, times) for text, times in lines]
+        self.largest = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.largest = max(self.largest, len(buffer))
+        while self.parts and self.parts[0][1] == 0:
+            self.parts.pop(0)
+        if not self.parts:
+            return 0
+        text, times = self.parts[0]
+        count = min(times, max(1, len(buffer) // len(text)))
+        chunk = text * count
+        self.parts[0] = (text, times - count)
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_an_overlong_line_is_rejected_alone_with_bounded_memory() -> None:
+    """One 400 MB line once took 3.6 GB of memory and made a 419 MB error report."""
+    raw = CountingStream([(b"id,plan\nu1,trial\n", 1), (b"x", 50 * 1024 * 1024),
+                          (b"\nu2,monthly\n", 1)])  # fmt: skip
+    found = list(records(io.BufferedReader(raw, buffer_size=1 << 16)))
+    assert [r.line for r in found] == [1, 2, 3, 4]
+    long = found[2]
+    assert long.cells is None and long.error is not None and "longer than 1 MiB" in long.error
+    assert len(long.text) < 300  # what the error report copies
+    assert found[3].cells == ["u2", "monthly"]
+
+
+def test_a_file_past_its_decompressed_bound_stops_with_a_sentence() -> None:
+    stream = io.BytesIO(b"id,plan\n" + b"u1,trial\n" * 1000)
+    with pytest.raises(FileTooLarge, match="more than 5,000 bytes"):
+        list(records(stream, max_file_bytes=5000))

@@ -8,15 +8,54 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from traitflow.importer.rows import RowError
+
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_RECORD_LINES = 50  # a quoted field spanning more lines is taken for a stray quote
+MAX_FILE_BYTES = 16 * 1024**3  # what one file may hold, decompressed
+KEPT_OF_LONG_LINE = 200  # bytes of an over-long line kept for the error report
 Line = tuple[int, bytes]  # number, raw bytes
+LONG_LINE = "a line longer than 1 MiB (MAX_RECORD_BYTES): rejected unread"
+
+
+class FileTooLarge(RowError):
+    """The file holds more than ``MAX_FILE_BYTES`` (a small .gz can expand to any size)."""
+
+
+def bounded_lines(stream: BinaryIO, max_file_bytes: int = MAX_FILE_BYTES) -> Iterator[Line]:
+    """The file's lines, numbered, each read at most ``MAX_RECORD_BYTES`` at a time: a
+    longer line is read through in chunks and given as its first ``KEPT_OF_LONG_LINE``
+    bytes with ``LONG_LINE`` appended (one 400 MB line once took 3.6 GB of memory)."""
+    total = 0
+    for number in itertools.count(1):
+        line = stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        total += len(line)
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            kept = line[:KEPT_OF_LONG_LINE]
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(MAX_RECORD_BYTES)
+                total += len(line)
+                _refuse_past(total, max_file_bytes)
+            yield number, kept + b"\x00" + LONG_LINE.encode()
+            continue
+        _refuse_past(total, max_file_bytes)
+        yield number, line
+
+
+def _refuse_past(total: int, max_file_bytes: int) -> None:
+    if total > max_file_bytes:
+        raise FileTooLarge(
+            f"the file holds more than {max_file_bytes:,} bytes (decompressed): split it"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +67,7 @@ class Record:
     size: int = 0  # bytes read from the file, for progress
 
 
-def records(stream: BinaryIO) -> Iterator[Record]:
+def records(stream: BinaryIO, max_file_bytes: int = MAX_FILE_BYTES) -> Iterator[Record]:
     """Every record of the file, the header included, in order, in linear time.
 
     A quoted field may span lines, up to ``MAX_RECORD_LINES`` lines and
@@ -36,7 +75,7 @@ def records(stream: BinaryIO) -> Iterator[Record]:
     stray quote: the line that opened it is rejected alone, and reading starts again on
     the line after it, so one bad line never swallows the rest of the file.
     """
-    fresh: Iterator[Line] = enumerate(stream, start=1)
+    fresh: Iterator[Line] = bounded_lines(stream, max_file_bytes)
     again: deque[Line] = deque()  # lines to read again after a rejected one
     pending: list[Line] = []
     quote_open, size = False, 0
@@ -70,6 +109,9 @@ def _stray_quote(lines: int, at_end: bool) -> str:
 
 def _parse(line: int, raw: bytes, error: str | None = None) -> Record:
     size = len(raw)
+    if raw.endswith(LONG_LINE.encode()):
+        kept = raw[: -len(LONG_LINE) - 1].decode("utf-8", "replace")
+        return Record(line, kept + "...", None, LONG_LINE, size)
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff" if line == 1 else "")
     except UnicodeDecodeError as exc:

@@ -170,13 +170,13 @@ class ErrorReport:
             self._file.close()
 
     def writerow(self, row: list[Any]) -> None:
-        line, reason, _ = row
+        line, reason, original = row
         if len(self.examples) < self.EXAMPLES:
             self.examples.append((int(line), str(reason)))
         if self.wanted is None:
             return
         writer = self._writer or self._open(self.wanted)
-        writer.writerow(row)
+        writer.writerow([line, safe_cell(str(reason)), safe_cell(_cut(str(original)))])
 
     def _open(self, wanted: Path) -> Any:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -194,6 +194,22 @@ class ErrorReport:
             self._writer.writerow(["line", "reason", "original"])
             return self._writer
         raise RowError(f"the error report {wanted} exists: choose another with --errors")
+
+
+MAX_COPIED_CHARS = 2000  # of a rejected row's text, in the error report
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_COPIED_CHARS:
+        return text
+    return f"{text[:MAX_COPIED_CHARS]}... ({len(text):,} characters, cut)"
+
+
+def safe_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one beginning with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return would be run as a formula (CSV injection), so it gets a
+    leading apostrophe, as OWASP advises."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _numbered(path: Path, n: int) -> str:
