@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".traitflow"), description="Where workers keep RocksDB state.")
     web_host: str = Field(LOOPBACK, description="Interface the worker web server binds to.")
     web_port: int = Field(6066, description="Port of the worker web server.")
+    web_tls_certfile: Path | None = Field(
+        None, description="Certificate (PEM) the worker's web port serves HTTPS with."
+    )
+    web_tls_keyfile: Path | None = Field(None, description="Private key of web_tls_certfile.")
+    web_tls_cafile: Path | None = Field(
+        None,
+        description="CA (PEM) that signed the workers' web certificates, to verify them "
+        "(default: web_tls_certfile itself, for one certificate shared by the workers).",
+    )
     http_max_connections: int = Field(
         1000, ge=1, description="Connections a worker's web port or the bridge holds at once."
     )

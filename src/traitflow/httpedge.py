@@ -1,4 +1,5 @@
-"""The edge of every traitflow HTTP server (the bridge, the worker's web port): at most
+"""The edge of every traitflow HTTP server (the bridge, the worker's web port): TLS for the
+worker's web port when configured, at most
 ``max_connections`` open at once, and a connection that has not sent a whole request head
 within ``header_timeout_s`` is closed.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,10 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from faust.web.drivers.aiohttp import Web as FaustAiohttpWeb
 
+from traitflow.exceptions import ConfigError
+
 log = logging.getLogger(__name__)
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +90,49 @@ class Web(FaustAiohttpWeb):
         guard_server(self._runner.server, self.limits)
         site = self._create_site()
         await site.start()
+
+
+def server_tls(settings: Any) -> ssl.SSLContext | None:
+    """The worker's web port's TLS, when ``web_tls_certfile`` is set (None: plain HTTP)."""
+    if settings.web_tls_certfile is None:
+        return None
+    if settings.web_tls_keyfile is None:
+        raise ConfigError("TRAITFLOW_WEB_TLS_CERTFILE needs TRAITFLOW_WEB_TLS_KEYFILE too")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.web_tls_certfile, settings.web_tls_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the web port's certificate or key: {exc}") from None
+    return context
+
+
+def client_tls(settings: Any) -> ssl.SSLContext | bool:
+    """How a client (another worker, the CLI) verifies a worker's web port: the CA file,
+    else the worker's certificate itself; the system's CAs when TLS is off."""
+    cafile = settings.web_tls_cafile or settings.web_tls_certfile
+    if cafile is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(cafile))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the web CA file {cafile}: {exc}") from None
+
+
+def web_url(settings: Any) -> str:
+    """This worker's web address as other workers and the CLI reach it."""
+    if settings.web_advertised_url:
+        return str(settings.web_advertised_url).rstrip("/")
+    scheme = "https" if settings.web_tls_certfile is not None else "http"
+    return f"{scheme}://{settings.web_host}:{settings.web_port}"
+
+
+def plaintext_warning(settings: Any) -> str | None:
+    """What to say when the web port is reachable beyond this host without TLS."""
+    if settings.web_tls_certfile is not None or settings.web_host in LOCAL_HOSTS:
+        return None
+    return (
+        f"the web port binds {settings.web_host}:{settings.web_port} without TLS: the admin "
+        "token, the console's cookie and people's data travel in clear. Set "
+        "TRAITFLOW_WEB_TLS_CERTFILE and _KEYFILE, or keep the port on a private network "
+        "(deploy/kubernetes/networkpolicy.yaml)"
+    )

@@ -33,6 +33,7 @@ from traitflow.admin.sizes import SizePoint, SizesView
 from traitflow.admin.token import admin_token
 from traitflow.config import LOOPBACK, Settings
 from traitflow.exceptions import TraitflowError
+from traitflow.httpedge import client_tls
 
 TIMEOUT_S = 60.0
 
@@ -50,7 +51,8 @@ class AdminError(TraitflowError):
 
 
 def admin_base_url(settings: Settings) -> str:
-    return (settings.admin_url or f"http://{LOOPBACK}:{settings.web_port}").rstrip("/")
+    scheme = "https" if settings.web_tls_certfile is not None else "http"
+    return (settings.admin_url or f"{scheme}://{LOOPBACK}:{settings.web_port}").rstrip("/")
 
 
 def person_path(person: str, *rest: str) -> str:
@@ -68,6 +70,7 @@ class AdminClient:
 
     def __init__(self, settings: Settings, *, token: str | None = None) -> None:
         self.base = admin_base_url(settings)
+        self._tls = client_tls(settings)
         self._token = token or admin_token(settings, create=False)
         self._session: aiohttp.ClientSession | None = None
 
@@ -75,6 +78,7 @@ class AdminClient:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
             headers={"Authorization": f"Bearer {self._token}"},
+            connector=aiohttp.TCPConnector(ssl=self._tls),
         )
         return self
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import aiohttp
@@ -26,9 +27,10 @@ GATHER_TIMEOUT_S = 30.0
 class Peers:
     """The other workers of the group, asked with requests signed by the admin token."""
 
-    def __init__(self, app: faust.App, token: str) -> None:
+    def __init__(self, app: faust.App, token: str, tls: ssl.SSLContext | bool = True) -> None:
         self.app = app
         self.token = token
+        self.tls = tls  # how the other workers' web ports are verified
 
     def members(self) -> list[str]:
         """The URLs of the group's current members (this worker's included)."""
@@ -58,7 +60,7 @@ class Peers:
         hosts = [host for host in self.members() if not self.is_self(host)]
         timeout = aiohttp.ClientTimeout(total=GATHER_TIMEOUT_S)
         method = "GET" if body is None else "POST"
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, connector=self._connector()) as session:
             answers = await asyncio.gather(
                 *(self._ask(session, method, host + path, body) for host in hosts),
                 return_exceptions=True,
@@ -78,8 +80,11 @@ class Peers:
             raise PermissionError(f"{URL(url).origin()} is no member of the group")
         body = await request.read() if request.can_read_body else None
         timeout = aiohttp.ClientTimeout(total=GATHER_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, connector=self._connector()) as session:
             return await self._request(session, request.method, url, body)
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(ssl=self.tls)
 
     async def _ask(
         self, session: aiohttp.ClientSession, method: str, url: str, body: bytes | None

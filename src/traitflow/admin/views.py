@@ -31,6 +31,7 @@ from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
 from traitflow.admin.token import admin_token
 from traitflow.console.views import install_console
+from traitflow.httpedge import client_tls
 from traitflow.privacy.requests import delete_person
 from traitflow.worker.timers import run_every
 
@@ -43,7 +44,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     gauge) every ``size_sample_s``."""
     token = admin_token(context.settings, create=True)
     guarded = guard(token, Signatures(token, str(app.conf.canonical_url)))
-    peers = Peers(app, token)
+    peers = Peers(app, token, client_tls(context.settings))
 
     async def follow(view: Any, request: Any, person: str, *rest: str) -> Any:
         """For an id merged into another person: that person's answer, from its owner."""

@@ -18,6 +18,7 @@ from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings, read_secret
+from traitflow.httpedge import plaintext_warning
 from traitflow.logs import configure_logging, logging_config
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
 from traitflow.urls import redacted
@@ -110,6 +111,9 @@ def worker(ctx: typer.Context) -> None:
     """Run a worker: consume events, keep profiles, publish membership events."""
     settings: Settings = ctx.obj
     private_state(settings.data_dir)
+    warning = plaintext_warning(settings)
+    if warning is not None:
+        typer.secho(f"warning: {warning}", err=True, fg="yellow")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))

@@ -48,7 +48,7 @@ def install_console(app: faust.App, token: str) -> None:
             response: Any = self.json({"signed_in": True})
             response.set_cookie(
                 SESSION_COOKIE, session_value(token), httponly=True, samesite="Strict",
-                path="/", max_age=SESSION_S,
+                path="/", max_age=SESSION_S, secure=request.secure,  # Secure under HTTPS
             )  # fmt: skip
             return response
 

@@ -16,7 +16,7 @@ from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.config import PROFILES_TABLE, Settings
-from traitflow.httpedge import EdgeLimits
+from traitflow.httpedge import EdgeLimits, server_tls, web_url
 from traitflow.jobs import SCANNING_JOBS, record_kind
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
@@ -283,7 +283,8 @@ def app_config(settings: Settings) -> dict[str, Any]:
         "web_router_enabled": False,
         "web_graph_enabled": False,
         "web_stats_enabled": False,
-        "canonical_url": settings.web_advertised_url,
+        "canonical_url": web_url(settings),
+        "web_ssl_context": server_tls(settings),
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 5,
         "topic_partitions": settings.partitions,
