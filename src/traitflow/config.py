@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="CA (PEM) that signed the workers' web certificates, to verify them "
         "(default: web_tls_certfile itself, for one certificate shared by the workers).",
     )
+    metrics_require_token: bool = Field(
+        False,
+        description="Serve a worker's /metrics only with the admin token (Prometheus: "
+        "authorization: {credentials_file: ...}); off by default: it names segments, "
+        "never people.",
+    )
     http_max_connections: int = Field(
         1000, ge=1, description="Connections a worker's web port or the bridge holds at once."
     )

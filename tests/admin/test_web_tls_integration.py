@@ -1,5 +1,6 @@
 """The worker's web port over TLS: HTTPS only, the CLI's client verifies it, the console's
-cookie is Secure; and a plain port bound beyond loopback is warned about."""
+cookie is Secure, /metrics guarded when asked; and a plain port bound beyond loopback is
+warned about."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def test_the_web_port_serves_https_and_clients_verify_it(
     ca.cert_pem.write_to_path(str(ca_file))
     secured = settings.model_copy(update={
         "web_port": free_port(), "admin_token": SecretStr(TOKEN), "web_tls_certfile": cert,
-        "web_tls_keyfile": key, "web_tls_cafile": ca_file,
+        "web_tls_keyfile": key, "web_tls_cafile": ca_file, "metrics_require_token": True,
     })  # fmt: skip
     log = tmp_path / "worker.log"
     worker = start_worker(secured, log)
@@ -59,6 +60,11 @@ async def test_the_web_port_serves_https_and_clients_verify_it(
                 await asyncio.sleep(0.5)
             else:
                 raise AssertionError(log.read_text()[-3000:])
+            async with http.get(base + "/metrics") as answer:  # guarded, as asked
+                assert answer.status == 401
+            bearer = {"Authorization": f"Bearer {TOKEN}"}
+            async with http.get(base + "/metrics", headers=bearer) as answer:
+                assert answer.status == 200 and "traitflow_" in await answer.text()
             async with http.post(base + "/console/session", json={"token": TOKEN}) as answer:
                 assert answer.status == 200
                 cookie = answer.headers["Set-Cookie"]

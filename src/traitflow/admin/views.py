@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 import faust
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from traitflow.admin.client import person_path
@@ -29,7 +30,7 @@ from traitflow.admin.gather import Peers
 from traitflow.admin.guard import Handler, Signatures, error, guard
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
-from traitflow.admin.token import admin_token
+from traitflow.admin.token import admin_token, authorized
 from traitflow.console.views import install_console
 from traitflow.httpedge import client_tls
 from traitflow.privacy.requests import delete_person
@@ -44,6 +45,9 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     gauge) every ``size_sample_s``."""
     token = admin_token(context.settings, create=True)
     guarded = guard(token, Signatures(token, str(app.conf.canonical_url)))
+    if context.settings.metrics_require_token:
+        server: Any = app.web  # Faust's aiohttp driver: its application takes middlewares
+        server.web_app.middlewares.append(_metrics_guard(token))
     peers = Peers(app, token, client_tls(context.settings))
 
     async def follow(view: Any, request: Any, person: str, *rest: str) -> Any:
@@ -156,3 +160,20 @@ def sample_segment_sizes(context: AdminContext, gauge: Gauge, shown: set[str]) -
     shown.update(live)
     for key, members in live.items():
         gauge.labels(key).set(members)
+
+
+def _metrics_guard(token: str) -> Any:
+    """``/metrics`` (Faust serves it) only with the bearer token."""
+
+    @web.middleware
+    async def metrics_guard(request: web.Request, handler: Any) -> Any:
+        if request.path == "/metrics" and not authorized(
+            request.headers.get("Authorization"), token
+        ):
+            return web.json_response(
+                {"error": "unauthorized", "message": "Authorization: Bearer <token>"},
+                status=401, headers={"WWW-Authenticate": 'Bearer realm="traitflow"'},
+            )  # fmt: skip
+        return await handler(request)
+
+    return metrics_guard

@@ -8,6 +8,11 @@ Every asset ships in this package: nothing is fetched from the network at run ti
 from __future__ import annotations
 
 import hmac
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
@@ -16,6 +21,7 @@ import orjson
 
 from traitflow.admin.guard import SESSION_COOKIE, SESSION_S, error, session_value
 
+log = logging.getLogger(__name__)
 STATIC = files("traitflow.console") / "static"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
 SECURITY_HEADERS = {
@@ -27,8 +33,40 @@ SECURITY_HEADERS = {
 }
 
 
+class FailedSignIns:
+    """Failed sign-ins per caller address: past ``MAX_FAILURES`` in ``WINDOW_S``, that
+    address waits until the oldest leaves the window (1,000 guesses once ran at 4,600/s)."""
+
+    MAX_FAILURES = 10
+    WINDOW_S = 60
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.seen: dict[str, deque[float]] = {}
+
+    def failed(self, caller: str) -> int:
+        times = self._recent(caller)
+        times.append(self.clock())
+        if len(self.seen) > 10_000:  # callers of long ago
+            self.seen = {c: t for c, t in self.seen.items() if t and t[-1] > self.clock() - 60}
+        return len(times)
+
+    def wait_s(self, caller: str) -> int:
+        times = self._recent(caller)
+        if len(times) < self.MAX_FAILURES:
+            return 0
+        return max(1, math.ceil(times[0] + self.WINDOW_S - self.clock()))
+
+    def _recent(self, caller: str) -> deque[float]:
+        times = self.seen.setdefault(caller, deque())
+        while times and times[0] <= self.clock() - self.WINDOW_S:
+            times.popleft()
+        return times
+
+
 def install_console(app: faust.App, token: str) -> None:
     """``/console/`` and its assets, and ``/console/session`` to sign in and out."""
+    failures = FailedSignIns()
 
     @app.page("/console")
     async def bare(view: Any, request: Any) -> Any:
@@ -42,8 +80,18 @@ def install_console(app: faust.App, token: str) -> None:
     class Session(faust.web.View):
         async def post(self, request: Any) -> Any:
             """Sign in: ``{"token": ...}`` sets the session cookie (HttpOnly, Strict)."""
+            caller = request.remote or "unknown"
+            wait = failures.wait_s(caller)
+            if wait:
+                why = f"too many failed sign-ins from {caller}; retry in {wait} s"
+                answer = error(self, 429, "too_many_attempts", why)
+                answer.headers["Retry-After"] = str(wait)
+                return answer
             given = _token_in(await request.read())
             if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                count = failures.failed(caller)
+                log.warning("failed console sign-in from %s (%d in the last minute)",
+                            caller, count)  # fmt: skip
                 return error(self, 401, "unauthorized", "that is not the admin token")
             response: Any = self.json({"signed_in": True})
             response.set_cookie(
