@@ -66,3 +66,11 @@ def test_a_deletion_mark_outlives_pointers_and_hides_nothing_live() -> None:
     assert store.canonical_of("bob") is None and store.erased_before("bob") == 700
     store.erase_history("bob", 500)  # an older position never moves the mark back
     assert store.erased_before("bob") == 700 and store.erased_before("ada") == -1
+
+
+def test_rocksdbs_own_faults_are_told_from_the_inputs() -> None:
+    from traitflow.worker.store.rocksdb import is_storage_fault
+
+    assert is_storage_fault(Exception("Corruption: block checksum mismatch: stored = 1"))
+    assert is_storage_fault(Exception("IO error: No such file or directory"))
+    assert not is_storage_fault(ValueError("not JSON: Corruption"))

@@ -16,7 +16,7 @@ from tests.kafka_helpers import (
     read_records,
     send_messages,
 )
-from tests.web_helpers import assert_edge_holds, wait_ready
+from tests.web_helpers import assert_edge_holds, get_json, wait_ready
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
@@ -172,3 +172,40 @@ async def test_the_web_port_holds_no_client_that_never_finishes_its_headers(
         await assert_edge_holds("127.0.0.1", edged.web_port, 8, 4.0)
     finally:
         assert stop_process(worker) == 0, log.read_text()[-3000:]
+
+
+async def test_a_corrupt_rocksdb_partition_is_rebuilt_from_its_changelog(
+    settings: Settings, worker_log: Path
+) -> None:
+    """Damaged .sst files: the database that will not open is moved aside and its
+    partition restored from the changelog (people exit as their next message says), and
+    /readyz says so; before, the worker crashed at every start."""
+    await apply_and_wait(settings, [TRIAL])
+    first = start_worker(settings, worker_log)
+    people = [f"p{n}" for n in range(200)]
+    await send_messages(settings, *(identify(p, "2026-11-23T08:00:00Z", f"m-{p}", plan="trial",
+                                             note="x" * 500) for p in people))  # fmt: skip
+    await membership_events(settings, len(people))
+    assert stop_process(first) == 0, worker_log.read_text()[-3000:]
+    tables = settings.data_dir / settings.app_id
+    damaged = sorted(tables.rglob("profiles-*.db/*.sst"))
+    assert damaged, sorted(str(p) for p in tables.rglob("*"))[:20]
+    for path in damaged:  # flip bytes all through every table file of the profiles
+        data = bytearray(path.read_bytes())
+        for at in range(64, max(65, len(data) - 512), 97):
+            data[at] ^= 0xFF
+        path.write_bytes(bytes(data))
+    second = start_worker(settings, worker_log)
+    try:
+        await send_messages(settings, *(identify(p, "2026-11-23T09:00:00Z", f"n-{p}",
+                                                 plan="free") for p in people))  # fmt: skip
+        events = await membership_events(settings, 2 * len(people), settle=3.0)
+        exits = {e["person"] for e in events if e["type"] == "audience.exited"}
+        assert exits == set(people)  # each profile was back, a member, before the message
+        base = f"http://127.0.0.1:{settings.web_port}"
+        status, said = await get_json(base + "/readyz", "unused")
+        assert status == 200 and said["status"] == "degraded", said
+        assert "rebuilt from its changelog" in "\n".join(said["degraded"]), said
+        assert list(tables.rglob("profiles-*.db.corrupt-*")), "the damaged files are kept"
+    finally:
+        assert stop_process(second) == 0, worker_log.read_text()[-3000:]

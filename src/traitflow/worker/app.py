@@ -215,7 +215,7 @@ def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
             app.task(retention.run)
         stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
-        serve_health_and_metrics(app, metrics, feed, stalls, suppressed)
+        serve_health_and_metrics(app, metrics, feed, stalls, suppressed, handler)
         metrics.registry.register(StateCollector(readings(app, events, handler, store, owned)))
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher,
                      store, counts, owned, clock)  # fmt: skip

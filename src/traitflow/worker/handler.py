@@ -61,6 +61,7 @@ from traitflow.worker.retention import CHUNK as SWEEP_CHUNK
 from traitflow.worker.retention import sweep_record
 from traitflow.worker.sinks import OutRecord
 from traitflow.worker.store.profiles import IdentityTables, ProfileStore
+from traitflow.worker.store.rocksdb import is_storage_fault
 from traitflow.worker.timers import Ticker
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class EventHandler:
         self.resolver = Resolver(IdentityTables(store), registry, identity_rules(settings))
         self.limits = Limits.of(settings)
         self.processed: dict[int, int] = {}  # partition -> last offset handled (for lag)
+        self.storage_fault: str | None = None  # RocksDB said its data is corrupt
         self.partitions: Callable[[], int] = lambda: settings.partitions  # events topic
         self.replayer = Replayer(
             registry, store, self.resolver, outbox, event_log, clock,
@@ -344,6 +346,13 @@ class EventHandler:
             reason, kind = exc.reason, exc.kind
         elif isinstance(exc, ValueError) and prefix:
             reason, kind = f"{prefix}{exc}", "invalid_record"
+        elif is_storage_fault(exc):
+            if self.storage_fault is None:
+                log.critical("RocksDB reports a fault on events partition %d: %s; this worker "
+                             "is not ready until its state is rebuilt (docs/operating.md)",
+                             origin.partition, exc)  # fmt: skip
+            self.storage_fault = f"partition {origin.partition}: {exc}"[:500]
+            reason, kind = f"{prefix}storage fault: {exc}", "storage_fault"
         else:
             log.error("cannot process %s", origin, exc_info=exc)
             reason, kind = f"{prefix}internal error: {exc!r}", "internal_error"

@@ -27,7 +27,7 @@ TIMER_BACKLOG_CAP = 100_000  # counting further would slow a scrape down
 
 def serve_health_and_metrics(
     app: faust.App, metrics: WorkerMetrics, feed: SegmentFeed, stalls: StallWatch,
-    suppressed: CompactedFeed,
+    suppressed: CompactedFeed, handler: EventHandler,
 ) -> None:  # fmt: skip
     """``/metrics`` (ours and Faust's sensors), ``/healthz`` and ``/readyz`` on the web port."""
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="traitflow_faust")
@@ -51,10 +51,14 @@ def serve_health_and_metrics(
             "definitions_loaded": feed.ready.is_set(),
             "suppressions_loaded": suppressed.ready.is_set(),
             "no_partition_stalled": not stalls.stalled,
+            "storage_sound": handler.storage_fault is None,
         }
         ready = all(checks.values())
         problems = degradations(feed, suppressed)
         status = "stalled" if stalls.stalled else "starting" if not ready else "ready"
+        if handler.storage_fault is not None:
+            status = "storage_fault"
+            problems = [f"RocksDB fault, {handler.storage_fault}", *problems]
         if ready and problems:
             status = "degraded"
         return view.json({"status": status, **checks, "stalled_partitions": stalls.stalled,
@@ -75,6 +79,8 @@ def degradations(feed: SegmentFeed, suppressed: CompactedFeed) -> list[str]:
         if watched.skipped:
             found.append(f"{watched.skipped} unreadable record(s) skipped on {topic}; "
                          f"the last: {watched.last_skipped}")  # fmt: skip
+    found += [f"rebuilt from its changelog after RocksDB found it corrupt: {what}"
+              for what in ChangelogStore.rebuilt]  # fmt: skip
     if ChangelogStore.skipped:
         found.append(f"{ChangelogStore.skipped} changelog record(s) without a key skipped "
                      "while restoring tables (see the log for where)")  # fmt: skip

@@ -1,5 +1,10 @@
 """Faust's RocksDB store (URL scheme ``traitflow://``), restoring from a changelog only the
-records it can write.
+records it can write, and rebuilding a partition whose files RocksDB finds corrupt.
+
+A partition's database that RocksDB refuses to open as corrupt is moved aside (kept, named
+``<db>.corrupt-<time>``, for a post-mortem) and opened fresh: Faust then restores the
+partition whole from its changelog, as for a new worker. Corruption found later, on a
+read, makes the worker unready (``traitflow.worker.handler``), never silent.
 
 Only workers write the changelog topics, always with a key. A record without one (a
 hostile or mistaken producer) made Faust's recovery fail on it again and again, so the
@@ -11,6 +16,7 @@ restored values (profiles, ids, schedule keys) is read defensively where it is u
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,8 +31,30 @@ def writable(event: EventT[Any]) -> bool:
     return isinstance(message.key, bytes) and isinstance(message.value, bytes | None)
 
 
+def is_storage_fault(exc: BaseException) -> bool:
+    """RocksDB's own errors (rocksdict raises them as plain exceptions): corrupt files,
+    failed reads. Not the input's fault, and not one a retry fixes."""
+    text = str(exc)
+    return text.startswith(("Corruption:", "IO error:")) or "Corruption: " in text
+
+
 class Store(FaustRocksDBStore):
     skipped = 0  # changelog records skipped by this process, every table together
+    rebuilt: list[str] = []  # partitions' databases found corrupt at open and rebuilt
+
+    def _open_for_partition(self, partition: int) -> Any:
+        try:
+            return super()._open_for_partition(partition)
+        except Exception as exc:
+            if not is_storage_fault(exc):
+                raise
+            path = self.partition_path(partition)
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            path.rename(aside)
+            log.critical("RocksDB cannot open %s (%s): moved to %s; the partition is "
+                         "rebuilt from its changelog", path.name, exc, aside.name)  # fmt: skip
+            Store.rebuilt.append(f"{path.name}: {str(exc)[:200]}")
+            return super()._open_for_partition(partition)
 
     def apply_changelog_batch(
         self,
