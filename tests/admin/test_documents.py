@@ -29,3 +29,27 @@ def test_merging_workers_counts_each_partition_once() -> None:
     merged = merge_counts(registry(), [first, second, stale], 2)
     assert merged["segments"][0]["members"] == 4
     assert merged["partitions"]["missing"] == []
+
+
+def test_a_dead_letter_naming_a_suppressed_person_shows_neither_key_nor_bytes() -> None:
+    from aiokafka import ConsumerRecord
+
+    from traitflow.admin.documents import dead_letter_document
+    from traitflow.privacy.suppressions import Suppressions
+
+    suppressed = Suppressions(identity_traits=["email"])
+    suppressed.add(["ada", "email:ada@example.com"], "r1")
+    headers = [("traitflow-reason", b"not JSON"), ("traitflow-original-bytes", None)]
+
+    def letter(key: bytes | None, value: bytes) -> dict[str, object]:
+        record = ConsumerRecord("t-deadletter", 0, 7, 0, 0, key, value, None, 0, 0, headers)
+        return dict(dead_letter_document(record, suppressed))
+
+    hidden = letter(b"ada", b'{"userId": "ada", "traits": {"email": "ada@example.com"}}')
+    assert hidden["key"] is None and "ada" not in str(hidden["preview"])
+    by_email = letter(
+        None, b'{"type":"identify","userId":"new","traits":{"email":"ADA@example.com"}}'
+    )
+    assert "redacted" in str(by_email["preview"])
+    shown = letter(b"bob", b"{oops bob")
+    assert (shown["key"], shown["preview"], shown["reason"]) == ("bob", "{oops bob", "not JSON")

@@ -16,12 +16,14 @@ from typing import (
     NotRequired,  # pydantic reads it on Python < 3.12
 )
 
+import orjson
 from pydantic import Field
 from typing_extensions import TypedDict
 
 from traitflow.catalog.topic import Applied
 from traitflow.decoding import header_text
 from traitflow.privacy.audit import Audit
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.definition import Definition, Segment
@@ -216,19 +218,43 @@ class DeadLetterView(TypedDict):
     preview: Annotated[str, Field(description="The first bytes, as text.")]
 
 
-def dead_letter_document(record: Any) -> DeadLetterView:
+def dead_letter_document(record: Any, suppressed: Suppressions | None = None) -> DeadLetterView:
+    """One dead letter as the console shows it; one naming a suppressed (deleted) person
+    shows neither its key nor its bytes."""
     value: bytes = record.value or b""
     size = header_text(record.headers, "traitflow-original-bytes")
+    if suppressed is not None and _names_suppressed(record.key, value, suppressed):
+        value, record_key = REDACTED, None
+    else:
+        record_key = None if record.key is None else record.key.decode(errors="replace")
     return {
         "at": iso_from_ms(record.timestamp),
         "partition": record.partition,
         "offset": record.offset,
         "reason": header_text(record.headers, "traitflow-reason"),
         "source": header_text(record.headers, "traitflow-source"),
-        "key": None if record.key is None else record.key.decode(errors="replace"),
+        "key": record_key,
         "bytes": int(size) if size.isascii() and size.isdigit() and len(size) < 16 else len(value),
         "preview": value[:PREVIEW_BYTES].decode(errors="replace"),
     }
+
+
+REDACTED = b"(redacted: it names a deleted and suppressed person)"
+
+
+def _names_suppressed(key: bytes | None, value: bytes, suppressed: Suppressions) -> bool:
+    if not len(suppressed):
+        return False
+    if key is not None and suppressed.covers(key.decode(errors="replace").strip()):
+        return True
+    for line in value.split(b"\n")[:100]:
+        try:
+            body = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(body, dict) and suppressed.covers_message(body):
+            return True
+    return False
 
 
 class DeadLettersView(TypedDict):

@@ -41,7 +41,8 @@ def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -
         records = await _recent(request, settings.topics.deadletter)
         if records is None:
             return error(view, 400, "bad_request", LIMIT_TEXT)
-        body: DeadLettersView = {"dead_letters": [dead_letter_document(r) for r in records]}
+        shown = [dead_letter_document(r, context.suppressions) for r in records]
+        body: DeadLettersView = {"dead_letters": shown}
         return view.json(body)
 
     @app.page("/admin/membership")

@@ -119,7 +119,8 @@ def worker(ctx: typer.Context) -> None:
     loop.run_until_complete(prepare(settings))
     built = create_app(settings)
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
-                           recovered(built.app), built.clock)  # fmt: skip
+                           recovered(built.app), built.clock,
+                           built.handler.suppressions)  # fmt: skip
     install_admin(built.app, context, built.handler.metrics.registry)  # not in the app itself
     faust.Worker(
         built.app,
