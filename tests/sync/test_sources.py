@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,35 @@ def test_spellings_of_one_folder_share_one_key(tmp_path: Path) -> None:
     """The key names the sync's state: another spelling must not import everything again."""
     spellings = [str(tmp_path), f"{tmp_path}/", f"file://{tmp_path}"]
     assert len({Source(spelling).key for spelling in spellings}) == 1
+
+
+def test_a_signed_urls_query_is_no_part_of_the_file_name() -> None:
+    """The name is printed and recorded in the sync state: a presigned URL's query is a
+    credential (``X-Amz-Signature``), never shown."""
+    body = b"external_id,plan\nada,trial\n"
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.do_HEAD()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        source = Source(f"http://127.0.0.1:{port}/exports/traits.csv?X-Amz-Signature=s3cr3t")
+        [file] = source.files()
+        assert file.name == "traits.csv" and "s3cr3t" not in source.shown
+        with source.open(file) as stream:
+            assert stream.read() == body
+    finally:
+        server.shutdown()

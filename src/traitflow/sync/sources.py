@@ -76,7 +76,7 @@ class Source:
         for path, info in sorted(found.items()):
             name = path[len(base) :].lstrip("/") if base else path
             if info.get("type", "file") == "file" and fnmatch.fnmatch(_base(name), self.pattern):
-                files.append(_listed(name, path, info))
+                files.append(_listed(_shown_name(name, path), path, info))
         return files
 
     def checksummed(self, file: SourceFile) -> SourceFile:
@@ -100,6 +100,12 @@ def _listed(name: str, path: str, info: dict[str, Any]) -> SourceFile:
     modified = next((str(info[k]) for k in MODIFIED_FIELDS if info.get(k)), "")
     checksum = next((str(info[k]).strip('"') for k in CHECKSUM_FIELDS if info.get(k)), "")
     return SourceFile(name, path, int(info.get("size") or 0), modified, checksum)
+
+
+def _shown_name(name: str, path: str) -> str:
+    """A URL's file name without its query: a signed URL's query is a credential, and the
+    name is printed and recorded in the sync state."""
+    return name.split("?", 1)[0] if "://" in path else name
 
 
 def _base(name: str) -> str:
