@@ -4,8 +4,10 @@ import io
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from traitflow.importer.reader import FileTooLarge, records
+from traitflow.importer.reader import FileTooLarge, bounded_lines, records
 from traitflow.importer.rows import ImportPlan, RowError, check_header, row_message
 
 
@@ -160,3 +162,20 @@ def test_a_file_past_its_decompressed_bound_stops_with_a_sentence() -> None:
     stream = io.BytesIO(b"id,plan\n" + b"u1,trial\n" * 1000)
     with pytest.raises(FileTooLarge, match="more than 5,000 bytes"):
         list(records(stream, max_file_bytes=5000))
+
+
+class Trickle(io.BytesIO):
+    """Gives at most 7 bytes a read, as a slow remote file may."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(7 if size is None or size < 0 else min(size, 7))
+
+
+@given(st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=20),
+       st.booleans())  # fmt: skip
+def test_lines_are_the_files_lines_however_it_is_read(lines: list[bytes], last_open: bool) -> None:
+    raw = b"\n".join(lines) + (b"" if last_open else b"\n")
+    *whole, rest = raw.split(b"\n")  # lines end at a newline only, as a binary file's do
+    expected = [line + b"\n" for line in whole] + ([rest] if rest else [])
+    found = list(bounded_lines(Trickle(raw)))
+    assert found == list(enumerate(expected, start=1))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ MAX_RECORD_BYTES = 1024 * 1024
 MAX_RECORD_LINES = 50  # a quoted field spanning more lines is taken for a stray quote
 MAX_FILE_BYTES = 16 * 1024**3  # what one file may hold, decompressed
 KEPT_OF_LONG_LINE = 200  # bytes of an over-long line kept for the error report
+READ_CHUNK = 256 * 1024
 Line = tuple[int, bytes]  # number, raw bytes
 LONG_LINE = "a line longer than 1 MiB (MAX_RECORD_BYTES): rejected unread"
 
@@ -30,25 +30,44 @@ class FileTooLarge(RowError):
 
 
 def bounded_lines(stream: BinaryIO, max_file_bytes: int = MAX_FILE_BYTES) -> Iterator[Line]:
-    """The file's lines, numbered, each read at most ``MAX_RECORD_BYTES`` at a time: a
-    longer line is read through in chunks and given as its first ``KEPT_OF_LONG_LINE``
-    bytes with ``LONG_LINE`` appended (one 400 MB line once took 3.6 GB of memory)."""
-    total = 0
-    for number in itertools.count(1):
-        line = stream.readline(MAX_RECORD_BYTES + 1)
-        if not line:
-            return
-        total += len(line)
-        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            kept = line[:KEPT_OF_LONG_LINE]
-            while line and not line.endswith(b"\n"):
-                line = stream.readline(MAX_RECORD_BYTES)
-                total += len(line)
-                _refuse_past(total, max_file_bytes)
-            yield number, kept + b"\x00" + LONG_LINE.encode()
-            continue
+    """The file's lines, numbered, read a chunk at a time (any object with ``read(n)``:
+    files, fsspec's remote files, gzip). A line longer than ``MAX_RECORD_BYTES`` is read
+    through and given as its first ``KEPT_OF_LONG_LINE`` bytes with ``LONG_LINE`` appended:
+    one 400 MB line once took 3.6 GB of memory."""
+    number, total = 0, 0
+    pending: list[bytes] = []  # the current line's pieces, while it is within bounds
+    held = 0  # their size
+    too_long: bytes | None = None  # the kept start of an over-long line being read through
+    while True:
+        chunk = stream.read(READ_CHUNK)
+        if not chunk:
+            break
+        total += len(chunk)
         _refuse_past(total, max_file_bytes)
-        yield number, line
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start : end + 1]
+            if too_long is None:
+                pending.append(piece)
+                held += len(piece)
+                if held > MAX_RECORD_BYTES:
+                    too_long = b"".join(pending)[:KEPT_OF_LONG_LINE]
+                    pending, held = [], 0
+            if end < 0:
+                break
+            number += 1
+            if too_long is not None:
+                yield number, too_long + b"\x00" + LONG_LINE.encode()
+                too_long = None
+            else:
+                yield number, b"".join(pending)
+            pending, held = [], 0
+            start = end + 1
+    if too_long is not None:
+        yield number + 1, too_long + b"\x00" + LONG_LINE.encode()
+    elif held:
+        yield number + 1, b"".join(pending)
 
 
 def _refuse_past(total: int, max_file_bytes: int) -> None:
