@@ -56,7 +56,7 @@ def base(settings: Settings) -> str:
 
 
 async def test_any_worker_answers_for_any_person(two_workers: list[Settings]) -> None:
-    a, b = two_workers
+    a, _ = two_workers
     assert {partition_of(p.encode(), a.partitions) for p in PEOPLE} == {0, 1}
     await apply_definitions(a, [segment_from_spec(TRIAL)])
     plans = ["trial", "trial", "monthly", "trial", "monthly", "trial"]
@@ -228,3 +228,22 @@ async def test_no_credential_reaches_a_url_a_group_member_advertises(
                 assert answer.status == 401
     finally:
         await runner.cleanup()
+
+
+async def test_signing_out_revokes_the_cookie_on_every_worker(two_workers: list[Settings]) -> None:
+    a, _ = two_workers
+    for worker in two_workers:
+        await wait_ready(base(worker))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base(a) + "/console/session", json={"token": TOKEN}) as answer:
+            assert answer.status == 200
+            cookie = answer.cookies[SESSION_COOKIE].value
+        copied = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+        for worker in two_workers:  # a copy works on both workers while signed in
+            async with session.get(base(worker) + "/admin/segments", headers=copied) as answer:
+                assert answer.status == 200
+        async with session.delete(base(a) + "/console/session", headers=copied) as answer:
+            assert answer.status == 200
+        for worker in two_workers:  # and on neither once signed out, though unexpired
+            async with session.get(base(worker) + "/admin/segments", headers=copied) as answer:
+                assert answer.status == 401, (worker.web_port, await answer.text())

@@ -10,8 +10,10 @@ from traitflow.admin.guard import (
     CONSOLE_HEADER,
     SESSION_COOKIE,
     SIGNATURE_HEADER,
+    Sessions,
     Signatures,
     allowed,
+    session_of,
     session_value,
     signed_headers,
 )
@@ -56,7 +58,7 @@ def test_the_cookie_is_not_the_token_and_a_forged_or_expired_one_fails() -> None
     expired = session_value(TOKEN, expires_s=int(time.time()) - 1)
     assert not allowed(Request("GET", cookies={SESSION_COOKIE: expired}), TOKEN)
     later = int(time.time()) + 60
-    stretched = f"{later + 10**6}.{session_value(TOKEN, later).split('.')[1]}"
+    stretched = f"{later + 10**6}.{session_value(TOKEN, later).split('.', 1)[1]}"
     assert not allowed(Request("GET", cookies={SESSION_COOKIE: stretched}), TOKEN)
     for junk in ("", ".", "x.y", "-1.abc", "9" * 40):
         assert not allowed(Request("GET", cookies={SESSION_COOKIE: junk}), TOKEN)
@@ -96,3 +98,13 @@ async def test_old_or_malformed_signatures_are_refused() -> None:
 def test_a_malformed_cookie_is_refused_not_an_error() -> None:
     for junk in ("².x", "9" * 5000 + ".abc", "١٢٣.abc"):
         assert not allowed(Request("GET", cookies={SESSION_COOKIE: junk}), TOKEN)
+
+
+def test_a_signed_out_session_opens_nothing_though_unexpired() -> None:
+    sessions = Sessions()
+    cookie, other = session_value(TOKEN), session_value(TOKEN)
+    found = session_of(cookie, TOKEN)
+    assert found is not None and session_of(other, TOKEN) != found  # one id each
+    sessions.revoke(*found)
+    assert not allowed(Request("GET", cookies={SESSION_COOKIE: cookie}), TOKEN, sessions)
+    assert allowed(Request("GET", cookies={SESSION_COOKIE: other}), TOKEN, sessions)

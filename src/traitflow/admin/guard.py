@@ -43,31 +43,57 @@ SESSION_S = 12 * 3600
 
 
 def session_value(token: str, expires_s: int | None = None) -> str:
-    """``<expiry>.<HMAC of it>``: valid until the expiry (default ``SESSION_S`` from now)."""
+    """``<expiry>.<session id>.<HMAC of both>``: valid until the expiry (default
+    ``SESSION_S`` from now) unless signed out (``Sessions``)."""
     expires = int(time.time()) + SESSION_S if expires_s is None else expires_s
-    return f"{expires}.{_signature(token, expires)}"
+    session = secrets.token_hex(16)
+    return f"{expires}.{session}.{_signature(token, expires, session)}"
 
 
-def _signature(token: str, expires: int) -> str:
-    message = f"traitflow console session {expires}".encode()
+def _signature(token: str, expires: int, session: str) -> str:
+    message = f"traitflow console session {expires} {session}".encode()
     return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _valid_session(cookie: str, token: str) -> bool:
-    expires, _, signature = cookie.partition(".")
+def session_of(cookie: str, token: str) -> tuple[str, int] | None:
+    """(session id, expiry) of a cookie this token signed and that has not expired."""
+    expires, _, rest = cookie.partition(".")
+    session, _, signature = rest.partition(".")
     if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
-        return False  # "²" is a digit to isdigit(), and 5,000 digits are too many for int()
-    if int(expires) <= time.time():
-        return False
-    return hmac.compare_digest(signature.encode(), _signature(token, int(expires)).encode())
+        return None  # "²" is a digit to isdigit(), and 5,000 digits are too many for int()
+    if len(session) != 32 or not session.isascii() or int(expires) <= time.time():
+        return None
+    expected = _signature(token, int(expires), session)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    return session, int(expires)
 
 
-def allowed(request: Any, token: str) -> bool:
+class Sessions:
+    """Console sessions signed out before they expire: a signed-out cookie opens nothing,
+    on this worker and (told by a signed request) on the others of the group. Kept in
+    memory until the cookie's own expiry: a worker that restarts forgets them."""
+
+    def __init__(self) -> None:
+        self.revoked: dict[str, int] = {}  # session id -> its expiry
+
+    def revoke(self, session: str, expires: int) -> None:
+        now = time.time()
+        if len(self.revoked) > MAX_SEEN_SIGNATURES:
+            self.revoked = {s: until for s, until in self.revoked.items() if until > now}
+        self.revoked[session] = expires
+
+    def open(self, cookie: str, token: str) -> bool:
+        found = session_of(cookie, token)
+        return found is not None and found[0] not in self.revoked
+
+
+def allowed(request: Any, token: str, sessions: Sessions | None = None) -> bool:
     """The bearer token; or the session cookie, with the console's header unless reading."""
     if authorized(request.headers.get("Authorization"), token):
         return True
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie or not _valid_session(cookie, token):
+    if not cookie or not (sessions or Sessions()).open(cookie, token):
         return False
     return request.method in READING or request.headers.get(CONSOLE_HEADER) == "1"
 
@@ -118,7 +144,9 @@ class Signatures:
         return True
 
 
-def guard(token: str, signatures: Signatures | None = None) -> Guard:
+def guard(
+    token: str, signatures: Signatures | None = None, sessions: Sessions | None = None
+) -> Guard:
     """401 with ``WWW-Authenticate: Bearer`` unless the request is ``allowed`` (or signed
     by a worker of the group)."""
 
@@ -126,7 +154,7 @@ def guard(token: str, signatures: Signatures | None = None) -> Guard:
         @wraps(handler)
         async def check(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
             signed = signatures is not None and await signatures.valid(request)
-            if not signed and not allowed(request, token):
+            if not signed and not allowed(request, token, sessions):
                 response = error(view, 401, "unauthorized", "Authorization: Bearer <token>")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="traitflow"'
                 return response

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 import faust
+import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -27,7 +28,7 @@ from traitflow.admin.documents import (
 )
 from traitflow.admin.feed_views import install_feed_routes
 from traitflow.admin.gather import Peers
-from traitflow.admin.guard import Handler, Signatures, error, guard
+from traitflow.admin.guard import Handler, Sessions, Signatures, error, guard
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
 from traitflow.admin.token import admin_token, authorized
@@ -44,7 +45,8 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     and sample segment sizes (the console's lines, the ``traitflow_segment_members``
     gauge) every ``size_sample_s``."""
     token = admin_token(context.settings, create=True)
-    guarded = guard(token, Signatures(token, str(app.conf.canonical_url)))
+    sessions = Sessions()
+    guarded = guard(token, Signatures(token, str(app.conf.canonical_url)), sessions)
     if context.settings.metrics_require_token:
         server: Any = app.web  # Faust's aiohttp driver: its application takes middlewares
         server.web_app.middlewares.append(_metrics_guard(token))
@@ -124,7 +126,20 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
 
     install_segment_routes(app, context, guarded, peers)
     install_feed_routes(app, context, guarded)
-    install_console(app, token)
+    install_console(app, token, sessions, peers)
+
+    @app.page("/admin/sessions/revoked")
+    class Revoked(faust.web.View):
+        @guarded
+        async def post(self, request: Any) -> Any:
+            """A console session signed out on another worker (a signed request)."""
+            try:
+                told = orjson.loads(await request.read())
+                sessions.revoke(str(told["session"]), int(told["expires"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return error(self, 400, "bad_request", 'expected {"session": ..., "expires": ...}')
+            return self.json({"revoked": True})
+
     gauge = Gauge(
         "traitflow_segment_members",
         "Members per live segment on this worker's partitions, sampled every size_sample_s.",

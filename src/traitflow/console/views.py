@@ -19,7 +19,15 @@ from typing import Any
 import faust
 import orjson
 
-from traitflow.admin.guard import SESSION_COOKIE, SESSION_S, error, session_value
+from traitflow.admin.gather import Peers
+from traitflow.admin.guard import (
+    SESSION_COOKIE,
+    SESSION_S,
+    Sessions,
+    error,
+    session_of,
+    session_value,
+)
 
 log = logging.getLogger(__name__)
 STATIC = files("traitflow.console") / "static"
@@ -64,7 +72,7 @@ class FailedSignIns:
         return times
 
 
-def install_console(app: faust.App, token: str) -> None:
+def install_console(app: faust.App, token: str, sessions: Sessions, peers: Peers) -> None:
     """``/console/`` and its assets, and ``/console/session`` to sign in and out."""
     failures = FailedSignIns()
 
@@ -101,7 +109,13 @@ def install_console(app: faust.App, token: str) -> None:
             return response
 
         async def delete(self, request: Any) -> Any:
-            """Sign out."""
+            """Sign out: the cookie is revoked here and on the group's other workers (a
+            copy of it opens nothing), then deleted from the browser."""
+            found = session_of(request.cookies.get(SESSION_COOKIE, ""), token)
+            if found is not None:
+                sessions.revoke(*found)
+                told = orjson.dumps({"session": found[0], "expires": found[1]})
+                await peers.gather("/admin/sessions/revoked", told)
             response: Any = self.json({"signed_in": False})
             response.del_cookie(SESSION_COOKIE, path="/")
             return response
