@@ -186,7 +186,7 @@ class Step:
     deletion: Deletion | None = None  # a deletion request carried out here
     # ids of a deleted person: their history before this record is theirs no more, so a
     # replay of the log never counts it into a later profile of the same id
-    erased: list[str] = field(default_factory=list)
+    erased: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +404,7 @@ class Resolver:
             step.sends.append(replace(change, identifier=pointer.to.value))
             return step
         profile = self.tables.load(change.identifier)
-        step.erased.append(change.identifier)
+        step.erased = (change.identifier,)
         if profile is None:
             step.deletion = Deletion(change, None, None, (change.identifier,), ())
             return step
@@ -426,7 +426,7 @@ class Resolver:
         return step
 
     def on_forget(self, change: Forget) -> Step:
-        step = Step(erased=[change.identifier])
+        step = Step(erased=(change.identifier,))
         pointer = self.tables.canonical_of(change.identifier)
         if pointer is not None and pointer.to.value in change.group:
             step.unpointed.append(change.identifier)

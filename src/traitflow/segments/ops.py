@@ -234,6 +234,9 @@ def _fast_in(operand: tuple[Any, ...]) -> Predicate | None:
     if all(isinstance(item, str) for item in operand):
         strings = frozenset(operand)
         return lambda actual, _: type(actual) is str and actual in strings
+    if all(is_number(item) for item in operand):
+        numbers = frozenset(operand)
+        return lambda actual, _: type(actual) in _NUMBERS and actual in numbers
     found = ValueSet(operand)
     null_listed = any(item is None for item in operand)
     return lambda actual, _: actual in found or (null_listed and actual is None)

@@ -98,6 +98,8 @@ class ProfileStore:
 
     def canonical_of(self, identifier: str) -> Pointer | None:
         """The ``identities`` entry of an id: where its person's profile lives now."""
+        if self._identities.get(identifier.encode()) is None:
+            return None  # most ids: their own person (one lookup, as before)
         entry = self._identity_entry(identifier)
         if "to" not in entry:
             return None  # only the mark of a deletion
