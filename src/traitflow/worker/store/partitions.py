@@ -92,11 +92,11 @@ class RocksDBPartitions:
         return value
 
     def keys(self, partition: int, after: bytes | None, limit: int) -> list[bytes]:
-        found = partition_database(self.store, partition).keys(from_key=after or b"")
+        found = (key for key, _ in _scan(partition_database(self.store, partition), after))
         return _first(found, after, limit, self.bookkeeping)
 
     def values(self, partition: int) -> Iterator[bytes]:
-        for key, value in partition_database(self.store, partition).items():
+        for key, value in _scan(partition_database(self.store, partition), None, values=True):
             if key != self.bookkeeping and value is not None:
                 yield value
 
@@ -147,6 +147,23 @@ class RocksDBPartitions:
         unrecorded, self.unrecorded, self.recording = self.unrecorded, {}, False
         for partition, tp in unrecorded.items():
             self.store.set_persisted_offset(tp, self.persisted[partition])
+
+
+def _scan(
+    database: Any, after: bytes | None, values: bool = False
+) -> Iterator[tuple[bytes, bytes | None]]:
+    """Keys (and values) in order from ``after``; an error RocksDB met on the way (a corrupt
+    block) is raised at the end instead of ending the scan short and silent, as the
+    dictionary-style iteration did."""
+    cursor = database.iter()
+    if after:
+        cursor.seek(after)
+    else:
+        cursor.seek_to_first()
+    while cursor.valid():
+        yield cursor.key(), cursor.value() if values else None
+        cursor.next()
+    cursor.status()
 
 
 def _first(keys: Any, after: bytes | None, limit: int, skip: bytes | None) -> list[bytes]:
