@@ -54,7 +54,6 @@ class Activity(TypedDict):
 
 
 PREVIEW_BYTES = 500
-MERGED = "Present when the id asked for was merged into this person."
 
 
 class ProfileView(TypedDict):
