@@ -56,7 +56,7 @@ def base(settings: Settings) -> str:
 
 
 async def test_any_worker_answers_for_any_person(two_workers: list[Settings]) -> None:
-    a, _ = two_workers
+    a, b = two_workers
     assert {partition_of(p.encode(), a.partitions) for p in PEOPLE} == {0, 1}
     await apply_definitions(a, [segment_from_spec(TRIAL)])
     plans = ["trial", "trial", "monthly", "trial", "monthly", "trial"]

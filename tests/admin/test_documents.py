@@ -53,3 +53,17 @@ def test_a_dead_letter_naming_a_suppressed_person_shows_neither_key_nor_bytes() 
     assert "redacted" in str(by_email["preview"])
     shown = letter(b"bob", b"{oops bob")
     assert (shown["key"], shown["preview"], shown["reason"]) == ("bob", "{oops bob", "not JSON")
+
+
+def test_a_dead_letter_of_a_person_deleted_since_is_hidden_not_one_after() -> None:
+    from aiokafka import ConsumerRecord
+
+    from traitflow.admin.documents import dead_letter_document
+    from traitflow.privacy.suppressions import id_hash
+
+    def letter(at_ms: int) -> dict[str, object]:
+        record = ConsumerRecord("t-dl", 0, 1, at_ms, 0, None, b'{"userId": " bob"}', None, 0, 0, [])
+        return dict(dead_letter_document(record, None, {id_hash("bob"): 5_000}))
+
+    assert "redacted" in str(letter(4_000)["preview"])  # refused, then bob was deleted
+    assert "bob" in str(letter(6_000)["preview"])  # a new bob's, after the deletion

@@ -16,7 +16,7 @@ import pytest
 from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
 from tests.messages import message as spec
-from tests.web_helpers import wait_for_line, wait_ready
+from tests.web_helpers import get_json, wait_for_line, wait_ready
 from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -144,7 +144,9 @@ async def test_a_replay_of_history_skips_what_a_deleted_person_did(
         await wait_ready(f"http://127.0.0.1:{settings.web_port}")
         bought = [message("track", n, userId=who, event="Bought")
                   for n, who in enumerate(["bob", "carol"] * 3)]  # fmt: skip
-        await send_messages(settings, *bought)
+        refused = {"type": "identify", "userId": "bob", "timestamp": "not a time"}
+        await send_messages(settings, *bought, refused)
+        await membership_events(settings, 1)  # carol's third: the bad line is behind it
         deleted = await cli(settings, "people", "delete", "bob")
         assert deleted.exit_code == 0 and "deleted the person" in deleted.output, deleted.output
         await send_messages(settings, message("track", 10, userId="bob", event="Opened"))
@@ -159,5 +161,10 @@ async def test_a_replay_of_history_skips_what_a_deleted_person_did(
         ]
         shown = await cli(settings, "profile", "bob")
         assert shown.exit_code == 0, shown.output
+        token = (settings.data_dir / "admin-token").read_text().strip()
+        base = f"http://127.0.0.1:{settings.web_port}"
+        status, letters = await get_json(base + "/admin/dead-letters", token)
+        assert status == 200 and len(letters["dead_letters"]) == 1, letters
+        assert "bob" not in str(letters), letters  # dead-lettered, then bob was deleted
     finally:
         assert stop_process(worker) == 0, log.read_text()[-3000:]

@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from traitflow.catalog.topic import Applied
 from traitflow.decoding import header_text
 from traitflow.privacy.audit import Audit
-from traitflow.privacy.suppressions import Suppressions
+from traitflow.privacy.suppressions import Suppressions, id_hash, named_ids
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.definition import Definition, Segment
@@ -217,12 +217,15 @@ class DeadLetterView(TypedDict):
     preview: Annotated[str, Field(description="The first bytes, as text.")]
 
 
-def dead_letter_document(record: Any, suppressed: Suppressions | None = None) -> DeadLetterView:
-    """One dead letter as the console shows it; one naming a suppressed (deleted) person
-    shows neither its key nor its bytes."""
+def dead_letter_document(
+    record: Any, suppressed: Suppressions | None = None, deleted: Mapping[str, int] | None = None
+) -> DeadLetterView:
+    """One dead letter as the console shows it. One that names a suppressed person, or a
+    person deleted after it was dead-lettered (``deleted``: id hash -> when), shows
+    neither its key nor its bytes."""
     value: bytes = record.value or b""
     size = header_text(record.headers, "traitflow-original-bytes")
-    if suppressed is not None and _names_suppressed(record.key, value, suppressed):
+    if _names_forgotten(record, value, suppressed, deleted or {}):
         value, record_key = REDACTED, None
     else:
         record_key = None if record.key is None else record.key.decode(errors="replace")
@@ -238,20 +241,29 @@ def dead_letter_document(record: Any, suppressed: Suppressions | None = None) ->
     }
 
 
-REDACTED = b"(redacted: it names a deleted and suppressed person)"
+REDACTED = b"(redacted: it names a person deleted since)"
 
 
-def _names_suppressed(key: bytes | None, value: bytes, suppressed: Suppressions) -> bool:
-    if not len(suppressed):
+def _names_forgotten(
+    record: Any, value: bytes, suppressed: Suppressions | None, deleted: Mapping[str, int]
+) -> bool:
+    """Whether the record names a suppressed id, or an id deleted after it came."""
+    if not deleted and (suppressed is None or not len(suppressed)):
         return False
-    if key is not None and suppressed.covers(key.decode(errors="replace").strip()):
-        return True
+    traits = suppressed.identity_traits if suppressed is not None else ()
+    named = [record.key.decode(errors="replace").strip()] if record.key is not None else []
     for line in value.split(b"\n")[:100]:
         try:
             body = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(body, dict) and suppressed.covers_message(body):
+        if isinstance(body, dict):
+            named += named_ids(body, traits)
+    for identifier in named:
+        hashed = id_hash(identifier)
+        if suppressed is not None and hashed in suppressed.groups:
+            return True
+        if deleted.get(hashed, -1) >= record.timestamp:
             return True
     return False
 

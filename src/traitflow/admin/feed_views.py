@@ -18,6 +18,7 @@ from traitflow.admin.documents import DeadLettersView, RecentEventsView, dead_le
 from traitflow.admin.guard import Guard, error
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
+from traitflow.privacy.requests import deleted_ids
 from traitflow.readers.recent import recent_records
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -
         records = await _recent(request, settings.topics.deadletter)
         if records is None:
             return error(view, 400, "bad_request", LIMIT_TEXT)
-        shown = [dead_letter_document(r, context.suppressions) for r in records]
+        deleted = await deleted_ids(settings)
+        shown = [dead_letter_document(r, context.suppressions, deleted) for r in records]
         body: DeadLettersView = {"dead_letters": shown}
         return view.json(body)
 

@@ -94,3 +94,19 @@ async def lift_suppression(settings: Settings, identifier: str) -> int:
         for acknowledgement in pending:
             await acknowledgement
     return len(keys)
+
+
+async def deleted_ids(settings: Settings) -> dict[str, int]:
+    """Every deleted id's hash, with when it was deleted (the audit record's time, ms): what
+    the admin API hides from the dead letters that came before."""
+    partition = TopicPartition(settings.topics.audit, 0)
+    async with reader(settings, settings.topics.audit) as consumer:
+        await consumer.seek_to_beginning(partition)
+        records = await read_to_end(consumer, [partition])
+    found: dict[str, int] = {}
+    for record in records:
+        audit = json_object(record, {"id_hashes": list})
+        for hashed in audit["id_hashes"] if audit is not None else ():
+            if isinstance(hashed, str):
+                found[hashed] = max(found.get(hashed, -1), int(record.timestamp))
+    return found
