@@ -277,7 +277,7 @@ def refuse_cycle(segments: dict[str, Segment], new: Segment) -> None:
         seen.add(ref)
         trail.append(ref)
         pending.append(iter(segment_refs(segments[ref])))
-    depth = _ranks({**segments, new.key: new}, (new.key,))[new.key]
+    depth = _ranks(_With(segments, new), (new.key,))[new.key]
     if depth > MAX_REFERENCE_DEPTH:
         raise InvalidDefinition(
             f"segment {new.key!r} refers to segments {depth} deep; at most {MAX_REFERENCE_DEPTH}"
@@ -310,7 +310,26 @@ def _build_index(
     }
 
 
-def _ranks(segments: dict[str, Segment], keys: Iterable[str] | None = None) -> dict[str, int]:
+class _With(Mapping[str, Segment]):
+    """``segments`` as they would be with ``new`` put in, without copying them all (a put
+    per definition would copy every other one)."""
+
+    def __init__(self, segments: dict[str, Segment], new: Segment) -> None:
+        self.segments, self.new = segments, new
+
+    def __getitem__(self, key: str) -> Segment:
+        return self.new if key == self.new.key else self.segments[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.segments
+        if self.new.key not in self.segments:
+            yield self.new.key
+
+    def __len__(self) -> int:
+        return len(self.segments) + (self.new.key not in self.segments)
+
+
+def _ranks(segments: Mapping[str, Segment], keys: Iterable[str] | None = None) -> dict[str, int]:
     """Each segment's depth in the reference graph (0: it refers to no segment), for
     ``keys`` (default: all) and what they reach; iterative, a cycle counted once."""
     ranks: dict[str, int] = {}
