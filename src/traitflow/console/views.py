@@ -56,7 +56,8 @@ class FailedSignIns:
         times = self._recent(caller)
         times.append(self.clock())
         if len(self.seen) > 10_000:  # callers of long ago
-            self.seen = {c: t for c, t in self.seen.items() if t and t[-1] > self.clock() - 60}
+            since = self.clock() - self.WINDOW_S
+            self.seen = {c: t for c, t in self.seen.items() if t and t[-1] > since}
         return len(times)
 
     def wait_s(self, caller: str) -> int:
