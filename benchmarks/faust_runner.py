@@ -19,7 +19,7 @@ import orjson
 
 from traitflow.config import Settings
 from traitflow.ingest.bundles import bundle_size
-from traitflow.jobs import record_kind
+from traitflow.ingest.records import record_kind
 from traitflow.logs import logging_config
 from traitflow.worker.app import RAW, broker_urls, create_app
 

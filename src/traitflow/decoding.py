@@ -38,12 +38,3 @@ def json_object(record: Any, required: dict[str, type | tuple[type, ...]]) -> di
 def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
     """``isinstance``, except that ``true`` is no integer."""
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-
-
-def header_text(headers: Any, name: str) -> str:
-    """A header's value as text ("" when absent, null or not bytes)."""
-    for pair in headers or ():
-        if isinstance(pair, tuple | list) and len(pair) == 2 and pair[0] == name:
-            value = pair[1]
-            return bytes(value).decode(errors="replace") if isinstance(value, bytes) else ""
-    return ""

@@ -17,9 +17,7 @@ from typing import Any, Self, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from traitflow.ingest.records import KIND_HEADER, record_kind
-
-__all__ = ["KIND_HEADER", "record_kind"]  # with the job types below
+from traitflow.ingest.records import KIND_HEADER
 
 T = TypeVar("T")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiokafka import ConsumerRecord
 
-from traitflow.broker.feed import CompactedFeed, Record, UnreadableRecord
+from traitflow.broker.feed import CompactedFeed, Record
+from traitflow.exceptions import UnreadableRecord
 
 
 def record(offset: int, key: bytes | None, value: bytes | None) -> Record:

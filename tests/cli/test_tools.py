@@ -10,7 +10,8 @@ from tests.cli.helpers import run_cli
 from tests.kafka_helpers import read_records
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
-from traitflow.ingest.bundles import BUNDLE_HEADER, unbundle
+from traitflow.ingest.bundles import unbundle
+from traitflow.ingest.records import BUNDLE_HEADER
 from traitflow.membership import Cause, Transition, membership_event
 from traitflow.profiles import Profile
 

@@ -13,7 +13,7 @@ from tests.cli.helpers import run_cli
 from tests.kafka_helpers import membership_events, messages_of, read_records
 from traitflow.assets import asset_dir
 from traitflow.config import Settings
-from traitflow.jobs import KIND_HEADER
+from traitflow.ingest.records import KIND_HEADER
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from tests.waiting import eventually
 from tests.worker.agent_app import agent_app
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
-from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION, position
+from traitflow.ingest.bundles import position
+from traitflow.ingest.records import BUNDLE_HEADER, LINES_PER_POSITION
 from traitflow.segments import segment_from_spec
 from traitflow.worker import app as app_module
 from traitflow.worker.app import WorkerApp

@@ -21,7 +21,7 @@ from traitflow.bridge.server import running_bridge
 from traitflow.broker.clients import publish
 from traitflow.catalog.topic import apply_definitions, wait_for_replay
 from traitflow.config import Settings
-from traitflow.ingest.bundles import BUNDLE_HEADER
+from traitflow.ingest.records import BUNDLE_HEADER
 from traitflow.jobs import kind_headers
 from traitflow.segments import segment_from_spec
 from traitflow.timeutil import iso_from_ms

@@ -24,7 +24,7 @@ from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import apply_definitions, backfill_status, wait_for_replay
 from traitflow.config import Settings
-from traitflow.ingest.bundles import BUNDLE_HEADER, LINES_PER_POSITION
+from traitflow.ingest.records import BUNDLE_HEADER, LINES_PER_POSITION
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process
 

@@ -21,7 +21,7 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from traitflow.catalog.topic import Applied
-from traitflow.decoding import header_text
+from traitflow.ingest.records import header_text
 from traitflow.privacy.audit import Audit
 from traitflow.privacy.suppressions import Suppressions, id_hash, named_ids
 from traitflow.profiles import Profile

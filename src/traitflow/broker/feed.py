@@ -24,8 +24,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from traitflow.broker.offsets import read_to_end
 from traitflow.exceptions import UnreadableRecord
 
-__all__ = ["CompactedFeed", "Record", "Records", "UnreadableRecord"]
-
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Records: TypeAlias = list[Record]

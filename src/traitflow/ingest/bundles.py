@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from traitflow.broker.partitioner import partition_of
-from traitflow.ingest.records import BUNDLE_HEADER, LINES_PER_POSITION, read_headers
+from traitflow.ingest.records import BUNDLE_HEADER, read_headers
 
-__all__ = ["BUNDLE_HEADER", "LINES_PER_POSITION", "bundle", "bundle_size", "pack", "position"]
 MAX_BUNDLE_BYTES = 512 * 1024
 MAX_BUNDLE_MESSAGES = 4096  # what ``bundle`` makes, well below
 

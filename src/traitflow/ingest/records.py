@@ -16,7 +16,7 @@ A record is one of:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,21 +70,33 @@ class Headers:
 NO_HEADERS = Headers()
 
 
-def read_headers(headers: Any) -> Headers:
-    """The headers traitflow reads, from aiokafka's list of pairs or Faust's mapping.
-    Total: a pair that is not (name, bytes) is ignored; a null value reads as empty."""
-    if not headers:
-        return NO_HEADERS
-    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
-    found: dict[str, bytes] = {}
+def header_pairs(headers: Any) -> Iterator[tuple[str, bytes]]:
+    """(name, value) of aiokafka's list of pairs or Faust's mapping, totally: a pair that
+    is not (name, value) is passed over, a null value reads as empty."""
+    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers or ()
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             continue
         name, value = pair
         if isinstance(name, bytes):
             name = name.decode(errors="replace")
+        if isinstance(name, str):
+            yield name, bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
+
+
+def header_text(headers: Any, name: str) -> str:
+    """The first header ``name`` as text ("" when absent or null)."""
+    return next((v.decode(errors="replace") for n, v in header_pairs(headers) if n == name), "")
+
+
+def read_headers(headers: Any) -> Headers:
+    """The headers traitflow reads (the first of each name)."""
+    if not headers:
+        return NO_HEADERS
+    found: dict[str, bytes] = {}
+    for name, value in header_pairs(headers):
         if name in (KIND_HEADER, BUNDLE_HEADER, FORWARDED_HEADER) and name not in found:
-            found[name] = bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
+            found[name] = value
     if not found:
         return NO_HEADERS
     return Headers(found.get(KIND_HEADER), found.get(BUNDLE_HEADER), found.get(FORWARDED_HEADER))

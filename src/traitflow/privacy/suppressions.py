@@ -17,9 +17,10 @@ import orjson
 
 from traitflow.exceptions import UnreadableRecord
 from traitflow.identity.ids import trait_id
-from traitflow.ingest.messages import identify_traits
+from traitflow.ingest.messages import identify_traits, usable_id
 
 ID_FIELDS = ("userId", "anonymousId", "previousId")
+NO_JUNK: frozenset[str] = frozenset()  # a junk id ("null") suppressed is checked all the same
 
 
 class UnreadableSuppression(UnreadableRecord):
@@ -39,19 +40,11 @@ def named_ids(body: dict[str, Any], identity_traits: Sequence[str] = ()) -> list
     normalisation as ``traitflow.identity.ids``: ids stripped, identifying traits as
     ``email:<lowercased>``), whatever the message's type: what a deletion suppressed
     must be recognised however a later message spells it."""
-    found = []
-    for name in ID_FIELDS:
-        value = body.get(name)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            text = str(value).strip()
-            if text:
-                found.append(text)
+    found = [str(body[name]).strip() for name in ID_FIELDS if usable_id(body.get(name), NO_JUNK)]
     if identity_traits:
         traits = identify_traits(body)
-        for name in identity_traits:
-            value = traits.get(name)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-                found.append(trait_id(name, str(value)))
+        found += [trait_id(name, str(traits[name])) for name in identity_traits
+                  if usable_id(traits.get(name), NO_JUNK)]  # fmt: skip
     return found
 
 

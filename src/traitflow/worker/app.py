@@ -17,7 +17,8 @@ from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
 from traitflow.config import PROFILES_TABLE, Settings
 from traitflow.httpedge import EdgeLimits, server_tls, web_url
-from traitflow.jobs import SCANNING_JOBS, record_kind
+from traitflow.ingest.records import record_kind
+from traitflow.jobs import SCANNING_JOBS
 from traitflow.privacy.feed import suppression_feed
 from traitflow.privacy.suppressions import Suppressions
 from traitflow.segments import Registry

@@ -98,32 +98,18 @@ class ProfileStore:
 
     def canonical_of(self, identifier: str) -> Pointer | None:
         """The ``identities`` entry of an id: where its person's profile lives now."""
-        if self._identities.get(identifier.encode()) is None:
-            return None  # most ids: their own person (one lookup, as before)
-        entry = self._identity_entry(identifier)
+        stored = self._identities.get(identifier.encode())
+        if stored is None:
+            return None  # most ids: their own person
+        entry = _identity_entry(stored)
         if "to" not in entry:
-            return None  # only the mark of a deletion
+            return None  # only the mark of a deletion, or an entry that cannot be read
         try:
             to = Identifier(str(entry["to"]), str(entry["to_kind"]))
             return Pointer(to, str(entry["kind"]), int(entry.get("since", -1)))
         except (KeyError, TypeError, ValueError):
             log.error("an identities entry cannot be read (%d-byte key): ignored", len(identifier))
             return None
-
-    def _identity_entry(self, identifier: str) -> dict[str, Any]:
-        """The stored entry as a dict; an entry that cannot be read (only a hostile write
-        to the changelog makes one) counts as none, logged without the id."""
-        stored = self._identities.get(identifier.encode())
-        if stored is None:
-            return {}
-        try:
-            entry = orjson.loads(stored)
-        except orjson.JSONDecodeError:
-            entry = None
-        if not isinstance(entry, dict):
-            log.error("an identities entry cannot be read (%d-byte key): ignored", len(identifier))
-            return {}
-        return entry
 
     def point(self, identifier: str, pointer: Pointer) -> None:
         entry = {"to": pointer.to.value, "to_kind": pointer.to.kind, "kind": pointer.kind,
@@ -143,15 +129,14 @@ class ProfileStore:
     def erase_history(self, identifier: str, position: int) -> None:
         """``identifier`` belonged to a person deleted at ``position`` of this partition:
         what the log holds for it before then is never read back into a profile."""
-        entry = self._identity_entry(identifier)
-        entry["erased_before"] = max(position, self.erased_before(identifier))
+        entry = _identity_entry(self._identities.get(identifier.encode()))
+        entry["erased_before"] = max(position, _erased_before(entry))
         self._identities[identifier.encode()] = orjson.dumps(entry)
 
     def erased_before(self, identifier: str) -> int:
         """The position before which this partition's history of ``identifier`` belongs to a
         deleted person; -1 if none does."""
-        erased = self._identity_entry(identifier).get("erased_before", -1)
-        return erased if type(erased) is int else -1
+        return _erased_before(_identity_entry(self._identities.get(identifier.encode())))
 
     def replay_state(self, partition: int, replay: str) -> dict[str, Any] | None:
         """A partition's progress in a replay of history (``traitflow.worker.replay``)."""
@@ -265,6 +250,26 @@ class ProfileStore:
     def profile_count(self, partition: int) -> int:
         """How many profiles one partition stores (RocksDB's estimate: cheap to read)."""
         return self._profiles.partitions.count(partition)
+
+
+def _identity_entry(stored: bytes | None) -> dict[str, Any]:
+    """A stored ``identities`` entry as a dict; one that cannot be read (only a hostile
+    write to the changelog makes one) counts as none, logged without the id."""
+    if stored is None:
+        return {}
+    try:
+        entry = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        entry = None
+    if not isinstance(entry, dict):
+        log.error("an identities entry cannot be read (%d bytes): ignored", len(stored))
+        return {}
+    return entry
+
+
+def _erased_before(entry: dict[str, Any]) -> int:
+    erased = entry.get("erased_before", -1)
+    return erased if type(erased) is int else -1
 
 
 class IdentityTables:
