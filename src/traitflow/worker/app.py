@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from traitflow.worker.batch import Batcher, Outbox
 from traitflow.worker.counts import MembershipCounts, count_members
 from traitflow.worker.handler import EventHandler, Origin
 from traitflow.worker.health import readings, serve_health_and_metrics, stall_watch
+from traitflow.worker.loop_watch import watch_loop
 from traitflow.worker.metrics import StateCollector, WorkerMetrics
 from traitflow.worker.replay import EventLog
 from traitflow.worker.retention import RetentionScheduler
@@ -216,10 +217,20 @@ def build_worker(settings: Settings, parts: Parts, clock: Clock) -> WorkerApp:
             app.task(retention.run)
         stalls = stall_watch(app, events, handler, owned, settings, metrics)
         app.task(stalls.run)
+        app.task(watched_loop(metrics))
         serve_health_and_metrics(app, metrics, feed, stalls, suppressed, handler)
         metrics.registry.register(StateCollector(readings(app, events, handler, store, owned)))
     return WorkerApp(app, process_events, store.profiles, registry, handler, scheduler, batcher,
                      store, counts, owned, clock)  # fmt: skip
+
+
+def watched_loop(metrics: WorkerMetrics) -> Callable[[], Awaitable[None]]:
+    """The loop watch as a task of no arguments (Faust passes the app to those with some)."""
+
+    async def watch() -> None:
+        await watch_loop(metrics.loop_held.observe)
+
+    return watch
 
 
 @functools.cache  # once per process, and no work after: it runs on every delivery

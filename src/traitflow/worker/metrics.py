@@ -62,6 +62,13 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self.loop_held = Histogram(
+            "traitflow_loop_held_seconds",
+            "CPU time the worker's event loop ran between two turns of a 25 ms watch timer: "
+            "how long a message or a health probe could wait behind other work.",
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
 
         self.duplicates = Counter(
             "traitflow_duplicate_messages",

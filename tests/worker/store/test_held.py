@@ -102,3 +102,24 @@ async def test_layers_go_open_sealed_written_one_way_only() -> None:
     with pytest.raises(IndexError):
         held.release()  # nothing sealed: nothing to release
     assert Layer().state is State.OPEN
+
+
+def test_a_scan_sees_the_held_writes_and_deletions_of_its_partition() -> None:
+    """Previews, backfills and retention sweeps page through keys between batches: a
+    profile whose batch is not written yet is there, one deleted in it is not."""
+    table: dict[bytes, bytes] = {b"a": b"", b"c": b"", b"e": b"", b"g": b""}
+    held = WriteBehind(table)
+    held[b"b"] = b"new"
+    held.pop(b"c")
+    held.seal()
+    held[b"d"] = b"new"
+    held.pop(b"e")
+    held.partition = 1
+    held[b"f"] = b"another partition's"
+    assert held.keys(0, None, 10) == [b"a", b"b", b"d", b"g"]
+    assert held.keys(0, None, 2) == [b"a", b"b"]
+    assert held.keys(0, b"b", 2) == [b"d", b"g"]  # two deletions did not shorten the page
+    assert held.keys(0, b"d", 2) == [b"g"]
+    held.partition = 0
+    held[b"c"] = b"back"  # deleted by the sealed batch, written again by the open one
+    assert held.keys(0, None, 3) == [b"a", b"b", b"c"]

@@ -65,6 +65,23 @@ class WriteBehind:
             return held[1]
         return self.partitions.get(key, PROCESSING.get())
 
+    def keys(self, partition: int, after: bytes | None, limit: int) -> list[bytes]:
+        """Up to ``limit`` keys of one partition after ``after``, in key order, as reads see
+        them: the table's, with the held layers' writes and deletions on top (a scan made
+        between batches must not miss a profile whose batch is not written yet)."""
+        pending: dict[bytes, bytes | None] = {}
+        for layer in (*self.sealed, self.held):  # oldest first: newer writes win
+            for key, (p, value) in layer.writes.items():
+                if p == partition and (after is None or key > after):
+                    pending[key] = value
+        if not pending:
+            return self.partitions.keys(partition, after, limit)
+        deleted = {key for key, value in pending.items() if value is None}
+        # enough stored keys that, once the held deletions are taken out, ``limit`` remain
+        stored = self.partitions.keys(partition, after, limit + len(deleted))
+        found = set(stored).union(key for key, value in pending.items() if value is not None)
+        return sorted(found - deleted)[:limit]
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.held.writes[key] = (self.partition, value)
 

@@ -159,8 +159,9 @@ class ProfileStore:
 
     def profile_keys(self, partition: int, after: bytes | None, limit: int) -> list[bytes]:
         """Up to ``limit`` stored profiles' keys of one partition, in key order, after
-        ``after`` (a backfill's or a retention sweep's next chunk)."""
-        return self._profiles.partitions.keys(partition, after, limit)
+        ``after`` (a backfill's or a retention sweep's next chunk), the held writes of
+        batches not yet written included."""
+        return self._profiles.keys(partition, after, limit)
 
     def load(self, person: bytes) -> Profile | None:
         """The stored profile, the caller's to change: saving it keeps the change, not
