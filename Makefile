@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test test-unit lint bench clean
+.PHONY: install up test test-kafka test-unit lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "traitflow needs Python 3.11+"'
@@ -20,6 +20,11 @@ up: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The integration suite again, on Apache Kafka's own broker (fetched with Maven, one KRaft
+# node on loopback); the tests that need three nodes start their own cluster.
+test-kafka: install
+	$(BIN)/python -m tests.apache_kafka run -- $(BIN)/python -m pytest -m integration
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"

@@ -71,6 +71,7 @@ class BrokerUnderTest:
         }
         if self.embedded_port is None:
             values["bootstrap_servers"] = self.bootstrap
+            values["replication_factor"] = int(os.environ.get("TRAITFLOW_TEST_REPLICAS", "1"))
         else:
             values["embedded_port"] = self.embedded_port
         return Settings(**{**values, **overrides})  # type: ignore[arg-type]

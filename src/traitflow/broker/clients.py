@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from traitflow.broker.connection import kafka_options, start_client
+from traitflow.broker.topics import topic_partitions
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 
@@ -39,16 +40,16 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 @asynccontextmanager
 async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer assigned every partition of ``topic``, positioned at the end."""
+    partitions = await topic_partitions(settings, topic)
     client = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await start_client(client, settings)
     try:
-        partitions = client.partitions_for_topic(topic)
         if not partitions:
             raise BrokerError(
                 f"topic {topic} does not exist at {settings.kafka_bootstrap}: start the broker "
                 "or a worker first (both create traitflow's topics), or check --topic-prefix"
             )
-        client.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        client.assign([TopicPartition(topic, p) for p in partitions])
         yield client
     finally:
         await stop_consumer(client)

@@ -57,6 +57,21 @@ async def _accepts_connections(bootstrap: str) -> bool:
     return True
 
 
+async def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partitions of ``topic``, asked of the brokers by name (a client's own metadata
+    lists only the topics it asked about, which on Apache Kafka is none at start); an
+    empty list when the topic does not exist."""
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    await start_client(admin, settings)
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0:
+        return []
+    return sorted(int(partition["partition"]) for partition in described["partitions"])
+
+
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """The topics traitflow needs; definitions, worker status and suppressions live in
     compacted ones; the deletion audit and the definitions' history are never expired."""
@@ -78,13 +93,35 @@ async def ensure_topics(settings: Settings) -> list[str]:
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await start_client(admin, settings)
     try:
-        response = await admin.create_topics(topic_specs(settings))
+        specs = topic_specs(settings)
+        response = await admin.create_topics(specs)
+        created = []
+        for name, code, message in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"cannot create topic {name}: error {code} {message}")
+        await _until_led(admin, {spec.name: spec.num_partitions for spec in specs})
     finally:
         await admin.close()
-    created = []
-    for name, code, message in response.topic_errors:
-        if code == 0:
-            created.append(name)
-        elif code != TOPIC_ALREADY_EXISTS:
-            raise BrokerError(f"cannot create topic {name}: error {code} {message}")
     return created
+
+
+async def _until_led(admin: AIOKafkaAdminClient, expected: dict[str, int],
+                     timeout_s: float = 30.0) -> None:  # fmt: skip
+    """Wait until every topic has all its partitions, each with a leader. Apache Kafka
+    answers CreateTopics before its brokers' metadata lists the new topic: a client
+    started at once would not find it."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(list(expected))
+        missing = [
+            topic["topic"] for topic in described
+            if topic["error_code"] != 0
+            or len([p for p in topic["partitions"] if p["leader"] >= 0]) < expected[topic["topic"]]
+        ]  # fmt: skip
+        if not missing:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise BrokerError(f"topics {', '.join(missing)} have no leader after {timeout_s:.0f} s")
+        await asyncio.sleep(0.1)

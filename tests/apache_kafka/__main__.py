@@ -1,0 +1,3 @@
+from tests.apache_kafka import main
+
+raise SystemExit(main())
