@@ -16,6 +16,7 @@ from subprocess import Popen
 
 import pytest
 
+from tests.apache_kafka import KafkaCluster, missing_tools
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings
@@ -50,10 +51,13 @@ def _docker_answers() -> bool:
 class BrokerUnderTest:
     """How settings reach the broker: an external bootstrap, or the embedded one's port."""
 
-    def __init__(self, bootstrap: str, embedded_port: int | None, kind: str) -> None:
+    def __init__(
+        self, bootstrap: str, embedded_port: int | None, kind: str, replicas: int = 1
+    ) -> None:
         self.bootstrap = bootstrap
         self.embedded_port = embedded_port
         self.kind = kind
+        self.replicas = replicas
 
     def settings(self, tmp_path: Path, **overrides: object) -> Settings:
         clock = tmp_path / "clock"
@@ -71,7 +75,7 @@ class BrokerUnderTest:
         }
         if self.embedded_port is None:
             values["bootstrap_servers"] = self.bootstrap
-            values["replication_factor"] = int(os.environ.get("TRAITFLOW_TEST_REPLICAS", "1"))
+            values["replication_factor"] = self.replicas
         else:
             values["embedded_port"] = self.embedded_port
         return Settings(**{**values, **overrides})  # type: ignore[arg-type]
@@ -81,7 +85,8 @@ class BrokerUnderTest:
 def broker() -> Iterator[BrokerUnderTest]:
     with ExitStack() as stack:
         if os.environ.get("KAFKA_BOOTSTRAP"):
-            yield BrokerUnderTest(os.environ["KAFKA_BOOTSTRAP"], None, "external")
+            replicas = int(os.environ.get("TRAITFLOW_TEST_REPLICAS", "1"))
+            yield BrokerUnderTest(os.environ["KAFKA_BOOTSTRAP"], None, "external", replicas)
         elif _docker_answers():
             from testcontainers.kafka import KafkaContainer
 
@@ -91,6 +96,35 @@ def broker() -> Iterator[BrokerUnderTest]:
             port = free_port()
             embedded = stack.enter_context(EmbeddedBroker(port))
             yield BrokerUnderTest(embedded.bootstrap, port, "embedded")
+
+
+def need_apache_kafka() -> None:
+    """Skip, with the line that says how to get them, where Java or Maven is missing; under
+    ``CI=true`` that is a failure, never a skip."""
+    problem = missing_tools()
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {problem}")
+    pytest.skip(problem)
+
+
+@pytest.fixture
+def kafka_cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
+    """Three Apache Kafka nodes of the test's own (replication factor 3, min.insync 2),
+    for the tests that stop, kill and restart brokers."""
+    need_apache_kafka()
+    with KafkaCluster(3, home=tmp_path / "kafka") as cluster:
+        yield cluster
+
+
+async def cluster_settings(cluster: KafkaCluster, tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test's own cluster, with its topics created (replicated 3 ways)."""
+    configured = BrokerUnderTest(cluster.bootstrap, None, "apache-kafka", 3).settings(
+        tmp_path, **overrides
+    )
+    await prepare(configured)
+    return configured
 
 
 @pytest.fixture

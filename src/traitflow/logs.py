@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from traitflow.broker.denials import RefusalFilter, principal
 from traitflow.config import Settings
 
 LIBRARIES = ("faust", "mode", "aiokafka", "aiohttp", "kafka")
@@ -43,12 +44,18 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     )
     level = settings.log_level.upper()
     library_level = max(logging.getLevelNamesMapping()[level], logging.INFO)
+    who, setting = principal(settings)
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"refusals": {"()": RefusalFilter, "who": who, "setting": setting}},
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default"},
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["refusals"],
+            },
         },
         "root": {"level": level, "handlers": ["default"]},
         # Their debug lines print records' keys and values: personal data.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import os
 import re
 import shutil
@@ -57,7 +58,8 @@ def fetch() -> Path:
     """The broker's jars, fetched once with Maven into the cache."""
     lib = cache_dir() / "lib"
     done = lib / ".complete"
-    if done.exists():
+    fingerprint = hashlib.sha256(POM.read_bytes()).hexdigest()
+    if done.exists() and done.read_text() == fingerprint:
         return lib
     problem = missing_tools()
     if problem:
@@ -73,7 +75,7 @@ def fetch() -> Path:
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"mvn could not fetch Apache Kafka:\n{result.stdout}{result.stderr}")
-    done.touch()
+    done.write_text(fingerprint)
     return lib
 
 
@@ -166,12 +168,14 @@ class KafkaCluster:
         home: Path | None = None,
         properties: Mapping[str, str] | None = None,
         listeners: Mapping[str, str] | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         self.size = size
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="traitflow-kafka-"))
         self.properties = dict(properties or {})
         self.extra_listeners = dict(listeners or {})
+        self.scram_users = dict(scram_users or {})  # name -> password, SCRAM-SHA-512
         self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
         self.nodes = [
             Node(
@@ -188,6 +192,21 @@ class KafkaCluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def node(self, node_id: int) -> Node:
+        [found] = [node for node in self.nodes if node.node_id == node_id]
+        return found
+
+    def restart(self, nodes: list[Node] | None = None, timeout_s: float = 120.0) -> None:
+        """SIGTERM (a controlled shutdown), then start again on the same data; returns
+        once every node answers again."""
+        assert self.lib is not None
+        chosen = self.nodes if nodes is None else nodes
+        for node in chosen:
+            node.stop()
+        for node in chosen:
+            node.start(self.lib)
+        self.wait_ready(timeout_s)
 
     def bootstrap_for(self, listener: str) -> str:
         return ",".join(f"127.0.0.1:{node.listeners[listener]}" for node in self.nodes)
@@ -241,6 +260,8 @@ class KafkaCluster:
                 f"-Dkafka.logs.dir={node.home / 'logs'}",
                 "kafka.tools.StorageTool", "format", "--ignore-formatted",
                 "-t", self.cluster_id, "-c", str(node.home / "server.properties"),
+                *(part for name, password in self.scram_users.items() for part in (
+                    "--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")),
             ],
             capture_output=True,
             text=True,
@@ -310,6 +331,21 @@ class KafkaCluster:
             except Exception:
                 return False
         return True
+
+    def acls(self, *args: str) -> str:
+        """``kafka-acls`` against the first node's PLAINTEXT listener (ANONYMOUS there is
+        the super user the secured tests configure)."""
+        assert self.lib is not None
+        result = subprocess.run(
+            ["java", "-Xmx256m", "-cp", f"{self.lib}/*", "org.apache.kafka.tools.AclCommand",
+             "--bootstrap-server", f"127.0.0.1:{self.nodes[0].port}", *args],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"kafka-acls {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
+        return result.stdout
 
     def tail(self, node: Node, lines: int = 40) -> str:
         text = ""

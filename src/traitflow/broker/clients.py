@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from traitflow.broker.connection import kafka_options, start_client
+from traitflow.broker.denials import explained
 from traitflow.broker.topics import topic_partitions
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
@@ -32,7 +33,8 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(**producer_options(settings))
     await start_client(client, settings)
     try:
-        yield client
+        async with explained(settings, "Write"):
+            yield client
     finally:
         await client.stop()
 
@@ -50,7 +52,8 @@ async def reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsum
                 "or a worker first (both create traitflow's topics), or check --topic-prefix"
             )
         client.assign([TopicPartition(topic, p) for p in partitions])
-        yield client
+        async with explained(settings, "Read"):
+            yield client
     finally:
         await stop_consumer(client)
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from traitflow.broker.connection import kafka_options, start_client
+from traitflow.broker.denials import refusal
 from traitflow.config import Settings
 from traitflow.exceptions import BrokerError
 
 TOPIC_ALREADY_EXISTS = 36
+REFUSED_CODES = {29: TopicAuthorizationFailedError, 31: ClusterAuthorizationFailedError}
 
 
 async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
@@ -89,16 +95,26 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics; return the names of those created now."""
+    """Create the missing topics; return the names of those created now. Only missing
+    ones are asked for: a principal without Create (topics made by the cluster's
+    operators) must not fail on topics that exist."""
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await start_client(admin, settings)
     try:
         specs = topic_specs(settings)
-        response = await admin.create_topics(specs)
+        existing = {
+            topic["topic"]
+            for topic in await admin.describe_topics([spec.name for spec in specs])
+            if topic["error_code"] == 0
+        }
+        missing = [spec for spec in specs if spec.name not in existing]
+        response = await admin.create_topics(missing) if missing else None
         created = []
-        for name, code, message in response.topic_errors:
+        for name, code, message in response.topic_errors if response else []:
             if code == 0:
                 created.append(name)
+            elif code in REFUSED_CODES:
+                raise refusal(settings, REFUSED_CODES[code](name), "Create", name)
             elif code != TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {name}: error {code} {message}")
         await _until_led(admin, {spec.name: spec.num_partitions for spec in specs})
