@@ -98,15 +98,19 @@ def broker() -> Iterator[BrokerUnderTest]:
             yield BrokerUnderTest(embedded.bootstrap, port, "embedded")
 
 
-def need_apache_kafka() -> None:
-    """Skip, with the line that says how to get them, where Java or Maven is missing; under
-    ``CI=true`` that is a failure, never a skip."""
-    problem = missing_tools()
+def lacking(problem: str | None) -> None:
+    """A tool the machine lacks (``problem`` says how to get it, None when nothing lacks):
+    a skip with that line, except under ``CI=true``, where it is a failure."""
     if problem is None:
         return
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {problem}")
     pytest.skip(problem)
+
+
+def need_apache_kafka() -> None:
+    """Java and Maven, for the tests that start Apache Kafka themselves."""
+    lacking(missing_tools())
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from subprocess import Popen
 
 import pytest
 
+from tests.conftest import lacking
 from tests.kafka_helpers import identify, send_messages
 from tests.web_helpers import wait_ready
 from traitflow.admin.token import admin_token
@@ -48,8 +49,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def page(settings: Settings, worker: Popen[bytes]) -> AsyncIterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(HOW_TO_INSTALL)
+    lacking(None if Path(CHROMIUM).exists() else HOW_TO_INSTALL)
     from playwright.async_api import async_playwright
 
     await wait_ready(f"http://127.0.0.1:{settings.web_port}")

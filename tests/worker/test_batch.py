@@ -44,7 +44,7 @@ class NothingHeld:
     async def flush(self, last_records: Mapping[int, Any]) -> int:
         return 0
 
-    def discard(self, partition: int) -> None:
+    def discard(self, partition: int, keep_flushing: bool = False) -> None:
         pass
 
     def abandon(self) -> None:
@@ -65,9 +65,9 @@ class HeldTables:
         self.log.extend(f"flush {partition}" for partition in last_records)
         return await flush_held(self.tables, last_records)
 
-    def discard(self, partition: int) -> None:
+    def discard(self, partition: int, keep_flushing: bool = False) -> None:
         for table in self.tables:
-            table.discard(partition)
+            table.discard(partition, keep_flushing)
 
     def abandon(self) -> None:
         for table in self.tables:
@@ -206,6 +206,41 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     await batcher.drain()
     assert [line for line in log if line.startswith("ack")] == ["ack kept"]
     assert table == {b"kept": b"kept"} and published == [[{"person": "kept"}]]
+
+
+async def test_a_rebalance_while_a_batch_is_written_leaves_no_table_half_written() -> None:
+    """The revocation arrives between two tables' writes of one batch (each awaits its
+    changelog sends): every table gets the batch's writes, or a profile would be stored
+    without the schedule entry that makes it come due (seen on Apache Kafka)."""
+    log: list[str] = []
+    sink, published = RecordingSink(log), []
+    outbox = Outbox(sinks_for(sink, published))
+    profiles: dict[bytes, bytes] = {}
+    schedule: dict[bytes, bytes] = {}
+    tables = [WriteBehind(profiles), WriteBehind(schedule)]
+    batcher: Batcher
+
+    class Revoking(HeldTables):
+        async def flush(self, last_records: Mapping[int, Any]) -> int:
+            written = await self.tables[0].flush(1)
+            batcher.discard({1})  # the rebalance, while the first table's sends are out
+            written += await self.tables[1].flush(1)
+            for table in self.tables:
+                table.release()
+            return written
+
+    async def process(record: Record) -> int:
+        for table in tables:
+            table.partition = record.partition
+            table[record.name.encode()] = b"x"
+        return 1
+
+    batcher = Batcher(process, outbox, Revoking(tables, log), lambda r: False, max_messages=1)
+    await batcher.take([Record("ada", 1)], logged_ack(log))
+    acknowledge(sink)
+    await batcher.drain()
+    assert profiles == schedule == {b"ada": b"x"}
+    assert "ack ada" not in log  # processed again by the partition's next owner
 
 
 async def test_a_delivery_the_flow_stops_in_abandons_its_open_batch_unacked() -> None:

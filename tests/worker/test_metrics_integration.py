@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import TEST_NOW_MS
 from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.waiting import eventually
 from tests.web_helpers import get, wait_for_line, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -40,8 +41,12 @@ async def test_metrics_move_and_probes_answer(settings: Settings, worker: Popen[
     ):
         assert line in text, text
     partitions = [str(p) for p in range(settings.partitions)]
-    profiles = sum(sample(text, "traitflow_profiles", p) for p in partitions)
-    assert profiles == 1  # ada; RocksDB's estimate is exact for so few keys
+
+    async def profiles() -> float:  # ada's write reaches RocksDB once its batch settled
+        text = (await get(f"{base}/metrics"))[1]
+        return sum(sample(text, "traitflow_profiles", p) for p in partitions)
+
+    assert await eventually(profiles, lambda n: n == 1) == 1  # RocksDB's estimate: exact here
     # every record read, and the lag of each partition reported:
     await wait_for_line(f"{base}/metrics", 'traitflow_consumer_lag{partition="1"} 0.0')
     text = await wait_for_line(f"{base}/metrics", 'traitflow_consumer_lag{partition="0"} 0.0')

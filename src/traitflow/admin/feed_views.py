@@ -72,7 +72,6 @@ def install_feed_routes(app: faust.App, context: AdminContext, guarded: Guard) -
         )
         open_feeds[0] += 1
         try:
-            await response.prepare(request)
             with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
                 await _stream(settings, request, response, closing)  # until the browser goes
         finally:
@@ -93,6 +92,10 @@ async def _stream(
         await consumer.seek_to_end()
         # Some brokers' "end" is their last batch's first offset: read past what is there.
         await read_to_end(consumer, sorted(consumer.assignment()))
+        # Only now the headers: a browser's EventSource says "open" on them, and an event
+        # published from then on must reach it (on Apache Kafka the lines above take a
+        # second or so, and an event of that second was lost to the viewer).
+        await response.prepare(request)
         await response.write(b": connected\n\n")
         quiet_since = time.monotonic()
         while not closing.is_set() and _connected(request):  # its consumer freed at once

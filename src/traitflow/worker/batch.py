@@ -108,7 +108,7 @@ class HeldWrites(Protocol):
 
     async def flush(self, last_records: Mapping[int, Any]) -> int: ...
 
-    def discard(self, partition: int) -> None: ...
+    def discard(self, partition: int, keep_flushing: bool = False) -> None: ...
 
     def abandon(self) -> None: ...
 
@@ -157,6 +157,7 @@ class Batcher:
         self.lock = asyncio.Lock()
         self.settling: ClosedBatch | None = None
         self.settled: asyncio.Task[None] | None = None
+        self.flushing = False  # the settling batch's held writes are being written
 
     async def take(
         self,
@@ -214,7 +215,9 @@ class Batcher:
         if self.settling is not None:
             self.settling.discard(partitions)
         for partition in partitions:
-            self.held.discard(partition)
+            # a batch whose writes are being made is written whole: its records (not acked)
+            # come again to the new owner, who finds them applied
+            self.held.discard(partition, keep_flushing=self.flushing)
 
     async def _close(self) -> None:
         """Seal the open batch; settle it once the batch before it has settled."""
@@ -239,7 +242,11 @@ class Batcher:
         last_of: dict[int, Any] = {}
         for record in batch.records:
             last_of[record.partition] = record
-        await self.held.flush(last_of)
+        self.flushing = True
+        try:
+            await self.held.flush(last_of)
+        finally:
+            self.flushing = False
         for record in batch.records:
             batch.acked(record)
         self.closed(batch.records)

@@ -88,9 +88,12 @@ class WriteBehind:
     def pop(self, key: bytes) -> None:
         self.held.writes[key] = (self.partition, None)
 
-    def discard(self, partition: int) -> None:
-        """Forget a revoked partition's held writes: its records will be processed again."""
-        for layer in (self.held, *self.sealed):
+    def discard(self, partition: int, keep_flushing: bool = False) -> None:
+        """Forget a revoked partition's held writes: its records will be processed again.
+        ``keep_flushing``: the oldest sealed layer is being written; it is written whole
+        (a profile whose schedule entry was forgotten halfway would never come due)."""
+        sealed = list(self.sealed)[1:] if keep_flushing else list(self.sealed)
+        for layer in (self.held, *sealed):
             for key in [key for key, (p, _) in layer.writes.items() if p == partition]:
                 del layer.writes[key]
 

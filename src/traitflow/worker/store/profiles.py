@@ -91,10 +91,11 @@ class ProfileStore:
         for table in self.held:
             table.abandon()
 
-    def discard(self, partition: int) -> None:
-        """Forget a revoked partition's held writes: its records will be processed again."""
+    def discard(self, partition: int, keep_flushing: bool = False) -> None:
+        """Forget a revoked partition's held writes: its records will be processed again
+        (those of a batch being written, with ``keep_flushing``, are written whole)."""
         for table in self.held:
-            table.discard(partition)
+            table.discard(partition, keep_flushing)
 
     def canonical_of(self, identifier: str) -> Pointer | None:
         """The ``identities`` entry of an id: where its person's profile lives now."""
