@@ -18,6 +18,7 @@ TraitRule = Literal["most_recent", "oldest", "non_empty"]  # how a merge picks a
 
 
 PROFILES_TABLE = "profiles"  # the workers' Faust table of profiles (its changelog topic's name)
+WORKER_TABLES = (PROFILES_TABLE, "schedule", "identities", "replays")  # each has a changelog
 
 
 class Topics:
@@ -32,6 +33,11 @@ class Topics:
         self.audit = f"{prefix}-audit"
         self.history = f"{prefix}-segments-history"
         self.suppressions = f"{prefix}-suppressions"
+        # Faust's, named after the worker's application id (``Settings.app_id``)
+        self.changelogs = tuple(f"{prefix}-worker-{table}-changelog" for table in WORKER_TABLES)
+        self.compacted = (self.segments, self.status, self.suppressions, *self.changelogs)
+        self.every = (self.events, self.segments, self.membership, self.deadletter, self.status,
+                      self.audit, self.history, self.suppressions, *self.changelogs)  # fmt: skip
 
 
 class Settings(BaseSettings):

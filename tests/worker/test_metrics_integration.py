@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from subprocess import Popen
 
 import pytest
@@ -18,9 +19,13 @@ from traitflow.timeutil import iso_from_ms
 pytestmark = pytest.mark.integration
 
 
-async def test_metrics_move_and_probes_answer(settings: Settings, worker: Popen[bytes]) -> None:
+async def test_metrics_move_and_probes_answer(
+    settings: Settings, worker: Popen[bytes], worker_log: Path
+) -> None:
     base = f"http://127.0.0.1:{settings.web_port}"
     await wait_ready(base)
+    if not settings.embedded and settings.replication_factor < 3:  # named at start
+        assert f"warning: {settings.topics.events}: replication factor" in worker_log.read_text()
     assert (await get(f"{base}/healthz"))[0] == 200
 
     condition = {"trait": "plan", "op": "=", "value": "trial"}

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from traitflow.cli import importer, privacy, run, segments, sync, tools, up
+from traitflow.cli import importer, privacy, run, segments, sync, tools, topics, up
 from traitflow.cli.options import setting_help
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
@@ -50,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(segments.app, name="segments")
 app.add_typer(privacy.app, name="people")
+app.add_typer(topics.app, name="topics")
 for command in (
     run.broker,
     run.worker,

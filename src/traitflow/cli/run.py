@@ -17,6 +17,7 @@ from traitflow.admin.views import install_admin
 from traitflow.bridge.server import serve_bridge
 from traitflow.broker.serve import prepare, running_embedded, serve_until_stopped, stop_signals
 from traitflow.cli.options import setting_help
+from traitflow.cli.topics import topic_warnings
 from traitflow.config import Settings, read_secret
 from traitflow.httpedge import plaintext_warning
 from traitflow.logs import configure_logging, logging_config
@@ -117,6 +118,9 @@ def worker(ctx: typer.Context) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))
+    if not settings.embedded:  # a development broker is one node: nothing to say
+        for line in loop.run_until_complete(topic_warnings(settings)):
+            typer.secho(f"warning: {line}", err=True, fg="yellow")
     built = create_app(settings)
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
                            recovered(built.app), built.clock,

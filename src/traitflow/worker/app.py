@@ -15,7 +15,7 @@ import faust
 from traitflow.broker.connection import faust_credentials, kafka_options
 from traitflow.broker.delivery import deliver_in_batches
 from traitflow.clock import Clock, clock_for
-from traitflow.config import PROFILES_TABLE, Settings
+from traitflow.config import WORKER_TABLES, Settings
 from traitflow.httpedge import EdgeLimits, server_tls, web_url
 from traitflow.ingest.records import record_kind
 from traitflow.jobs import SCANNING_JOBS
@@ -38,7 +38,7 @@ from traitflow.worker.timers import TickScheduler
 
 log = logging.getLogger(__name__)
 
-TABLES = (PROFILES_TABLE, "schedule", "identities", "replays")  # ProfileStore's order
+TABLES = WORKER_TABLES  # ProfileStore's order
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
