@@ -40,9 +40,11 @@ async def topic_facts(settings: Settings, names: Sequence[str]) -> dict[str, Top
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await start_client(admin, settings)
     try:
+        existing = set(await admin.list_topics())  # described, Tansu would create them
+        present = [name for name in names if name in existing]
         described = {
             topic["topic"]: topic
-            for topic in await admin.describe_topics(list(names))
+            for topic in (await admin.describe_topics(present) if present else [])
             if topic["error_code"] == 0
         }
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in described]
