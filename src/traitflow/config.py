@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group session timeout; a first join can wait half."
     )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Warm copies of each partition's tables on other workers (Faust's "
+        "standby replicas): a lost worker's partitions move without a rebuild.",
+    )
     max_message_bytes: int = Field(
         32 * 1024, gt=0, description="Larger messages go to the dead-letter topic."
     )

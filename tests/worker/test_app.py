@@ -358,3 +358,10 @@ def test_start_up_objects_are_frozen_once_and_later_deliveries_cost_nothing(
     for _ in range(3):
         app_module.freeze_startup_objects()
     assert calls == ["collect", "freeze"]
+
+
+def test_standby_replicas_and_replication_reach_faust(tmp_path: Any) -> None:
+    settings = Settings(data_dir=tmp_path, standby_replicas=0, replication_factor=3)
+    config = app_module.app_config(settings)
+    assert (config["table_standby_replicas"], config["topic_replication_factor"]) == (0, 3)
+    assert app_module.app_config(Settings(data_dir=tmp_path))["table_standby_replicas"] == 1

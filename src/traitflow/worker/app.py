@@ -301,6 +301,7 @@ def app_config(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": settings.session_timeout_s / 5,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
+        "table_standby_replicas": settings.standby_replicas,
         "consumer_auto_offset_reset": "earliest",
     }
 
