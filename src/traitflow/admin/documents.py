@@ -16,14 +16,14 @@ from typing import (
     NotRequired,  # pydantic reads it on Python < 3.12
 )
 
-import orjson
 from pydantic import Field
 from typing_extensions import TypedDict
 
 from traitflow.catalog.topic import Applied
 from traitflow.ingest.records import header_text
 from traitflow.privacy.audit import Audit
-from traitflow.privacy.suppressions import Suppressions, id_hash, named_ids
+from traitflow.privacy.forgotten import names_forgotten
+from traitflow.privacy.suppressions import Suppressions
 from traitflow.profiles import Profile
 from traitflow.segments import Registry
 from traitflow.segments.definition import Definition, Segment
@@ -225,7 +225,7 @@ def dead_letter_document(
     neither its key nor its bytes."""
     value: bytes = record.value or b""
     size = header_text(record.headers, "traitflow-original-bytes")
-    if _names_forgotten(record, value, suppressed, deleted or {}):
+    if names_forgotten(record, suppressed, deleted or {}):
         value, record_key = REDACTED, None
     else:
         record_key = None if record.key is None else record.key.decode(errors="replace")
@@ -242,30 +242,6 @@ def dead_letter_document(
 
 
 REDACTED = b"(redacted: it names a person deleted since)"
-
-
-def _names_forgotten(
-    record: Any, value: bytes, suppressed: Suppressions | None, deleted: Mapping[str, int]
-) -> bool:
-    """Whether the record names a suppressed id, or an id deleted after it came."""
-    if not deleted and (suppressed is None or not len(suppressed)):
-        return False
-    traits = suppressed.identity_traits if suppressed is not None else ()
-    named = [record.key.decode(errors="replace").strip()] if record.key is not None else []
-    for line in value.split(b"\n")[:100]:
-        try:
-            body = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(body, dict):
-            named += named_ids(body, traits)
-    for identifier in named:
-        hashed = id_hash(identifier)
-        if suppressed is not None and hashed in suppressed.groups:
-            return True
-        if deleted.get(hashed, -1) >= record.timestamp:
-            return True
-    return False
 
 
 class DeadLettersView(TypedDict):

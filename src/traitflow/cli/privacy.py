@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from traitflow.config import Settings
+from traitflow.privacy.purge import purge_dead_letters
 from traitflow.privacy.requests import delete_person, lift_suppression
 
 app = typer.Typer(help="Delete people and manage suppressed ids.", no_args_is_help=True)
@@ -48,6 +49,25 @@ def delete(
         console.print(f"segments left: {left}")
     if suppress:
         console.print("their ids are suppressed: `traitflow people unsuppress ID` lifts it")
+    if audit["found"]:
+        _purge(settings)
+
+
+@app.command("purge-dead-letters")
+def purge_dead_letters_command(ctx: typer.Context) -> None:
+    """Remove from the dead-letter topic every record that names a person deleted since it
+    came (`people delete` does it after each deletion; run it again if one was cut short)."""
+    _purge(ctx.obj)
+
+
+def _purge(settings: Settings) -> None:
+    if settings.embedded:
+        console.print("dead letters naming them stay on the embedded broker (it cannot delete "
+                      "records); the admin API and console hide them")  # fmt: skip
+        return
+    purged = asyncio.run(purge_dead_letters(settings))
+    console.print(f"dead letters naming deleted people removed: {purged.forgotten} "
+                  f"({purged.kept} others re-appended to let them go)")  # fmt: skip
 
 
 @app.command()
