@@ -70,7 +70,7 @@ def message_identifiers(
     for field, kind in (("userId", USER), ("anonymousId", ANONYMOUS), ("previousId", ANONYMOUS)):
         value = body.get(field)
         if (field != "previousId" or message.type == "alias") and junk.usable(value):
-            found.append(Identifier(str(value).strip(), kind))
+            found.append(Identifier(stored_id(value), kind))
     if message.type == "identify":
         traits = identify_traits(body)
         for name in identity_traits:
@@ -83,9 +83,15 @@ def message_identifiers(
     return sorted(unique.values(), key=lambda i: (-RANKS[i.kind], i.value))
 
 
+def stored_id(value: object) -> str:
+    """An id as the worker stores, routes and suppresses it: its text, stripped. The one
+    normalisation every reader of ids uses (``trait_id`` for identifying traits)."""
+    return str(value).strip()
+
+
 def trait_id(name: str, value: str) -> str:
     """Identifying traits compare case-insensitively (``Ada@X.com`` is ``ada@x.com``)."""
-    return f"{name}:{value.strip().lower()}"
+    return f"{name}:{stored_id(value).lower()}"
 
 
 def routing_identifier(message: Message, junk: JunkFilter) -> Identifier | None:
@@ -93,5 +99,5 @@ def routing_identifier(message: Message, junk: JunkFilter) -> Identifier | None:
     for field, kind in (("userId", USER), ("anonymousId", ANONYMOUS)):
         value = message.body.get(field)
         if junk.usable(value):
-            return Identifier(str(value).strip(), kind)
+            return Identifier(stored_id(value), kind)
     return None

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from traitflow.identity.ids import stored_id
 from traitflow.privacy.suppressions import Suppressions, id_hash, named_ids
 
 LINES_READ = 100  # of a bundle: the ids a person's messages name are in their first lines
@@ -23,7 +24,7 @@ def names_forgotten(
     if not deleted and (suppressed is None or not len(suppressed)):
         return False
     traits = suppressed.identity_traits if suppressed is not None else ()
-    named = [record.key.decode(errors="replace").strip()] if record.key is not None else []
+    named = [stored_id(record.key.decode(errors="replace"))] if record.key is not None else []
     for line in (record.value or b"").split(b"\n")[:LINES_READ]:
         try:
             body = orjson.loads(line)

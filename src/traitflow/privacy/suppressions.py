@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from traitflow.exceptions import UnreadableRecord
-from traitflow.identity.ids import trait_id
+from traitflow.identity.ids import stored_id, trait_id
 from traitflow.ingest.messages import identify_traits, usable_id
 
 ID_FIELDS = ("userId", "anonymousId", "previousId")
@@ -40,7 +40,7 @@ def named_ids(body: dict[str, Any], identity_traits: Sequence[str] = ()) -> list
     normalisation as ``traitflow.identity.ids``: ids stripped, identifying traits as
     ``email:<lowercased>``), whatever the message's type: what a deletion suppressed
     must be recognised however a later message spells it."""
-    found = [str(body[name]).strip() for name in ID_FIELDS if usable_id(body.get(name), NO_JUNK)]
+    found = [stored_id(body[name]) for name in ID_FIELDS if usable_id(body.get(name), NO_JUNK)]
     if identity_traits:
         traits = identify_traits(body)
         found += [trait_id(name, str(traits[name])) for name in identity_traits
