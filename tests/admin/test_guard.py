@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from traitflow.admin.guard import (
     CONSOLE_HEADER,
@@ -108,3 +109,18 @@ def test_a_signed_out_session_opens_nothing_though_unexpired() -> None:
     sessions.revoke(*found)
     assert not allowed(Request("GET", cookies={SESSION_COOKIE: cookie}), TOKEN, sessions)
     assert allowed(Request("GET", cookies={SESSION_COOKIE: other}), TOKEN, sessions)
+
+
+def test_a_signed_out_session_stays_out_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "signed-out-sessions.json"
+    cookie = session_value(TOKEN)
+    found = session_of(cookie, TOKEN)
+    assert found is not None
+    Sessions(path).revoke(*found)
+    Sessions(path).revoke("expired-long-ago", int(time.time()) - 10)
+    assert path.stat().st_mode & 0o777 == 0o600
+    restarted = Sessions(path)
+    assert not restarted.open(cookie, TOKEN)
+    assert "expired-long-ago" not in restarted.revoked  # dropped once its cookie expired
+    path.write_text("{not json")
+    assert Sessions(path).revoked == {}  # unreadable: sessions still expire on their own

@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from traitflow.admin.documents import Error
 from traitflow.admin.token import authorized
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
 Guard = Callable[[Handler], Handler]
@@ -71,17 +77,32 @@ def session_of(cookie: str, token: str) -> tuple[str, int] | None:
 
 class Sessions:
     """Console sessions signed out before they expire: a signed-out cookie opens nothing,
-    on this worker and (told by a signed request) on the others of the group. Kept in
-    memory until the cookie's own expiry: a worker that restarts forgets them."""
+    on this worker and (told by a signed request) on the others of the group. Kept until
+    the cookie's own expiry, in ``path`` too (a file of the worker's data directory, mode
+    0600) so that a restart does not open them again."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
         self.revoked: dict[str, int] = {}  # session id -> its expiry
+        if path is not None and path.exists():
+            try:
+                stored = orjson.loads(path.read_bytes())
+                now = time.time()
+                self.revoked = {str(s): int(until) for s, until in stored.items() if until > now}
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, OSError):
+                log.warning("the signed-out sessions in %s cannot be read; starting without "
+                            "them (sessions expire on their own)", path)  # fmt: skip
 
     def revoke(self, session: str, expires: int) -> None:
         now = time.time()
         if len(self.revoked) > MAX_SEEN_SIGNATURES:
             self.revoked = {s: until for s, until in self.revoked.items() if until > now}
         self.revoked[session] = expires
+        if self.path is not None:
+            written = self.path.with_suffix(".tmp")
+            written.write_bytes(orjson.dumps(self.revoked))
+            written.chmod(0o600)
+            written.replace(self.path)
 
     def open(self, cookie: str, token: str) -> bool:
         found = session_of(cookie, token)

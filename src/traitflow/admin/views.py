@@ -45,7 +45,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     and sample segment sizes (the console's lines, the ``traitflow_segment_members``
     gauge) every ``size_sample_s``."""
     token = admin_token(context.settings, create=True)
-    sessions = Sessions()
+    sessions = Sessions(context.settings.data_dir / "signed-out-sessions.json")
     guarded = guard(token, Signatures(token, str(app.conf.canonical_url)), sessions)
     if context.settings.metrics_require_token:
         server: Any = app.web  # Faust's aiohttp driver: its application takes middlewares
