@@ -43,3 +43,6 @@ async def test_check_names_replication_and_a_retention_shorter_than_a_window(
     assert f"{settings.topics.events}: replication factor 1, below 3" in output
     if not settings.embedded:
         assert "retention.ms keeps 7 days, and a live window reaches back 30 days" in output
+        # and at apply, exact though nothing was deleted yet: the topic's own retention.ms
+        again = await apply_definitions(settings, [segment_from_spec({**MONTHLY, "key": "m2"})])
+        assert any("retention.ms keeps 7 days" in line for line in again.gaps), again.gaps

@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 from traitflow.broker.clients import producer, reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.catalog.history import record_applied, record_deleted
+from traitflow.catalog.topic_check import retention_shortfall
 from traitflow.clock import clock_for
 from traitflow.config import Settings
 from traitflow.decoding import json_object
@@ -63,7 +64,8 @@ async def apply_definitions(
     ]
     version = await publish_with_backfill(settings, records, replay)
     await record_applied(settings, definitions, version, by)
-    gaps = await retention_gaps(settings, replay.from_ms) if replay else ()
+    gaps = await retention_gaps(settings, replay.from_ms) if replay else []
+    gaps += await retention_shortfall(settings, definitions, now)
     return Applied(version, replay, tuple(gaps))
 
 

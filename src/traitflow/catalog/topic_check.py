@@ -131,3 +131,23 @@ async def check_topics(settings: Settings, definitions: Iterable[Definition],
     """``findings`` for the topics as the cluster has them and ``definitions``."""
     facts = await topic_facts(settings, settings.topics.every)
     return findings(settings, facts, longest_reach_ms(definitions, now_ms))
+
+
+async def retention_shortfall(
+    settings: Settings, definitions: Iterable[Definition], now_ms: int
+) -> list[str]:
+    """At apply: the line to show when the events topic's ``retention.ms`` (the cluster's
+    own config) is shorter than a window of ``definitions`` reaches back, whether or not
+    anything was deleted yet. Nothing on the embedded broker (it has no retention)."""
+    if settings.embedded:
+        return []
+    reach = longest_reach_ms(definitions, now_ms)
+    if reach == 0:
+        return []
+    events = (await topic_facts(settings, [settings.topics.events])).get(settings.topics.events)
+    if events is None or events.retention_ms is None:
+        return []
+    if reach is not None and reach <= events.retention_ms:
+        return []
+    return [line for line in findings(settings, {events.name: events}, reach)
+            if line.startswith(f"{events.name}: retention.ms")]  # fmt: skip
