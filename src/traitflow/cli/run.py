@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
@@ -27,6 +28,7 @@ from traitflow.worker.app import create_app
 from traitflow.worker.health import recovered
 
 console = Console(soft_wrap=True)
+log = logging.getLogger("traitflow.worker")
 
 
 def broker(ctx: typer.Context) -> None:
@@ -112,15 +114,16 @@ def worker(ctx: typer.Context) -> None:
     """Run a worker: consume events, keep profiles, publish membership events."""
     settings: Settings = ctx.obj
     private_state(settings.data_dir)
+    configure_logging(settings)  # start-up warnings in the worker's log format (JSON too)
     warning = plaintext_warning(settings)
     if warning is not None:
-        typer.secho(f"warning: {warning}", err=True, fg="yellow")
+        log.warning("%s", warning)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(prepare(settings))
     if not settings.embedded:  # a development broker is one node: nothing to say
         for line in loop.run_until_complete(topic_warnings(settings)):
-            typer.secho(f"warning: {line}", err=True, fg="yellow")
+            log.warning("%s", line)
     built = create_app(settings)
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
                            recovered(built.app), built.clock,
