@@ -153,6 +153,36 @@ async def test_time_passing_exits_a_windowed_segment_through_a_tick(tmp_path: An
     assert '"event":"Visit"' in exited["cause"]["condition"]
 
 
+async def test_a_backfill_after_the_clock_moved_on_processes_the_overdue_instants_first(
+    tmp_path: Any,
+) -> None:
+    """A backfill job reprocessed once the clock passed both ends of a window (a restart
+    after a long stop) gives the enter and the exit, each at its own instant, before it
+    decides at now: deciding only at now skipped both (seen on Apache Kafka)."""
+    from traitflow.clock import ManualClock
+    from traitflow.jobs import JOB_KEY, BackfillJob, kind_headers
+
+    start = 1_795_420_800_000  # 2026-11-23T08:00:00Z
+    clock = ManualClock(start)
+    built = agent_app(Settings(data_dir=tmp_path, topic_prefix="t"), clock=clock)
+    soon = {"trait": "renews", "op": "within_next", "value": 3, "unit": "days"}
+    built.registry.put(segment_from_spec({"key": "renews-soon", "condition": soon}))
+    membership = subscribe(built.handler.sinks.membership)
+    renews = "2026-12-03T08:00:00Z"  # ten days on: in the window from 11-30 08:00 to then
+    message = {"type": "identify", "userId": "u1", "timestamp": "2026-11-23T08:00:00Z",
+               "traits": {"renews": renews}}  # fmt: skip
+    async with built.agent.test_context() as agent:
+        await agent.put(orjson.dumps(message), key=b"u1")
+        assert membership.empty()
+        clock.advance(11 * 86_400_000)  # past both ends, no tick ran meanwhile
+        await agent.put(BackfillJob(built.registry.version, 0).to_bytes(), key=JOB_KEY,
+                        headers=kind_headers())  # fmt: skip
+        entered, exited = await next_value(membership), await next_value(membership)
+    assert (entered["type"], entered["cause"]["kind"]) == ("audience.entered", "time")
+    assert (exited["type"], exited["cause"]["kind"]) == ("audience.exited", "time")
+    assert exited["at"] == "2026-12-03T08:00:00.001Z"  # the first instant outside
+
+
 async def test_message_from_the_future_is_dead_lettered(worker: WorkerApp) -> None:
     deadletter = subscribe(worker.handler.sinks.deadletter)
     async with worker.agent.test_context() as agent:

@@ -28,6 +28,7 @@ from traitflow.worker.batch import Outbox
 from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.redecide import re_decide
 from traitflow.worker.store.profiles import ProfileStore
+from traitflow.worker.timers import due_flips
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Backfiller:
                 profile.replayed = {
                     k: v for k, v in profile.replayed.items() if not k.startswith(mark)
                 }
-            return [(t, cause) for t in decide(profile, self.registry, deps, now, now)]
+            overdue = due_flips(profile, self.registry, now)
+            return [*overdue, *((t, cause) for t in decide(profile, self.registry, deps, now, now))]
 
         await re_decide(self.store, self.outbox, key, partition, decide_now, self.registry)

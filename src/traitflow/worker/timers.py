@@ -52,13 +52,21 @@ class Ticker:
             self.outstanding.pop(partition, None)
 
     async def _advance(self, person: bytes, partition: int, now_ms: int) -> bool:
-        def due_flips(profile: Profile) -> list[tuple[Transition, Cause]]:
-            return [
-                (t, Cause(f"time-{t.at_ms}", "time", kind="time", condition=condition))
-                for t, condition in advance(profile, self.registry, now_ms)
-            ]
+        def flips(profile: Profile) -> list[tuple[Transition, Cause]]:
+            return due_flips(profile, self.registry, now_ms)
 
-        return await re_decide(self.store, self.outbox, person, partition, due_flips, self.registry)
+        return await re_decide(self.store, self.outbox, person, partition, flips, self.registry)
+
+
+def due_flips(profile: Profile, registry: Registry, now_ms: int) -> list[tuple[Transition, Cause]]:
+    """The flips of every instant due by ``now_ms``, each decided at its own instant, with
+    their time causes: what a tick does, and what a backfill does first (a backfill that
+    decided only at ``now`` would skip an enter and exit both overdue, as after a restart
+    that reprocesses a backfill job once the clock has moved on)."""
+    return [
+        (t, Cause(f"time-{t.at_ms}", "time", kind="time", condition=condition))
+        for t, condition in advance(profile, registry, now_ms)
+    ]
 
 
 class TickScheduler:
