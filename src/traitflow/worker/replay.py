@@ -147,8 +147,11 @@ class EventLog:
         if self.time_index:
             found = (await consumer.offsets_for_times({tp: from_ms})).get(tp)
             start = max(first, min(found.offset if found is not None else end, end))
-        if first == 0 or start > first or first >= end:
+        if first == 0 or start > first:
             return start, None
+        # Records were deleted, and the window reaches back past what is left: history is
+        # kept from the oldest record left, or, when every record before the replay's
+        # barrier was deleted, from the barrier itself (read past ``end`` for its time).
         oldest, _ = await self.read(partition, first, first + 1, 1)
         return start, oldest[0].timestamp if oldest else None
 
