@@ -53,6 +53,19 @@ def receivers_of(app: AppT) -> dict[str, Receiver]:
     return _RECEIVERS.get(app, {})
 
 
+def acks_until_revoked(
+    revocations: Callable[[], int], ack: Callable[[Message], bool]
+) -> Callable[[Message], bool]:
+    """``ack`` for the records of one fetch, until partitions are next revoked: from then
+    on their acks do nothing. After a revocation Faust forgets a partition's acked and
+    committed offsets, and an ack arriving then (a batch settling through the rebalance)
+    would be taken against no committed offset: Faust would commit the run of offsets it
+    starts, whatever lies before it. Unacked, the records are processed again by the
+    partition's next owner, which recognises what was applied."""
+    fetched_in = revocations()
+    return lambda message: revocations() == fetched_in and ack(message)
+
+
 CONSUMER_STOP_S = 15.0
 
 
@@ -66,6 +79,8 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
+    _revocations = 0  # partitions revoked so far (see ``acks_until_revoked``)
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -79,9 +94,10 @@ class Consumer(faust_aiokafka.Consumer):
         fetcher_should_stop = fetcher._stopped.is_set
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                acked = acks_until_revoked(self._revoked_so_far, self.ack)
                 gathered = await self._gather(receivers)
                 for topic, records in gathered.items():
-                    await receivers[topic](records, self.ack, self._flowing)
+                    await receivers[topic](records, acked, self._flowing)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -130,6 +146,13 @@ class Consumer(faust_aiokafka.Consumer):
         if self._commit_every is not None and self._n_acked >= self._commit_every:
             self._n_acked = 0
             await self.commit()
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._revocations += 1
+        await super().on_partitions_revoked(revoked)
+
+    def _revoked_so_far(self) -> int:
+        return self._revocations
 
     def _flowing(self) -> bool:
         return bool(self.flow_active) and not self.should_stop

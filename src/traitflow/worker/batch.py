@@ -156,6 +156,7 @@ class Batcher:
         self.acked: Callable[[Any], object] = lambda record: None
         self.lock = asyncio.Lock()
         self.settling: ClosedBatch | None = None
+        self.waiting: ClosedBatch | None = None  # closed, waiting for ``settling`` to settle
         self.settled: asyncio.Task[None] | None = None
         self.flushing = False  # the settling batch's held writes are being written
 
@@ -212,8 +213,9 @@ class Batcher:
         unacknowledged; the new owner processes them again from the committed offset."""
         self.records = [r for r in self.records if r.partition not in partitions]
         self.outbox.open.discard(partitions)
-        if self.settling is not None:
-            self.settling.discard(partitions)
+        for batch in (self.settling, self.waiting):  # the waiting one's writes go below too
+            if batch is not None:
+                batch.discard(partitions)
         for partition in partitions:
             # a batch whose writes are being made is written whole: its records (not acked)
             # come again to the new owner, who finds them applied
@@ -226,7 +228,11 @@ class Batcher:
         batch = ClosedBatch(self.records, self.outbox.seal(), self.acked)
         self.records, self.messages = [], 0
         self.held.seal()
-        await self._wait_settled()
+        self.waiting = batch
+        try:
+            await self._wait_settled()
+        finally:
+            self.waiting = None
         self.settling = batch
         self.settled = asyncio.create_task(self._settle(batch))
         self.settled.add_done_callback(self._report_failure)
