@@ -1,8 +1,8 @@
 """Runs one Faust pipeline over the benchmark topic and writes its events/s to a file.
 
-``python benchmarks/faust_runner.py naive|traitflow|recover N RESULT_FILE``; settings come from the
-``TRAITFLOW_*`` environment like any worker. Timing starts at the first event processed,
-so start-up and the consumer-group join are not counted.
+``python benchmarks/faust_runner.py MODE N RESULT_FILE``, MODE one of ``BUILDERS``' keys;
+settings come from the ``TRAITFLOW_*`` environment like any worker. Timing starts at the
+first event processed, so start-up and the consumer-group join are not counted.
 """
 
 from __future__ import annotations
@@ -103,6 +103,16 @@ def traitflow_app(settings: Settings, watch: Stopwatch) -> faust.App:
     return built.app
 
 
+def exactly_once_app(settings: Settings, watch: Stopwatch) -> faust.App:
+    """The worker with Faust's ``processing_guarantee="exactly_once"`` (Kafka transactions,
+    one producer per source partition), tried by ``exactly_once.py``; not a setting."""
+    from traitflow.worker import app as worker_app
+
+    plain = worker_app.app_config
+    worker_app.app_config = lambda s: {**plain(s), "processing_guarantee": "exactly_once"}
+    return traitflow_app(settings, watch)
+
+
 def recovering_app(settings: Settings, watch: Stopwatch) -> faust.App:
     """The worker, timed from its first partition assignment until its tables are
     recovered from their changelogs; the result counts the profiles it then holds."""
@@ -128,6 +138,7 @@ def recovering_app(settings: Settings, watch: Stopwatch) -> faust.App:
 BUILDERS: dict[str, Callable[[Settings, Stopwatch], faust.App]] = {
     "naive": naive_app,
     "traitflow": traitflow_app,
+    "traitflow-exactly-once": exactly_once_app,
     "recover": recovering_app,
 }
 

@@ -208,9 +208,7 @@ async def test_a_rebalance_drops_the_revoked_partitions_records_unacked() -> Non
     assert table == {b"kept": b"kept"} and published == [[{"person": "kept"}]]
 
 
-async def test_a_rebalance_while_a_closed_batch_waits_for_the_one_before_it_acks_nothing_unwritten() -> (
-    None
-):
+async def test_a_closed_batch_waiting_for_the_one_before_it_is_dropped_by_a_rebalance() -> None:
     """A closed batch waits for the batch before it to settle; a revocation then drops its
     held writes of the revoked partition, so its records of that partition must not be
     acked either: acked, their offsets are committed and the new owner starts after them

@@ -31,7 +31,8 @@ from faust.types import TP, AppT, Message
 
 class Receiver(Protocol):
     """Takes one fetch's records of its topic (``acked`` acknowledges one to Faust;
-    ``active`` turns false when a rebalance stops the flow: stop processing then)."""
+    ``active`` turns false when a rebalance stops the flow, for good once partitions
+    were revoked: stop processing then)."""
 
     async def __call__(
         self,
@@ -53,17 +54,29 @@ def receivers_of(app: AppT) -> dict[str, Receiver]:
     return _RECEIVERS.get(app, {})
 
 
-def acks_until_revoked(
-    revocations: Callable[[], int], ack: Callable[[Message], bool]
-) -> Callable[[Message], bool]:
-    """``ack`` for the records of one fetch, until partitions are next revoked: from then
-    on their acks do nothing. After a revocation Faust forgets a partition's acked and
-    committed offsets, and an ack arriving then (a batch settling through the rebalance)
-    would be taken against no committed offset: Faust would commit the run of offsets it
-    starts, whatever lies before it. Unacked, the records are processed again by the
-    partition's next owner, which recognises what was applied."""
+def until_revoked(
+    revocations: Callable[[], int], ack: Callable[[Message], bool], flowing: Callable[[], bool]
+) -> tuple[Callable[[Message], bool], Callable[[], bool]]:
+    """``ack`` and ``flowing`` for the records of one fetch, until partitions are next
+    revoked: from then on their acks do nothing and the fetch is no longer active, even
+    once the flow resumes after the new assignment.
+
+    After a revocation Faust forgets a partition's acked and committed offsets: an ack
+    taken then (a batch settling through the rebalance) would count against no committed
+    offset, and Faust would commit the run of offsets it starts, whatever lies before it.
+    And the rest of a fetch made before the rebalance may hold records of partitions
+    another worker now owns: processed, their writes would reach that worker's changelog
+    partitions. Unacked and unprocessed, the records come again to the partition's owner,
+    which recognises what was applied."""
     fetched_in = revocations()
-    return lambda message: revocations() == fetched_in and ack(message)
+
+    def acked(message: Message) -> bool:
+        return revocations() == fetched_in and ack(message)
+
+    def active() -> bool:
+        return revocations() == fetched_in and flowing()
+
+    return acked, active
 
 
 CONSUMER_STOP_S = 15.0
@@ -79,7 +92,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
-    _revocations = 0  # partitions revoked so far (see ``acks_until_revoked``)
+    _revocations = 0  # partitions revoked so far (see ``until_revoked``)
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -94,10 +107,10 @@ class Consumer(faust_aiokafka.Consumer):
         fetcher_should_stop = fetcher._stopped.is_set
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
-                acked = acks_until_revoked(self._revoked_so_far, self.ack)
+                acked, active = until_revoked(self._revoked_so_far, self.ack, self._flowing)
                 gathered = await self._gather(receivers)
                 for topic, records in gathered.items():
-                    await receivers[topic](records, acked, self._flowing)
+                    await receivers[topic](records, acked, active)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
