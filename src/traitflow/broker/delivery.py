@@ -91,8 +91,28 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     shutdown_timeout = CONSUMER_STOP_S
 
 
+def blocks_commit(expected: int | None, acked: list[int], gap_starts: list[int]) -> bool:
+    """Whether the offsets acked (and the gaps, offsets never delivered) leave out the
+    partition's next offset to commit, ``expected``: Faust would commit the run of
+    offsets starting at the lowest one anyway (it allows one missing offset at the head
+    of a committed partition, and any number before the first commit)."""
+    if expected is None or not acked:
+        return False
+    return min(acked + gap_starts) > expected
+
+
 class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with deliveries a fetch at a time (above) and commits
+    that never pass a delivered record left unacked."""
+
     _revocations = 0  # partitions revoked so far (see ``until_revoked``)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # per partition of a receiver's topic: the offset the next commit must start at;
+        # the first offset delivered once positioned, then each committed offset
+        self._expected: dict[TP, int] = {}
+        self._warned: set[tuple[TP, int]] = set()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -150,6 +170,7 @@ class Consumer(faust_aiokafka.Consumer):
             await self._add_gap(tp, read + 1, offset)
         await self._commit_if_due()
         if tp.topic in receivers:
+            self._expected.setdefault(tp, offset)
             gathered.setdefault(tp.topic, []).append(message)
         else:
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
@@ -160,8 +181,38 @@ class Consumer(faust_aiokafka.Consumer):
             self._n_acked = 0
             await self.commit()
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next offset to commit for ``tp``, unless that would pass a delivered
+        record that was never acked (then nothing: it is processed again after the next
+        rebalance or restart, instead of being lost)."""
+        expected, committed = self._expected.get(tp), self._committed_offset.get(tp)
+        if expected is not None and committed is not None:
+            expected = max(expected, committed)  # a delivery before the last commit
+        gaps = [interval.begin for interval in self._gap[tp]]
+        if blocks_commit(expected, self._acked[tp], gaps):
+            if (tp, expected) not in self._warned:  # once per offset
+                self._warned.add((tp, cast(int, expected)))
+                self.log.warning(
+                    "%s offset %s was delivered but not acked, while later ones were: "
+                    "not committing past it (it is processed again after the next "
+                    "rebalance or restart)", tp.topic, expected,
+                )  # fmt: skip
+            return None
+        offset: int | None = super()._new_offset(tp)
+        if offset is not None and tp in self._expected:
+            self._expected[tp] = offset
+        return offset
+
+    async def perform_seek(self) -> None:
+        """Seek back to the committed offsets: the next commit starts wherever the next
+        delivery does."""
+        self._expected.clear()
+        await super().perform_seek()
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self._revocations += 1
+        for tp in revoked:
+            self._expected.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     def _revoked_so_far(self) -> int:
