@@ -155,7 +155,9 @@ def test_the_dashboard_loads_as_grafana_json_and_plots_real_metrics() -> None:
 
 def exposed_metric_names() -> set[str]:
     """Sample names the worker and the bridge expose (counters end in ``_total``...)."""
-    readings = StateReadings(lambda: [0], lambda p: 0, lambda p: 0, lambda p: (0, 0.0), lambda: 0)
+    readings = StateReadings(
+        lambda: [0], lambda p: 0, lambda p: 0, lambda p: (0, 0.0), lambda: 0, lambda: {}
+    )
     families: list[Metric] = [
         *WorkerMetrics().registry.collect(),
         *StateCollector(readings).collect(),

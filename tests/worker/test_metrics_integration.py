@@ -7,7 +7,7 @@ from subprocess import Popen
 
 import pytest
 
-from tests.conftest import TEST_NOW_MS
+from tests.conftest import TEST_NOW_MS, free_port
 from tests.kafka_helpers import identify, membership_events, send_messages
 from tests.waiting import eventually
 from tests.web_helpers import get, wait_for_line, wait_ready
@@ -15,6 +15,7 @@ from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
 from traitflow.timeutil import iso_from_ms
+from traitflow.worker.process import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,37 @@ def sample(text: str, name: str, partition: str) -> float:
     prefix = f'{name}{{partition="{partition}"}} '
     [line] = [line for line in text.splitlines() if line.startswith(prefix)]
     return float(line[len(prefix) :])
+
+
+async def test_each_worker_shows_how_far_its_standby_copies_are_behind(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two workers, one standby each (the default): a worker's /metrics names the other's
+    profiles changelog partitions it keeps warm, and their lag falls to 0 once it has
+    applied the other's writes (what a takeover would otherwise read first)."""
+    configs = [settings.model_copy(update={"data_dir": tmp_path / name, "web_port": free_port()})
+               for name in ("a", "b")]  # fmt: skip
+    workers = [start_worker(config, tmp_path / f"{n}.log") for n, config in enumerate(configs)]
+    try:
+        bases = [f"http://127.0.0.1:{config.web_port}" for config in configs]
+        for base in bases:
+            await wait_ready(base)
+        stamp = iso_from_ms(TEST_NOW_MS - 60_000)
+        await send_messages(settings, *(identify(f"p{n}", stamp, f"m{n}") for n in range(40)))
+        prefix = f'traitflow_standby_lag{{changelog="{settings.app_id}-profiles-changelog"'
+
+        async def standby_lags() -> list[float]:
+            found = []
+            for base in bases:
+                text = (await get(f"{base}/metrics"))[1]
+                found += [float(line.split()[-1]) for line in text.splitlines()
+                          if line.startswith(prefix)]  # fmt: skip
+            return found
+
+        # every partition warm somewhere, and caught up
+        lags = await eventually(standby_lags, lambda found: len(found) == settings.partitions
+                                and not any(found), timeout=90)  # fmt: skip
+        assert len(lags) == settings.partitions and not any(lags), lags
+    finally:
+        for process in workers:
+            stop_process(process)

@@ -35,6 +35,13 @@ def committed_offset(app: faust.App, tp: TP) -> int | None:
     return committed
 
 
+def standby_applied(app: faust.App) -> dict[TP, int | None]:
+    """Per standby changelog partition, the last offset Faust's recovery applied to the
+    standby copy (-1 before any): Faust keeps it, but not as public API."""
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    return {tp: recovery.standby_offsets.get(tp) for tp in list(recovery.standby_tps)}
+
+
 async def request_rejoin(app: faust.App) -> None:
     """Ask aiokafka's group coordinator, in Faust's consumer thread, to rejoin the group:
     what a stalled partition needs (Faust has no public call for it)."""

@@ -14,7 +14,7 @@ from faust.types import TP
 
 from traitflow.broker.feed import CompactedFeed
 from traitflow.config import Settings
-from traitflow.worker.faust_private import committed_offset, request_rejoin
+from traitflow.worker.faust_private import committed_offset, request_rejoin, standby_applied
 from traitflow.worker.handler import EventHandler
 from traitflow.worker.metrics import StateReadings, WorkerMetrics, directory_bytes
 from traitflow.worker.segment_feed import SegmentFeed
@@ -103,7 +103,23 @@ def readings(
         profiles=store.profile_count,
         timers=timers,
         disk_bytes=lambda: directory_bytes(Path(app.conf.tabledir)),
+        standby_lag=lambda: standby_lag(app),
     )
+
+
+def standby_lag(app: faust.App) -> dict[tuple[str, int], int]:
+    """Per standby changelog partition, the records after the last one applied (Faust's
+    recovery keeps the offsets applied; the consumer, the partition's end)."""
+    found = {}
+    for tp, applied in standby_applied(app).items():
+        try:
+            end = app.consumer.highwater(tp)
+        except Exception:  # the consumer is not started or not assigned yet
+            continue
+        if end is None:
+            continue
+        found[(tp.topic, tp.partition)] = max(0, end - (applied + 1 if applied is not None else 0))
+    return found
 
 
 def _lag_reader(app: faust.App, events: Any, handler: EventHandler) -> Callable[[int], int | None]:

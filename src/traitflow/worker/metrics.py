@@ -155,6 +155,7 @@ class StateReadings:
     profiles: Callable[[int], int]
     timers: Callable[[int], tuple[int, float]]  # instants overdue, seconds behind
     disk_bytes: Callable[[], int]
+    standby_lag: Callable[[], dict[tuple[str, int], int]]  # (changelog, partition) -> records
 
 
 class StateCollector(Collector):
@@ -193,6 +194,15 @@ class StateCollector(Collector):
             overdue.add_metric(label, count)
             behind.add_metric(label, seconds)
         yield from (lag, profiles, overdue, behind)
+        standby = GaugeMetricFamily(
+            "traitflow_standby_lag",
+            "Changelog records a standby copy of a table partition has not applied yet: what "
+            "taking the partition over would still read before its first message.",
+            labels=["changelog", "partition"],
+        )
+        for (changelog, partition), records in sorted(readings.standby_lag().items()):
+            standby.add_metric([changelog, str(partition)], records)
+        yield standby
         yield GaugeMetricFamily(
             "traitflow_rocksdb_size_bytes",
             "Bytes of this worker's RocksDB files (profiles and schedule).",
