@@ -81,11 +81,9 @@ async def test_a_message_is_decided_while_a_costly_preview_runs(
     [refused] = [found for found in answers if isinstance(found, AdminError)]
     assert (refused.status, refused.code) == (503, "busy")
     assert answer["scanned"] >= PROFILES + 1, answer  # and first (late, if written in time)
-    if own.embedded:
-        # On Apache Kafka one run in three published it only as the preview ended, though
-        # no loop turn was held over 0.1 s (asserted below): the delay is elsewhere on the
-        # way from the fetch to the batch, not found yet (issue 37's notes).
-        assert ahead_s > 0.5, f"the message was decided {ahead_s:.2f} s before the preview ended"
+    # (on Apache Kafka it once came only as the preview ended, with no turn over 0.1 s:
+    # one turn of the loop per slice was too few for its many steps; see admin/slices.py)
+    assert ahead_s > 0.5, f"the message was decided {ahead_s:.2f} s before the preview ended"
     turns, over_100ms, cpu_s = (a - b for a, b in zip(after, before, strict=True))
     assert cpu_s > 1.0, f"the preview cost the loop {cpu_s:.2f} s: too cheap to show anything"
     assert over_100ms == 0, f"{over_100ms:.0f} of {turns:.0f} turns held the loop over 0.1 s"
