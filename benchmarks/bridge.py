@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from common import broker_for_run, free_port
+from common import broker_for_run, free_port, script_arguments
 
 from traitflow.broker.clients import producer
 from traitflow.config import Settings
@@ -129,9 +129,7 @@ def naive_server(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
@@ -25,6 +26,21 @@ from traitflow.ingest.publisher import publish_messages
 from traitflow.worker.process import settings_env, stop_process
 
 RUNNER = Path(__file__).with_name("faust_runner.py")
+
+
+def script_arguments(
+    doc: str | None, *, partitions: bool = False, figures: bool = True
+) -> argparse.ArgumentParser:
+    """The parser each script starts from: its docstring as help, ``--partitions`` (4) if
+    it takes one, and ``--json PATH`` for ``report.py`` unless ``figures`` is false."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if partitions:
+        parser.add_argument("--partitions", type=int, default=4)
+    if figures:
+        parser.add_argument("--json", help="also write the figures to this file")
+    return parser
 
 
 def free_port() -> int:

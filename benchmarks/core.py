@@ -10,7 +10,6 @@ Usage: python benchmarks/core.py [--events N] [--profile]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import pstats
@@ -19,7 +18,7 @@ from typing import Any
 
 import orjson
 import workload
-from common import save_figures
+from common import save_figures, script_arguments
 from peer import simple_messages, ten_segments
 
 from traitflow.config import Settings
@@ -65,12 +64,9 @@ def encoded(messages: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--profile", action="store_true", help="cProfile the standard run")
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     standard = encoded(workload.messages(args.events))
     simple = encoded(simple_messages(args.events, 50_000))

@@ -19,7 +19,6 @@ Usage: python benchmarks/exactly_once.py [--events N] [--people N] [--json PATH]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
@@ -33,7 +32,7 @@ from typing import Any
 import orjson
 import workload
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from common import broker_for_run, faust_process, faust_run, fill, free_port
+from common import broker_for_run, faust_process, faust_run, fill, free_port, script_arguments
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository's tests/
 from tests.conftest import TEST_NOW_MS
@@ -113,15 +112,11 @@ async def killed_once(settings: Settings, mode: str, workdir: Path, people: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, partitions=True)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--people", type=int, default=workload.PEOPLE)
-    parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--kill-people", type=int, default=200,
                         help="people in the kill -9 traffic (100 messages each)")  # fmt: skip
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-eos-"))
     messages = workload.messages(args.events, args.people)

@@ -19,7 +19,6 @@ Usage: python benchmarks/failover.py [--people N] [--partitions P] [--json PATH]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import os
@@ -34,7 +33,7 @@ from subprocess import Popen
 from typing import Any
 
 import orjson
-from common import free_port, save_figures
+from common import free_port, save_figures, script_arguments
 from state import identifies
 
 from traitflow.broker.clients import reader
@@ -239,12 +238,8 @@ async def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, partitions=True)
     parser.add_argument("--people", type=int, default=1_000_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-failover-"))
     results = []

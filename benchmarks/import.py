@@ -11,7 +11,6 @@ Usage: python benchmarks/import.py [--rows N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import orjson
-from common import broker_for_run
+from common import broker_for_run, script_arguments
 
 from traitflow.broker.clients import producer
 from traitflow.config import Settings
@@ -73,9 +72,7 @@ async def raw_ceiling(settings: Settings, path: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-import-"))

@@ -15,7 +15,6 @@ apt-get install valgrind).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+
+from common import script_arguments
 
 HERE = Path(__file__).resolve().parent
 RUN = """
@@ -76,9 +77,7 @@ def checkout(ref: str) -> Iterator[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--against", help="a git ref to count as well")
     parser.add_argument("--case", choices=("standard", "simple"), default="standard")
     parser.add_argument("--small", type=int, default=1_000)

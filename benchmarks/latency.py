@@ -12,7 +12,6 @@ Usage: python benchmarks/latency.py [--seconds S] [--rate N] [--max-events N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 import workload
-from common import broker_for_run, faust_run, fill, save_figures
+from common import broker_for_run, faust_run, fill, save_figures, script_arguments
 
 from traitflow.broker.clients import producer, reader
 from traitflow.catalog.topic import apply_definitions
@@ -94,13 +93,10 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = half the max")
     parser.add_argument("--max-events", type=int, default=100_000, help="to measure the max")
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-e2e-"))
     with broker_for_run() as settings_for:

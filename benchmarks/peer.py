@@ -14,7 +14,6 @@ Usage: python benchmarks/peer.py [--events N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
@@ -25,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from common import broker_for_run, faust_run, fill, save_figures, wait_for
+from common import broker_for_run, faust_run, fill, save_figures, script_arguments, wait_for
 from throughput import raw_ceiling
 
 from traitflow.catalog.topic import apply_definitions
@@ -81,12 +80,9 @@ def quix_run(settings: Settings, total: int, workdir: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=50_000)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-peer-"))
     messages = simple_messages(args.events, args.people)

@@ -8,7 +8,6 @@ ran on. Usage: python benchmarks/report.py [--people N] (for state.py)
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from common import script_arguments
 
 HERE = Path(__file__).parent
 GIB = 1 << 30
@@ -98,9 +98,7 @@ def _yes(met: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--people", default="1000000", help="profiles for state.py")
     parser.add_argument("--saved", type=Path, help="print the table of figures saved there")
     args = parser.parse_args()

@@ -11,7 +11,6 @@ producer share the cores with the workers. Usage: python benchmarks/scaleout.py
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 
 import orjson
 import workload
-from common import broker_for_run, faust_process, fill, free_port, save_figures
+from common import broker_for_run, faust_process, fill, free_port, save_figures, script_arguments
 from latency import wait_ready
 
 from traitflow.catalog.topic import apply_definitions
@@ -76,12 +75,8 @@ def _rate(progress: list[tuple[Any, Path]], total: int, timeout: float = 900) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, partitions=True)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-scaleout-"))
     messages = workload.messages(args.events)

@@ -12,7 +12,6 @@ Usage: python benchmarks/segments.py [--events N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import broker_for_run, faust_run, fill, spread
+from common import broker_for_run, faust_run, fill, script_arguments, spread
 
 from traitflow.catalog.topic import apply_definitions
 from traitflow.ingest.messages import parse_message
@@ -122,9 +121,7 @@ def engine_rate(definitions: list[Definition], messages: list[dict[str, Any]]) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--people", type=int, default=1_000)
     parser.add_argument("--sizes", default="10,100,1000")

@@ -11,7 +11,6 @@ Usage: python benchmarks/state.py [--people N] [--json PATH]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
@@ -21,7 +20,14 @@ from pathlib import Path
 
 import orjson
 import workload
-from common import broker_for_run, faust_process, memory_of, save_figures, wait_for
+from common import (
+    broker_for_run,
+    faust_process,
+    memory_of,
+    save_figures,
+    script_arguments,
+    wait_for,
+)
 
 from traitflow.catalog.topic import apply_definitions
 from traitflow.ingest.publisher import publish_messages
@@ -51,12 +57,8 @@ def identifies(people: int, seed: int = 3) -> Iterator[tuple[bytes, bytes]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, partitions=True)
     parser.add_argument("--people", type=int, default=1_000_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-state-"))
     print(f"{args.people:,} people (one identify each), {args.partitions} partitions")

@@ -10,14 +10,13 @@ Usage: python benchmarks/sync.py [--rows N] [--changed FRACTION]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import broker_for_run, save_figures
+from common import broker_for_run, save_figures, script_arguments
 
 from traitflow.sync.run import FileOutcome, SyncOptions, sync_round
 from traitflow.sync.sources import Source
@@ -41,12 +40,9 @@ def snapshot(path: Path, rows: int, changed: set[int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changed", type=float, default=0.01)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-sync-"))
     folder = workdir / "exports"

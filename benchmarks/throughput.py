@@ -15,7 +15,6 @@ KAFKA_BOOTSTRAP is set. Usage: python benchmarks/throughput.py [--events N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 import orjson
 import workload
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from common import broker_for_run, faust_run, fill, save_figures
+from common import broker_for_run, faust_run, fill, save_figures, script_arguments
 
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
@@ -54,13 +53,9 @@ async def raw_ceiling(settings: Settings, total: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, partitions=True)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=workload.PEOPLE)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="traitflow-bench-"))
     messages = workload.messages(args.events, args.people)

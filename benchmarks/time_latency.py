@@ -10,7 +10,6 @@ Usage: python benchmarks/time_latency.py [--people N] [--window S] [--tick S]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import shutil
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import orjson
-from common import broker_for_run, fill
+from common import broker_for_run, fill, script_arguments
 
 from traitflow.broker.clients import reader
 from traitflow.catalog.topic import apply_definitions
@@ -46,9 +45,7 @@ async def exit_delays(settings, people: int, timeout: float) -> list[float]:  # 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--window", type=int, default=10, help="seconds")
     parser.add_argument("--tick", type=float, default=1.0, help="TRAITFLOW_TICK_S")

@@ -10,7 +10,6 @@ Usage: python benchmarks/timers.py [--scheduled N] [--events N]
 
 from __future__ import annotations
 
-import argparse
 import random
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
 import orjson
+from common import script_arguments
 from rocksdict import Options, Rdict, WriteBatch
 
 from traitflow.ingest.messages import Message, parse_message
@@ -118,9 +118,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_arguments(__doc__, figures=False)
     parser.add_argument("--scheduled", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
