@@ -11,7 +11,6 @@ from traitflow.profiles import Profile
 from traitflow.timeutil import LATEST_MS
 from traitflow.worker.store.profiles import (
     ProfileStore,
-    is_legacy,
     person_of,
     schedule_key,
 )
@@ -37,7 +36,6 @@ def test_keys_sort_in_time_order_and_decode(a: int, b: int, p: bytes, q: bytes) 
     if a < b:
         assert schedule_key(a, p) < schedule_key(b, q)
     assert person_of(schedule_key(a, p)) == (a, p)
-    assert not is_legacy(schedule_key(a, p))
 
 
 def test_instants_outside_the_range_are_held_at_its_ends() -> None:
@@ -56,26 +54,6 @@ def test_a_far_future_instant_no_longer_hides_the_due_ones() -> None:
     schedule[schedule_key(1_795_435_200_000, b"due")] = b""
     assert found.first_due(0) == 1_795_435_200_000
     assert found.due(0, 1_795_435_200_000, 10) == [(1_795_435_200_000, b"due")]
-
-
-def test_keys_of_the_old_form_are_moved_to_the_new_one() -> None:
-    found, schedule = store()
-    schedule[b"%d/old-late" % YEAR_2300_MS] = b""
-    schedule[b"1795435200000/old-due"] = b""
-    schedule[schedule_key(1_795_435_100_000, b"new")] = b""
-    assert found.has_legacy_schedule(0)
-    assert found.migrate_schedule(0, 10) == 2
-    for key, (_, value) in found._schedule.held.writes.items():  # held until the batch settles
-        if value is None:
-            del schedule[key]
-        else:
-            schedule[key] = value
-    assert not found.has_legacy_schedule(0)
-    assert found.due(0, 1_795_435_200_000, 10) == [
-        (1_795_435_100_000, b"new"),
-        (1_795_435_200_000, b"old-due"),
-    ]
-    assert found.first_due(0) == 1_795_435_100_000
 
 
 def test_a_profile_changed_but_not_saved_is_read_as_it_was_stored() -> None:

@@ -61,8 +61,6 @@ class Profile:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Profile:
         data = orjson.loads(raw)
-        if "applied_offset" in data:  # written before bundles: an offset, line 0
-            data["applied_position"] = data.pop("applied_offset") << 16
         memberships = {key: Membership(**value) for key, value in data["memberships"].items()}
         due = {key: (int(value[0]), str(value[1])) for key, value in data["due"].items()}
         return cls(**{**data, "memberships": memberships, "due": due})

@@ -40,12 +40,11 @@ class Ticker:
         self.outstanding: dict[int, float] = {}  # partition -> when its tick was sent
 
     async def run_tick(self, job: TickJob, partition: int) -> None:
-        migrated = self.store.migrate_schedule(partition, CHUNK)
         due = self.store.due(partition, job.until_ms, CHUNK)
         for instant, person in due:
             if not await self._advance(person, partition, job.until_ms):
                 self.store.drop_due(instant, person)  # no profile to advance: never due
-        if len(due) == CHUNK or migrated == CHUNK:  # the next chunk, after live messages
+        if len(due) == CHUNK:  # the next chunk, after live messages
             record = tick_record(job.until_ms)
             await self.outbox.send(self.sinks.events, [record], partition=partition)
         else:
@@ -95,7 +94,7 @@ class TickScheduler:
                 continue
             store = self.ticker.store
             first = store.first_due(partition)
-            if (first is not None and first <= now) or store.has_legacy_schedule(partition):
+            if first is not None and first <= now:
                 self.ticker.outstanding[partition] = time.monotonic()
                 await send_tick(self.ticker.sinks.events, partition, now)
 

@@ -8,8 +8,7 @@ milliseconds as 8 bytes big-endian (as Kafka Streams stores window starts), in t
 partition as the profile: RocksDB keeps keys sorted, so what is due is a prefix scan, every
 instant from 1970 to 9999 sorts in time order, and an idle profile costs nothing per tick.
 Both tables are changelogged, so due instants survive restarts and move with their
-partition on a rebalance. Keys written before 0.2 (``<13 decimal digits>/<person>``, which
-mis-sorted instants after the year 2286) are moved to the new form by the ticks.
+partition on a rebalance.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from traitflow.worker.store.partitions import Table
 
 log = logging.getLogger(__name__)
 INSTANT = struct.Struct(">Q")
-LEGACY_AFTER = b"/"  # legacy keys begin with a digit; new ones with 0x00 (instants < 2^48)
 
 
 def schedule_key(instant_ms: int, person: bytes) -> bytes:
@@ -38,16 +36,7 @@ def schedule_key(instant_ms: int, person: bytes) -> bytes:
 
 
 def person_of(key: bytes) -> tuple[int, bytes]:
-    if is_legacy(key):
-        instant, _, person = key.partition(b"/")
-        return int(instant), person
     return INSTANT.unpack_from(key)[0], key[INSTANT.size :]
-
-
-def is_legacy(key: bytes) -> bool:
-    """A key in the pre-0.2 form, ``<decimal instant>/<person>``."""
-    head, slash, _ = key[:20].partition(b"/")
-    return bool(slash) and head.isdigit()
 
 
 class ProfileStore:
@@ -201,8 +190,6 @@ class ProfileStore:
         """Up to ``limit`` (instant, person) due by ``until_ms`` in one partition, oldest first."""
         found = []
         for key in self._schedule.partitions.keys(partition, None, limit):
-            if is_legacy(key):  # after every new key: moved by ``migrate_schedule``
-                break
             if len(key) <= INSTANT.size:  # no person: only a hostile changelog write
                 log.error("dropped a schedule entry naming no person (%d bytes)", len(key))
                 self._schedule.pop(key)
@@ -223,20 +210,6 @@ class ProfileStore:
         if not keys:
             return None
         return person_of(keys[0])[0] if len(keys[0]) > INSTANT.size else 0
-
-    def migrate_schedule(self, partition: int, limit: int) -> int:
-        """Move up to ``limit`` schedule keys of the pre-0.2 form to the new one; how many."""
-        keys = self._schedule.partitions.keys(partition, LEGACY_AFTER, limit)
-        legacy = [key for key in keys if is_legacy(key)]
-        for key in legacy:
-            instant, person = person_of(key)
-            self._schedule.pop(key)
-            self._schedule[schedule_key(instant, person)] = b""
-        return len(legacy)
-
-    def has_legacy_schedule(self, partition: int) -> bool:
-        keys = self._schedule.partitions.keys(partition, LEGACY_AFTER, 1)
-        return bool(keys) and is_legacy(keys[0])
 
     def memberships_in(self, partition: int) -> Iterator[dict[str, Any]]:
         """The ``memberships`` map of every stored profile of one partition."""
