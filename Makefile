@@ -24,7 +24,7 @@ test: install
 # The integration suite again, on Apache Kafka's own broker (fetched with Maven, one KRaft
 # node on loopback); the tests that need three nodes start their own cluster.
 test-kafka: install
-	$(BIN)/python -m tests.apache_kafka run -- $(BIN)/python -m pytest -m "integration and not own_cluster"
+	$(BIN)/python -m tests.support.apache_kafka run -- $(BIN)/python -m pytest -m "integration and not own_cluster"
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"

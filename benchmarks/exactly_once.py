@@ -5,7 +5,7 @@ For each guarantee, at-least-once (traitflow's) and Faust's
 partition, input offsets committed in them):
 
 1. throughput: one worker over a filled topic of the standard workload (``--events``);
-2. kill -9: the traffic of ``tests/transitions.py`` (every membership transition known in
+2. kill -9: the traffic of ``tests/support/transitions.py`` (every membership transition known in
    advance from the reference evaluator) on a fresh topic; the worker is killed with
    SIGKILL once a third of the expected events are out, then started again until every
    expected event is read. Events are read with ``isolation_level="read_committed"``, as
@@ -13,7 +13,7 @@ partition, input offsets committed in them):
    every event is checked against the reference.
 
 Needs Apache Kafka (transactions): ``KAFKA_BOOTSTRAP``, else one node started with
-``tests/apache_kafka`` (Java and Maven).
+``tests/support/apache_kafka`` (Java and Maven).
 Usage: python benchmarks/exactly_once.py [--events N] [--people N] [--json PATH]
 """
 
@@ -36,8 +36,8 @@ from common import broker_for_run, faust_process, faust_run, fill, free_port, sc
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository's tests/
 from tests.conftest import TEST_NOW_MS
-from tests.kafka_helpers import replayed
-from tests.transitions import DEFINITIONS, checked, expected_events, traffic
+from tests.support.kafka_helpers import replayed
+from tests.support.transitions import DEFINITIONS, checked, expected_events, traffic
 
 from traitflow.broker.connection import kafka_options
 from traitflow.broker.serve import prepare
@@ -123,7 +123,7 @@ def main() -> None:
     figures: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
         if not os.environ.get("KAFKA_BOOTSTRAP"):
-            from tests.apache_kafka import KafkaCluster
+            from tests.support.apache_kafka import KafkaCluster
 
             cluster = stack.enter_context(KafkaCluster(1, home=workdir / "kafka"))
             os.environ["KAFKA_BOOTSTRAP"] = cluster.bootstrap

@@ -13,7 +13,7 @@ one identify each). Then:
    partition: the longest silence of any partition is reported.
 
 Runs twice: ``TRAITFLOW_STANDBY_REPLICAS=1`` (the default) and 0. Needs Apache Kafka:
-``KAFKA_BOOTSTRAP``, else one node started with ``tests/apache_kafka`` (Java and Maven).
+``KAFKA_BOOTSTRAP``, else one node started with ``tests/support/apache_kafka`` (Java and Maven).
 Usage: python benchmarks/failover.py [--people N] [--partitions P] [--json PATH]
 """
 
@@ -247,7 +247,7 @@ def main() -> None:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "")
         if not bootstrap:
             sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository's tests/
-            from tests.apache_kafka import KafkaCluster
+            from tests.support.apache_kafka import KafkaCluster
 
             bootstrap = stack.enter_context(KafkaCluster(1, home=workdir / "kafka")).bootstrap
         for standbys in (1, 0):

@@ -16,7 +16,7 @@ from subprocess import Popen
 
 import pytest
 
-from tests.apache_kafka import KafkaCluster, missing_tools
+from tests.support.apache_kafka import KafkaCluster, missing_tools
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare
 from traitflow.config import Settings

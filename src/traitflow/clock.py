@@ -32,18 +32,5 @@ class FileClock:
             return now_ms()
 
 
-class ManualClock:
-    """For unit and agent tests: time moves only when told."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.current = start_ms
-
-    def now_ms(self) -> int:
-        return self.current
-
-    def advance(self, ms: int) -> None:
-        self.current += ms
-
-
 def clock_for(path: Path | None) -> Clock:
     return FileClock(path) if path is not None else SystemClock()

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 
 from tests.cli.helpers import run_cli
 from tests.conftest import free_port
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.web_helpers import get, get_json, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.web_helpers import get, get_json, wait_ready
 from traitflow.admin.client import AdminClient
 from traitflow.admin.guard import SESSION_COOKIE, SIGNATURE_HEADER, session_value
 from traitflow.broker.partitioner import partition_of

@@ -13,9 +13,9 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.waiting import eventually
-from tests.web_helpers import get, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.waiting import eventually
+from tests.support.web_helpers import get, wait_ready
 from traitflow.admin.client import AdminClient, AdminError
 from traitflow.admin.token import admin_token
 from traitflow.config import Settings

@@ -8,9 +8,9 @@ from subprocess import Popen
 
 import pytest
 
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.schemathesis_run import assert_conforms
-from tests.web_helpers import wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.schemathesis_run import assert_conforms
+from tests.support.web_helpers import wait_ready
 from traitflow.admin.token import admin_token
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

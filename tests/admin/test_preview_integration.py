@@ -11,8 +11,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from tests.kafka_helpers import identify, membership_events, read_records, send_messages
-from tests.web_helpers import get, wait_for_line, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, read_records, send_messages
+from tests.support.web_helpers import get, wait_for_line, wait_ready
 from traitflow.admin.client import AdminClient, AdminError
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

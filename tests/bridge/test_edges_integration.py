@@ -11,7 +11,7 @@ import pytest
 from tests.bridge.conftest import WRITE_KEY
 from tests.bridge.test_server_integration import AUTH, basic, post, track
 from tests.conftest import free_port
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.config import Settings

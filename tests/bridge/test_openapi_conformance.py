@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.bridge.conftest import WRITE_KEY
-from tests.schemathesis_run import assert_conforms
+from tests.support.schemathesis_run import assert_conforms
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
 from tests.bridge.conftest import WRITE_KEY
-from tests.kafka_helpers import membership_events, read_messages, read_records
+from tests.support.kafka_helpers import membership_events, read_messages, read_records
+from tests.support.profiles import read_profile
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
-from traitflow.readers.profiles import read_profile
 from traitflow.segments.definition import segment_from_spec
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import pytest
 
 from tests.bridge.conftest import SOURCE_KEY, WEBHOOK_SECRET, WRITE_KEY
 from tests.conftest import free_port
-from tests.kafka_helpers import messages_of, read_messages, read_records
-from tests.web_helpers import assert_edge_holds
+from tests.support.kafka_helpers import messages_of, read_messages, read_records
+from tests.support.web_helpers import assert_edge_holds
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings

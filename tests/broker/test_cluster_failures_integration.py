@@ -16,10 +16,10 @@ from subprocess import Popen
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.apache_kafka import KafkaCluster
 from tests.conftest import cluster_settings, free_port
-from tests.kafka_helpers import Group, replayed, send_messages
-from tests.transitions import (
+from tests.support.apache_kafka import KafkaCluster
+from tests.support.kafka_helpers import Group, replayed, send_messages
+from tests.support.transitions import (
     DEFINITIONS,
     checked,
     every_event,
@@ -27,7 +27,7 @@ from tests.transitions import (
     following,
     traffic,
 )
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

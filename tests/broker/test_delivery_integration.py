@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from tests.conftest import BrokerUnderTest, free_port
-from tests.kafka_helpers import identify, send_messages
-from tests.waiting import eventually
-from tests.web_helpers import wait_ready
+from tests.support.kafka_helpers import identify, send_messages
+from tests.support.waiting import eventually
+from tests.support.web_helpers import wait_ready
 from traitflow.admin.client import AdminClient, AdminError
 from traitflow.broker.clients import publish
 from traitflow.broker.delivery import CONSUMER_STOP_S

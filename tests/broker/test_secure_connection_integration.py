@@ -15,7 +15,7 @@ import trustme
 
 from tests.broker.secure_proxy import SecureProxy
 from tests.conftest import BrokerUnderTest, free_port
-from tests.kafka_helpers import identify, membership_events, read_records, send_messages
+from tests.support.kafka_helpers import identify, membership_events, read_records, send_messages
 from traitflow.broker.clients import publish
 from traitflow.broker.embedded import EmbeddedBroker
 from traitflow.broker.serve import prepare

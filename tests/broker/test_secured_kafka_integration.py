@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from tests.apache_kafka import KafkaCluster
 from tests.conftest import BrokerUnderTest, need_apache_kafka
-from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.support.apache_kafka import KafkaCluster
+from tests.support.kafka_helpers import identify, membership_events, send_messages
 from traitflow.broker.serve import prepare
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

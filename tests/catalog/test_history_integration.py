@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import identify, membership_events, send_messages
+from tests.support.kafka_helpers import identify, membership_events, send_messages
 from traitflow.catalog.topic import apply_definitions, delete_segment
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

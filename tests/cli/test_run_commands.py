@@ -16,7 +16,7 @@ import pytest
 from tests.cli.helpers import global_args
 from tests.cli.processes import Command, port_open, processes_mentioning
 from tests.conftest import free_port
-from tests.kafka_helpers import Group
+from tests.support.kafka_helpers import Group
 from traitflow.config import Settings
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import read_records
+from tests.support.kafka_helpers import read_records
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
 from traitflow.ingest.bundles import unbundle

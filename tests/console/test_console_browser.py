@@ -17,8 +17,8 @@ from subprocess import Popen
 import pytest
 
 from tests.conftest import lacking
-from tests.kafka_helpers import identify, send_messages
-from tests.web_helpers import wait_ready
+from tests.support.kafka_helpers import identify, send_messages
+from tests.support.web_helpers import wait_ready
 from traitflow.admin.token import admin_token
 from traitflow.config import Settings
 

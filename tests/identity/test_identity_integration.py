@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, read_records, replayed, send_messages
-from tests.messages import message as spec
-from tests.web_helpers import wait_for_line
+from tests.support.kafka_helpers import membership_events, read_records, replayed, send_messages
+from tests.support.messages import message as spec
+from tests.support.web_helpers import wait_for_line
 from traitflow.broker.partitioner import partition_of
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

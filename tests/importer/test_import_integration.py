@@ -10,7 +10,7 @@ from subprocess import Popen
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, messages_of, read_records
+from tests.support.kafka_helpers import membership_events, messages_of, read_records
 from traitflow.assets import asset_dir
 from traitflow.config import Settings
 from traitflow.ingest.records import KIND_HEADER

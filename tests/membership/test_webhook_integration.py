@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.conftest import free_port
-from tests.kafka_helpers import read_records
-from tests.waiting import eventually
+from tests.support.kafka_helpers import read_records
+from tests.support.waiting import eventually
 from traitflow.broker.clients import publish
 from traitflow.config import Settings
 from traitflow.membership import Cause, Transition, membership_event

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import membership_events, read_records, send_messages
-from tests.messages import message as spec
+from tests.support.kafka_helpers import membership_events, read_records, send_messages
+from tests.support.messages import message as spec
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.broker.partitioner import partition_of

@@ -9,8 +9,8 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS
-from tests.kafka_helpers import apply_and_wait, identify, membership_events, send_messages
-from tests.waiting import eventually
+from tests.support.kafka_helpers import apply_and_wait, identify, membership_events, send_messages
+from tests.support.waiting import eventually
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec
 from traitflow.timeutil import iso_from_ms

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.messages import parsed
+from tests.support.messages import parsed
 from traitflow.exceptions import InvalidDefinition
 from traitflow.ingest.messages import Message
 from traitflow.profiles import Profile

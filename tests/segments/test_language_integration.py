@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
-from tests.messages import message as spec
+from tests.support.kafka_helpers import apply_and_wait, membership_events, send_messages
+from tests.support.messages import message as spec
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.exceptions import InvalidDefinition

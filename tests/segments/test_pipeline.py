@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.messages import parsed
+from tests.support.messages import parsed
 from traitflow.ingest.messages import Message
 from traitflow.segments import Registry, segment_from_spec
 from traitflow.segments.pipeline import process

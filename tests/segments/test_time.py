@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.messages import parsed
+from tests.support.messages import parsed
 from traitflow.exceptions import InvalidMessage
 from traitflow.ingest.messages import Message, parse_message
 from traitflow.segments import Registry, segment_from_spec

@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 from tests.cli.helpers import global_args
 from tests.cli.processes import Command
 from tests.conftest import free_port
-from tests.kafka_helpers import messages_of, read_records
+from tests.support.kafka_helpers import messages_of, read_records
 from traitflow.config import Settings
 from traitflow.sync.run import SyncOptions, sync_round
 from traitflow.sync.sources import Source

@@ -18,7 +18,7 @@ import pytest
 from tests.cli.helpers import global_args, run_cli
 from tests.cli.processes import Command
 from tests.conftest import free_port
-from tests.kafka_helpers import messages_of, read_messages, read_records
+from tests.support.kafka_helpers import messages_of, read_messages, read_records
 from traitflow.config import Settings
 from traitflow.exceptions import TraitflowError
 from traitflow.importer.run import ACK_WINDOW, ImportReport

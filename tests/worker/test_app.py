@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.messages import AT, encoded
-from tests.waiting import eventually
+from tests.support.messages import AT, encoded
+from tests.support.waiting import eventually
 from tests.worker.agent_app import agent_app
 from traitflow.broker.partitioner import partition_of
 from traitflow.config import Settings
@@ -125,7 +125,7 @@ async def test_a_backfill_job_applies_a_new_segment_to_stored_profiles_in_chunks
 
 
 async def test_time_passing_exits_a_windowed_segment_through_a_tick(tmp_path: Any) -> None:
-    from traitflow.clock import ManualClock
+    from tests.support.clock import ManualClock
     from traitflow.worker.timers import TickScheduler
 
     start = 1_795_420_800_000
@@ -159,7 +159,7 @@ async def test_a_backfill_after_the_clock_moved_on_processes_the_overdue_instant
     """A backfill job reprocessed once the clock passed both ends of a window (a restart
     after a long stop) gives the enter and the exit, each at its own instant, before it
     decides at now: deciding only at now skipped both (seen on Apache Kafka)."""
-    from traitflow.clock import ManualClock
+    from tests.support.clock import ManualClock
     from traitflow.jobs import JOB_KEY, BackfillJob, kind_headers
 
     start = 1_795_420_800_000  # 2026-11-23T08:00:00Z

@@ -8,9 +8,9 @@ from subprocess import Popen
 import pytest
 
 from tests.cli.helpers import run_cli
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.waiting import eventually
-from tests.web_helpers import wait_for_line
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.waiting import eventually
+from tests.support.web_helpers import wait_for_line
 from traitflow.catalog.topic import apply_definitions, backfill_status
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.kafka_helpers import membership_events, read_records, replayed
+from tests.support.kafka_helpers import membership_events, read_records, replayed
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.ingest.publisher import publish_messages

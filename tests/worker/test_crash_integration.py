@@ -14,9 +14,16 @@ from subprocess import Popen
 import pytest
 
 from tests.conftest import free_port
-from tests.kafka_helpers import Group, replayed, send_messages
-from tests.transitions import DEFINITIONS, checked, every_event, expected_events, following, traffic
-from tests.waiting import eventually
+from tests.support.kafka_helpers import Group, replayed, send_messages
+from tests.support.transitions import (
+    DEFINITIONS,
+    checked,
+    every_event,
+    expected_events,
+    following,
+    traffic,
+)
+from tests.support.waiting import eventually
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

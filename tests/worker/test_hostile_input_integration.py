@@ -15,8 +15,8 @@ import pytest
 
 from tests.bridge.conftest import WRITE_KEY
 from tests.conftest import TEST_NOW_MS, set_clock
-from tests.kafka_helpers import identify, membership_events, read_records
-from tests.web_helpers import get, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, read_records
+from tests.support.web_helpers import get, wait_ready
 from traitflow.bridge.server import running_bridge
 from traitflow.broker.clients import publish
 from traitflow.catalog.topic import apply_definitions, wait_for_replay

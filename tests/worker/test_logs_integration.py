@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.kafka_helpers import identify, membership_events, read_records, send_messages
-from tests.web_helpers import wait_ready
+from tests.support.kafka_helpers import identify, membership_events, read_records, send_messages
+from tests.support.web_helpers import wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

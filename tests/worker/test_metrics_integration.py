@@ -8,9 +8,9 @@ from subprocess import Popen
 import pytest
 
 from tests.conftest import TEST_NOW_MS, free_port
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.waiting import eventually
-from tests.web_helpers import get, wait_for_line, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.waiting import eventually
+from tests.support.web_helpers import get, wait_for_line, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments.definition import segment_from_spec

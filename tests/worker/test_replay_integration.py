@@ -17,9 +17,9 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, BrokerUnderTest, free_port
-from tests.kafka_helpers import apply_and_wait, membership_events, send_messages
-from tests.messages import message
-from tests.waiting import eventually
+from tests.support.kafka_helpers import apply_and_wait, membership_events, send_messages
+from tests.support.messages import message
+from tests.support.waiting import eventually
 from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
 from traitflow.catalog.topic import apply_definitions, backfill_status, wait_for_replay

@@ -10,8 +10,8 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, set_clock
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.web_helpers import wait_for_line, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.web_helpers import wait_for_line, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

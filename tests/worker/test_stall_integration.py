@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.kafka_helpers import identify, membership_events, send_messages
-from tests.waiting import eventually
-from tests.web_helpers import get, wait_ready
+from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.waiting import eventually
+from tests.support.web_helpers import get, wait_ready
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec

@@ -11,8 +11,13 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.conftest import TEST_NOW_MS, free_port, set_clock
-from tests.kafka_helpers import apply_and_wait, membership_events, read_records, send_messages
-from tests.messages import message
+from tests.support.kafka_helpers import (
+    apply_and_wait,
+    membership_events,
+    read_records,
+    send_messages,
+)
+from tests.support.messages import message
 from traitflow.config import Settings
 from traitflow.segments import computed_from_spec, segment_from_spec
 from traitflow.timeutil import iso_from_ms

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from tests.kafka_helpers import identify, send_messages
-from tests.web_helpers import get_json, wait_ready
+from tests.support.kafka_helpers import identify, send_messages
+from tests.support.web_helpers import get_json, wait_ready
 from traitflow.broker.clients import producer
 from traitflow.catalog.topic import apply_definitions
 from traitflow.config import Settings

@@ -9,14 +9,14 @@ import orjson
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
-from tests.kafka_helpers import (
+from tests.support.kafka_helpers import (
     apply_and_wait,
     identify,
     membership_events,
     read_records,
     send_messages,
 )
-from tests.web_helpers import assert_edge_holds, get_json, wait_ready
+from tests.support.web_helpers import assert_edge_holds, get_json, wait_ready
 from traitflow.config import Settings
 from traitflow.segments import segment_from_spec
 from traitflow.worker.process import start_worker, stop_process

@@ -14,8 +14,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
-from traitflow.config import Settings
-from traitflow.readers.profiles import changelog_topic
+from traitflow.config import PROFILES_TABLE, Settings
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The profiles table's changelog: compacted, partitioned like the events topic."""
+    return f"{settings.app_id}-{PROFILES_TABLE}-changelog"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 async def get(url: str, token: str | None = None) -> tuple[int, str]:

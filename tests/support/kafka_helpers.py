@@ -10,8 +10,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.messages import message as spec
-from tests.waiting import eventually
+from tests.support.messages import message as spec
+from tests.support.waiting import eventually
 from traitflow.broker.clients import publish, reader
 from traitflow.broker.connection import kafka_options
 from traitflow.broker.offsets import fetched_highwaters

@@ -1,5 +1,5 @@
-"""Reading one person's profile from the table's changelog topic (tests and tools use it
-to see what a worker stored, without asking the worker).
+"""Reading one person's profile from the table's changelog topic, to see what a worker
+stored without asking the worker.
 
 The changelog is compacted and partitioned like the events topic, so the person's key
 hashes to one partition; its last record there is the profile.
@@ -12,12 +12,9 @@ from aiokafka import TopicPartition
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.broker.partitioner import partition_of
-from traitflow.config import PROFILES_TABLE, Settings
+from traitflow.config import Settings
 from traitflow.profiles.profile import Profile
-
-
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-{PROFILES_TABLE}-changelog"
+from traitflow.readers.members import changelog_topic
 
 
 async def read_profile(settings: Settings, person: str) -> Profile | None:

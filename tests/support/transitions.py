@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from tests.conftest import TEST_NOW_MS
-from tests.kafka_helpers import Group
-from tests.waiting import eventually
+from tests.support.kafka_helpers import Group
+from tests.support.waiting import eventually
 from traitflow.broker.clients import reader
 from traitflow.broker.offsets import read_to_end
 from traitflow.config import Settings

@@ -6,9 +6,9 @@ The broker comes from Maven Central: ``pom.xml`` next to this file names it, and
 outside git (``~/.cache/traitflow/kafka-<version>``, or ``$TRAITFLOW_CACHE``). Nodes run in
 KRaft combined mode (controller and broker in one process), alone or three together.
 
-    python -m tests.apache_kafka fetch                 # the broker into the cache
-    python -m tests.apache_kafka run -- pytest ...     # one node, KAFKA_BOOTSTRAP set for CMD
-    python -m tests.apache_kafka run --nodes 3 -- ...  # a three-node cluster
+    python -m tests.support.apache_kafka fetch              # the broker into the cache
+    python -m tests.support.apache_kafka run -- pytest ...  # one node, KAFKA_BOOTSTRAP set
+    python -m tests.support.apache_kafka run --nodes 3 -- ...  # a three-node cluster
 """
 
 from __future__ import annotations
@@ -383,7 +383,7 @@ def running(size: int = 1, **options: object) -> Iterator[KafkaCluster]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.apache_kafka", description=__doc__.split("\n\n")[0]
+        prog="python -m tests.support.apache_kafka", description=__doc__.split("\n\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("fetch", help="copy Apache Kafka from Maven Central into the cache")

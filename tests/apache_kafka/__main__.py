@@ -1,3 +1,0 @@
-from tests.apache_kafka import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from tests.support.apache_kafka import main
+
+raise SystemExit(main())
