@@ -52,6 +52,12 @@ def test_the_worker_knows_no_admin_api() -> None:
     assert _imports_of(("worker",), ("traitflow.admin",)) == []
 
 
+def test_the_admin_api_knows_no_console() -> None:
+    """The console is an interface on the admin API (its guard, its peers), never the
+    other way round: ``traitflow worker`` installs both."""
+    assert _imports_of(("admin",), ("traitflow.console",)) == []
+
+
 def _imports_of(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
     """``package/module: name`` for each import of a ``forbidden`` prefix."""
     root = Path(__file__).parents[1] / "src" / "traitflow"

@@ -1,6 +1,7 @@
 """The admin API on the worker's Faust web server (the thin adapter; bodies are in
-``documents``): people here, segments in ``segment_views``, feeds in ``feed_views``, and
-the console's pages (``traitflow.console``).
+``documents``): people here, segments in ``segment_views``, feeds in ``feed_views``. The
+console's pages (``traitflow.console``) are built on it, installed next to it by
+``traitflow worker``.
 
 A person's requests are answered by the worker that owns the person's partition: they are
 forwarded there signed (``traitflow.admin.gather``), never with the caller's credentials.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -32,7 +34,6 @@ from traitflow.admin.guard import Handler, Sessions, Signatures, error, guard
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
 from traitflow.admin.token import admin_token, authorized
-from traitflow.console.views import install_console
 from traitflow.httpedge import client_tls
 from traitflow.privacy.requests import delete_person
 from traitflow.worker.timers import run_every
@@ -40,10 +41,20 @@ from traitflow.worker.timers import run_every
 log = logging.getLogger(__name__)
 
 
-def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegistry) -> None:
-    """Add the admin routes, ``/openapi.json`` and the console to the worker's web server,
-    and sample segment sizes (the console's lines, the ``traitflow_segment_members``
-    gauge) every ``size_sample_s``."""
+@dataclass(frozen=True)
+class AdminAccess:
+    """What the admin API's callers share with the console built on it: the token, the
+    console sessions signed out, and the other workers of the group."""
+
+    token: str
+    sessions: Sessions
+    peers: Peers
+
+
+def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegistry) -> AdminAccess:
+    """Add the admin routes and ``/openapi.json`` to the worker's web server, and sample
+    segment sizes (the console's lines, the ``traitflow_segment_members`` gauge) every
+    ``size_sample_s``; what the console (``traitflow.console.views``) needs."""
     token = admin_token(context.settings, create=True)
     sessions = Sessions(context.settings.data_dir / "signed-out-sessions.json")
     guarded = guard(token, Signatures(token, str(app.conf.canonical_url)), sessions)
@@ -126,7 +137,6 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
 
     install_segment_routes(app, context, guarded, peers)
     install_feed_routes(app, context, guarded)
-    install_console(app, token, sessions, peers)
 
     @app.page("/admin/sessions/revoked")
     class Revoked(faust.web.View):
@@ -156,6 +166,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
         await run_every(context.settings.size_sample_s, sample_sizes, "sampling segment sizes")
 
     app.task(sample_every)
+    return AdminAccess(token, sessions, peers)
 
 
 def sample_segment_sizes(context: AdminContext, gauge: Gauge, shown: set[str]) -> None:

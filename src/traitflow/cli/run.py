@@ -20,6 +20,7 @@ from traitflow.broker.serve import prepare, running_embedded, serve_until_stoppe
 from traitflow.cli.options import setting_help
 from traitflow.cli.topics import topic_warnings
 from traitflow.config import Settings, read_secret
+from traitflow.console.views import install_console
 from traitflow.httpedge import plaintext_warning
 from traitflow.logs import configure_logging, logging_config
 from traitflow.membership.webhook import DeliveryReport, Target, WebhookDelivery
@@ -128,7 +129,8 @@ def worker(ctx: typer.Context) -> None:
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
                            recovered(built.app), built.clock,
                            built.handler.suppressions)  # fmt: skip
-    install_admin(built.app, context, built.handler.metrics.registry)  # not in the app itself
+    access = install_admin(built.app, context, built.handler.metrics.registry)  # not in the app
+    install_console(built.app, access.token, access.sessions, access.peers)
     faust.Worker(
         built.app,
         loop=loop,
