@@ -33,11 +33,14 @@ class Topics:
         self.audit = f"{prefix}-audit"
         self.history = f"{prefix}-segments-history"
         self.suppressions = f"{prefix}-suppressions"
+        self.sessions = f"{prefix}-sessions"  # console sessions signed out
         # Faust's, named after the worker's application id (``Settings.app_id``)
         self.changelogs = tuple(f"{prefix}-worker-{table}-changelog" for table in WORKER_TABLES)
-        self.compacted = (self.segments, self.status, self.suppressions, *self.changelogs)
+        self.compacted = (self.segments, self.status, self.suppressions, self.sessions,
+                          *self.changelogs)  # fmt: skip
         self.every = (self.events, self.segments, self.membership, self.deadletter, self.status,
-                      self.audit, self.history, self.suppressions, *self.changelogs)  # fmt: skip
+                      self.audit, self.history, self.suppressions, self.sessions,
+                      *self.changelogs)  # fmt: skip
 
 
 class Settings(BaseSettings):

@@ -3,9 +3,12 @@ console's header for anything that changes something)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from traitflow.admin.guard import (
     CONSOLE_HEADER,
@@ -14,10 +17,12 @@ from traitflow.admin.guard import (
     Sessions,
     Signatures,
     allowed,
+    revocation,
     session_of,
     session_value,
     signed_headers,
 )
+from traitflow.exceptions import UnreadableRecord
 
 TOKEN = "a-token-long-enough-for-tests"
 
@@ -111,16 +116,25 @@ def test_a_signed_out_session_opens_nothing_though_unexpired() -> None:
     assert allowed(Request("GET", cookies={SESSION_COOKIE: other}), TOKEN, sessions)
 
 
-def test_a_signed_out_session_stays_out_after_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "signed-out-sessions.json"
+def test_sign_outs_come_from_the_sessions_topic_and_none_is_missed() -> None:
+    """A worker learns sign-outs from the sessions topic's records (one started later
+    reads them all); until it has read the topic, no cookie opens anything."""
     cookie = session_value(TOKEN)
     found = session_of(cookie, TOKEN)
     assert found is not None
-    Sessions(path).revoke(*found)
-    Sessions(path).revoke("expired-long-ago", int(time.time()) - 10)
-    assert path.stat().st_mode & 0o777 == 0o600
-    restarted = Sessions(path)
-    assert not restarted.open(cookie, TOKEN)
-    assert "expired-long-ago" not in restarted.revoked  # dropped once its cookie expired
-    path.write_text("{not json")
-    assert Sessions(path).revoked == {}  # unreadable: sessions still expire on their own
+    key, value = revocation(*found)
+    following = [False]
+    sessions = Sessions()
+    sessions.follow(lambda: following[0], asyncio.Event())
+    assert not sessions.open(cookie, TOKEN)  # the topic not read yet: refused
+    following[0] = True
+    assert sessions.open(cookie, TOKEN)
+    sessions.apply_record(SimpleNamespace(key=key, value=value))
+    assert not sessions.open(cookie, TOKEN)
+    expired = revocation("expired-long-ago", int(time.time()) - 10)
+    sessions.apply_record(SimpleNamespace(key=expired[0], value=expired[1]))
+    assert "expired-long-ago" not in sessions.revoked  # its cookie opens nothing anyway
+    for junk in (b"{not json", b"[]", b'{"session": "x"}', b'{"session": "x", "expires": "y"}',
+                 b'{"session": "x", "expires": 1e400}'):  # fmt: skip
+        with pytest.raises(UnreadableRecord):  # the feed skips and counts it
+            sessions.apply_record(SimpleNamespace(key=b"k", value=junk))

@@ -113,14 +113,15 @@ def fuzzed_topics(configured: Settings) -> list[str]:
     app = configured.app_id
     changelogs = [f"{app}-{table}-changelog"
                   for table in ("profiles", "schedule", "identities", "replays")]  # fmt: skip
-    return [topics.events, topics.segments, topics.suppressions, topics.status, topics.audit,
-            topics.history, topics.membership, topics.deadletter, *changelogs]  # fmt: skip
+    return [topics.events, topics.segments, topics.suppressions, topics.sessions,
+            topics.status, topics.audit, topics.history, topics.membership, topics.deadletter,
+            *changelogs]  # fmt: skip
 
 
 def compacted(configured: Settings) -> set[str]:
     topics = configured.topics
     changelogs = {topic for topic in fuzzed_topics(configured) if topic.endswith("-changelog")}
-    return {topics.segments, topics.suppressions, topics.status, *changelogs}
+    return {topics.segments, topics.suppressions, topics.sessions, topics.status, *changelogs}
 
 
 async def fuzz(configured: Settings, batches: dict[str, list[Record]], half: int) -> None:

@@ -18,6 +18,8 @@ credential, and can replay what it received to nobody.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -25,13 +27,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from traitflow.admin.documents import Error
 from traitflow.admin.token import authorized
+from traitflow.exceptions import UnreadableRecord
 
 log = logging.getLogger(__name__)
 
@@ -76,37 +78,59 @@ def session_of(cookie: str, token: str) -> tuple[str, int] | None:
 
 
 class Sessions:
-    """Console sessions signed out before they expire: a signed-out cookie opens nothing,
-    on this worker and (told by a signed request) on the others of the group. Kept until
-    the cookie's own expiry, in ``path`` too (a file of the worker's data directory, mode
-    0600) so that a restart does not open them again."""
+    """Console sessions signed out before they expire. Every worker follows them on the
+    compacted sessions topic (``<prefix>-sessions``, ``follow``): a signed-out cookie opens
+    nothing on any worker of the group, one started later on an empty disk included.
+    Until that topic has been read to its end, and while it cannot be followed, no cookie
+    opens anything (the token still does): sign-outs are never missed, only sign-ins
+    wait."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
+    def __init__(self) -> None:
         self.revoked: dict[str, int] = {}  # session id -> its expiry
-        if path is not None and path.exists():
-            try:
-                stored = orjson.loads(path.read_bytes())
-                now = time.time()
-                self.revoked = {str(s): int(until) for s, until in stored.items() if until > now}
-            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, OSError):
-                log.warning("the signed-out sessions in %s cannot be read; starting without "
-                            "them (sessions expire on their own)", path)  # fmt: skip
+        self.following: Callable[[], bool] = lambda: True  # the topic's feed, once given
+        self.loaded: Callable[[float], Awaitable[bool]] = _at_once
+
+    def follow(self, following: Callable[[], bool], ready: asyncio.Event) -> None:
+        """Sessions as the feed of the sessions topic sees them: ``following`` while it
+        reads the topic, ``ready`` once it has read it to its end."""
+        self.following = following
+
+        async def loaded(timeout_s: float) -> bool:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), timeout_s)
+            return following()
+
+        self.loaded = loaded
 
     def revoke(self, session: str, expires: int) -> None:
         now = time.time()
         if len(self.revoked) > MAX_SEEN_SIGNATURES:
             self.revoked = {s: until for s, until in self.revoked.items() if until > now}
-        self.revoked[session] = expires
-        if self.path is not None:
-            written = self.path.with_suffix(".tmp")
-            written.write_bytes(orjson.dumps(self.revoked))
-            written.chmod(0o600)
-            written.replace(self.path)
+        if expires > now:
+            self.revoked[session] = expires
+
+    def apply_record(self, record: Any) -> None:
+        """One record of the sessions topic (its feed skips and counts one it cannot
+        read)."""
+        try:
+            told = orjson.loads(record.value)
+            session, expires = str(told["session"]), int(told["expires"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise UnreadableRecord(f"not a signed-out session: {exc}") from exc
+        self.revoke(session, expires)
 
     def open(self, cookie: str, token: str) -> bool:
         found = session_of(cookie, token)
-        return found is not None and found[0] not in self.revoked
+        return found is not None and self.following() and found[0] not in self.revoked
+
+
+async def _at_once(timeout_s: float) -> bool:
+    return True
+
+
+def revocation(session: str, expires: int) -> tuple[bytes, bytes]:
+    """The sessions topic's record of a sign-out: (key, value)."""
+    return session.encode(), orjson.dumps({"session": session, "expires": expires})
 
 
 def allowed(request: Any, token: str, sessions: Sessions | None = None) -> bool:

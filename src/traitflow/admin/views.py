@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import Gauge
 
 from traitflow.admin.client import person_path
 from traitflow.admin.context import AdminContext
@@ -30,12 +30,15 @@ from traitflow.admin.documents import (
 )
 from traitflow.admin.feed_views import install_feed_routes
 from traitflow.admin.gather import Peers
-from traitflow.admin.guard import Handler, Sessions, Signatures, error, guard
+from traitflow.admin.guard import Handler, Sessions, Signatures, error, guard, revocation
 from traitflow.admin.openapi import admin_openapi
 from traitflow.admin.segment_views import install_segment_routes
 from traitflow.admin.token import admin_token, authorized
+from traitflow.broker.connection import kafka_options
+from traitflow.broker.feed import CompactedFeed
 from traitflow.httpedge import client_tls
 from traitflow.privacy.requests import delete_person
+from traitflow.worker.metrics import WorkerMetrics
 from traitflow.worker.timers import run_every
 
 log = logging.getLogger(__name__)
@@ -43,20 +46,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AdminAccess:
-    """What the admin API's callers share with the console built on it: the token, the
-    console sessions signed out, and the other workers of the group."""
+    """What the console shares with the admin API it is built on: the token, and the
+    console sessions signed out (followed on the sessions topic)."""
 
     token: str
     sessions: Sessions
-    peers: Peers
+    signed_out: Callable[[str, int], Awaitable[None]]  # records a sign-out for every worker
 
 
-def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegistry) -> AdminAccess:
+def install_admin(app: faust.App, context: AdminContext, metrics: WorkerMetrics) -> AdminAccess:
     """Add the admin routes and ``/openapi.json`` to the worker's web server, and sample
     segment sizes (the console's lines, the ``traitflow_segment_members`` gauge) every
     ``size_sample_s``; what the console (``traitflow.console.views``) needs."""
     token = admin_token(context.settings, create=True)
-    sessions = Sessions(context.settings.data_dir / "signed-out-sessions.json")
+    settings = context.settings
+    sessions = Sessions()
+    feed = CompactedFeed(kafka_options(settings), settings.topics.sessions, sessions.apply_record)
+    sessions.follow(lambda: feed.following, feed.ready)
+    metrics.feed_skipped.labels(settings.topics.sessions).set_function(lambda: feed.skipped)
+    app.task(feed.run)
+
+    async def signed_out(session: str, expires: int) -> None:
+        key, value = revocation(session, expires)
+        await app.producer.send_and_wait(settings.topics.sessions, key, value, 0, None, None)
+
     guarded = guard(token, Signatures(token, str(app.conf.canonical_url)), sessions)
     if context.settings.metrics_require_token:
         server: Any = app.web  # Faust's aiohttp driver: its application takes middlewares
@@ -138,23 +151,11 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
     install_segment_routes(app, context, guarded, peers)
     install_feed_routes(app, context, guarded)
 
-    @app.page("/admin/sessions/revoked")
-    class Revoked(faust.web.View):
-        @guarded
-        async def post(self, request: Any) -> Any:
-            """A console session signed out on another worker (a signed request)."""
-            try:
-                told = orjson.loads(await request.read())
-                sessions.revoke(str(told["session"]), int(told["expires"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                return error(self, 400, "bad_request", 'expected {"session": ..., "expires": ...}')
-            return self.json({"revoked": True})
-
     gauge = Gauge(
         "traitflow_segment_members",
         "Members per live segment on this worker's partitions, sampled every size_sample_s.",
         ["segment"],
-        registry=metrics,
+        registry=metrics.registry,
     )
 
     shown: set[str] = set()
@@ -166,7 +167,7 @@ def install_admin(app: faust.App, context: AdminContext, metrics: CollectorRegis
         await run_every(context.settings.size_sample_s, sample_sizes, "sampling segment sizes")
 
     app.task(sample_every)
-    return AdminAccess(token, sessions, peers)
+    return AdminAccess(token, sessions, signed_out)
 
 
 def sample_segment_sizes(context: AdminContext, gauge: Gauge, shown: set[str]) -> None:

@@ -81,8 +81,9 @@ async def topic_partitions(settings: Settings, topic: str) -> list[int]:
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
-    """The topics traitflow needs; definitions, worker status and suppressions live in
-    compacted ones; the deletion audit and the definitions' history are never expired."""
+    """The topics traitflow needs; definitions, worker status, suppressions and signed-out
+    console sessions live in compacted ones; the deletion audit and the definitions'
+    history are never expired."""
     topics, partitions, rf = settings.topics, settings.partitions, settings.replication_factor
     return [
         NewTopic(topics.events, partitions, rf),
@@ -93,6 +94,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(topics.audit, 1, rf, topic_configs={"retention.ms": "-1"}),  # kept for good
         NewTopic(topics.history, 1, rf, topic_configs={"retention.ms": "-1"}),
         NewTopic(topics.suppressions, 1, rf, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.sessions, 1, rf, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

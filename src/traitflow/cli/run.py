@@ -129,8 +129,8 @@ def worker(ctx: typer.Context) -> None:
     context = AdminContext(settings, built.store, built.registry, built.counts, built.owned,
                            recovered(built.app), built.clock,
                            built.handler.suppressions)  # fmt: skip
-    access = install_admin(built.app, context, built.handler.metrics.registry)  # not in the app
-    install_console(built.app, access.token, access.sessions, access.peers)
+    access = install_admin(built.app, context, built.handler.metrics)  # not in the app itself
+    install_console(built.app, access)
     faust.Worker(
         built.app,
         loop=loop,

@@ -19,17 +19,11 @@ from typing import Any
 import faust
 import orjson
 
-from traitflow.admin.gather import Peers
-from traitflow.admin.guard import (
-    SESSION_COOKIE,
-    SESSION_S,
-    Sessions,
-    error,
-    session_of,
-    session_value,
-)
+from traitflow.admin.guard import SESSION_COOKIE, SESSION_S, error, session_of, session_value
+from traitflow.admin.views import AdminAccess
 
 log = logging.getLogger(__name__)
+SESSIONS_WAIT_S = 10.0  # a sign-in just after start waits this long for the sessions topic
 STATIC = files("traitflow.console") / "static"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
 SECURITY_HEADERS = {
@@ -73,9 +67,9 @@ class FailedSignIns:
         return times
 
 
-def install_console(app: faust.App, token: str, sessions: Sessions, peers: Peers) -> None:
+def install_console(app: faust.App, access: AdminAccess) -> None:
     """``/console/`` and its assets, and ``/console/session`` to sign in and out."""
-    failures = FailedSignIns()
+    token, sessions, failures = access.token, access.sessions, FailedSignIns()
 
     @app.page("/console")
     async def bare(view: Any, request: Any) -> Any:
@@ -97,6 +91,10 @@ def install_console(app: faust.App, token: str, sessions: Sessions, peers: Peers
                 answer.headers["Retry-After"] = str(wait)
                 return answer
             given = _token_in(await request.read())
+            if not await sessions.loaded(SESSIONS_WAIT_S):
+                why = ("console sessions cannot be checked yet: the sessions topic is not "
+                       "read to its end (the admin token still works)")  # fmt: skip
+                return error(self, 503, "sessions_unavailable", why)
             if given is None or not hmac.compare_digest(given.encode(), token.encode()):
                 count = failures.failed(caller)
                 log.warning("failed console sign-in from %s (%d in the last minute)",
@@ -110,13 +108,20 @@ def install_console(app: faust.App, token: str, sessions: Sessions, peers: Peers
             return response
 
         async def delete(self, request: Any) -> Any:
-            """Sign out: the cookie is revoked here and on the group's other workers (a
-            copy of it opens nothing), then deleted from the browser."""
+            """Sign out: the cookie is revoked here at once, and recorded on the sessions
+            topic for every worker, those started later included (a copy of it opens
+            nothing), then deleted from the browser. Not recorded (Kafka refused it):
+            503, and the cookie kept, to sign out again."""
             found = session_of(request.cookies.get(SESSION_COOKIE, ""), token)
             if found is not None:
                 sessions.revoke(*found)
-                told = orjson.dumps({"session": found[0], "expires": found[1]})
-                await peers.gather("/admin/sessions/revoked", told)
+                try:
+                    await access.signed_out(*found)
+                except Exception as exc:  # Kafka unreachable or refusing: say so
+                    log.warning("a console sign-out could not be recorded: %r", exc)
+                    why = ("signed out on this worker only: the sign-out could not be "
+                           "recorded for the others; sign out again")  # fmt: skip
+                    return error(self, 503, "sign_out_not_recorded", why)
             response: Any = self.json({"signed_in": False})
             response.del_cookie(SESSION_COOKIE, path="/")
             return response
