@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from tests.cli.helpers import run_cli
 from tests.conftest import free_port
-from tests.support.kafka_helpers import identify, membership_events, send_messages
+from tests.support.kafka_helpers import Group, identify, membership_events, send_messages
 from tests.support.waiting import eventually
 from tests.support.web_helpers import get, get_json, wait_ready
 from traitflow.admin.client import AdminClient
@@ -170,6 +170,8 @@ async def test_members_and_previews_cover_both_workers_partitions(
     await send_messages(a, *(identify(person, "2026-11-23T08:00:00Z", f"m{i}", plan=plan)
                              for i, (person, plan) in enumerate(pairs)))  # fmt: skip
     await membership_events(a, 4)
+    async with Group(a) as group:  # both in the group (once, on Kafka, a preview came
+        await group.settled(2)  # while they were not yet: it covered partition 0 only)
     for worker in two_workers:
         await wait_ready(base(worker))
     trial = {person for person, plan in pairs if plan == "trial"}
